@@ -1,0 +1,1 @@
+"""Capability: the VS Code gallery protocol and the Open VSX read API."""

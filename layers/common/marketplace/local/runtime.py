@@ -1,0 +1,160 @@
+"""The local marketplace: embedded moto, resources from the shared definitions, the HTTP front door,
+the CDN stand-in and the event-source pollers, started and stopped as one."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from moto.server import ThreadedMotoServer
+
+from marketplace.local.apigw import RouteTable
+from marketplace.local.cdn import Cdn
+from marketplace.local.context import REGION
+from marketplace.local.invoker import Handler, Invoker
+from marketplace.local.pollers import Poller, SqsPoller, StreamPoller
+from marketplace.local.provision import Deployment, provision
+from marketplace.local.server import serve
+from marketplace.platform import aws
+from marketplace.platform import resources as r
+from marketplace.platform.config import STAGE_VAR
+from marketplace.platform.endpoints import product_json
+from marketplace.platform.functions import FUNCTIONS, FunctionDef, SqsSource, StreamSource
+
+log = logging.getLogger("marketplace.local")
+
+# What the process needs so that the handlers' own SDK clients talk to the embedded moto server and
+# nothing else: no real credentials are ever read, no metadata endpoint is ever asked.
+LOCAL_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",  # noqa: S105 - moto's placeholder, not a secret
+    "AWS_SESSION_TOKEN": "local",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_DEV": "false",
+}
+
+
+class LocalMarketplace:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        *,
+        moto_port: int = 0,
+        stage: str = "local",
+        functions: Iterable[FunctionDef] = FUNCTIONS,
+        handler_overrides: Mapping[str, Handler] | None = None,
+        sqs_retry_delay: int = 1,
+        stream_retry_delay: float = 0.5,
+    ) -> None:
+        self.host, self.port, self.moto_port, self.stage = host, port, moto_port, stage
+        self.scheme = "http"
+        self.functions = tuple(functions)
+        self.routes = RouteTable(self.functions)
+        self.invoker = Invoker(handler_overrides)
+        self.sqs_retry_delay, self.stream_retry_delay = sqs_retry_delay, stream_retry_delay
+        self.cdn: Cdn | None = None
+        self.deployment: Deployment | None = None
+        self.pollers: list[Poller] = []
+        self._stop = threading.Event()
+        self._moto: ThreadedMotoServer | None = None
+        self._http: Any = None
+        self._ready = threading.Event()
+        self._started_at = 0.0
+        self._handler_errors: dict[str, str] = {}
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+    @property
+    def moto_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.moto_port}"
+
+    def start(self) -> None:
+        self._started_at = time.monotonic()
+        os.environ.update(LOCAL_ENVIRONMENT)
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
+        self._moto.start()
+        self.moto_port = self._moto.get_host_and_port()[1]
+        os.environ["AWS_ENDPOINT_URL"] = self.moto_endpoint
+        aws.reset_clients()
+
+        self.deployment = provision(self.stage)
+        os.environ.update(self.deployment.env)
+        os.environ[STAGE_VAR] = self.stage
+        self.cdn = Cdn(self.deployment.bucket_names[r.PACKAGES_BUCKET.id], r.PACKAGES_BUCKET.public_prefix)
+
+        for fn in self.functions:
+            try:
+                self.invoker.load(fn)
+            except Exception as error:  # reported by /healthz rather than hidden
+                self._handler_errors[fn.name] = f"{type(error).__name__}: {error}"
+                log.exception("cannot load the handler of %s", fn.name)
+        self.pollers = [self._poller(fn) for fn in self.functions if fn.source is not None]
+        for poller in self.pollers:
+            poller.start()
+
+        self._http, loop = serve(self, self.host, self.port)
+        self.port = self._http.server_address[1]
+        threading.Thread(target=loop, name="http", daemon=True).start()
+        self._ready.set()
+
+    def _poller(self, fn: FunctionDef) -> Poller:
+        assert self.deployment is not None
+        d = self.deployment
+        match fn.source:
+            case SqsSource() as source:
+                return SqsPoller(fn, source, d.queue_urls[source.queue], d.queue_arns[source.queue],
+                                 self.invoker, self._stop, retry_delay=self.sqs_retry_delay)
+            case StreamSource() as source:
+                arn = d.stream_arns[source.source] if source.kind == "kinesis" else d.table_stream_arns[source.source]
+                return StreamPoller(fn, source, arn, d.queue_urls[source.on_failure], self.invoker, self._stop,
+                                    retry_delay=self.stream_retry_delay)
+        raise ValueError(f"{fn.name} has no event source")
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        pollers = {p.name: {"alive": p.is_alive(), "polls": p.polls, "last_error": p.last_error}
+                   for p in self.pollers}
+        healthy = (
+            self._ready.is_set()
+            and not self._handler_errors
+            and all(p.is_alive() for p in self.pollers)
+        )
+        return healthy, {
+            "status": "ok" if healthy else "unavailable",
+            "stage": self.stage,
+            "aws_endpoint": self.moto_endpoint,
+            "functions": {fn.name: self._handler_errors.get(fn.name, "loaded") for fn in self.functions},
+            "event_sources": pollers,
+            "uptime_seconds": round(time.monotonic() - self._started_at, 1),
+        }
+
+    def product_json(self) -> dict[str, Any]:
+        return product_json(self.base_url)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+        for poller in self.pollers:
+            poller.join(timeout=5)
+        if self._moto is not None:
+            self._moto.stop()
+        self._ready.clear()
+
+    def __enter__(self) -> LocalMarketplace:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

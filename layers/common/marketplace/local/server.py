@@ -1,0 +1,111 @@
+"""The HTTP front door: API Gateway (routes to handlers) and CloudFront (public assets) on one origin,
+as the deployed distribution serves both from one domain."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
+
+from marketplace.local.apigw import MAX_BODY_BYTES, HttpResponse, build_event, gateway_error, to_response
+
+if TYPE_CHECKING:
+    from marketplace.local.runtime import LocalMarketplace
+
+log = logging.getLogger("marketplace.local.http")
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "date", "server"}
+
+
+def make_handler(runtime: LocalMarketplace) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "marketplace-local"
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's signature
+            log.info("%s %s", self.address_string(), format % args)
+
+        def _dispatch(self) -> None:
+            try:
+                response = self._respond()
+            except Exception:
+                log.exception("request failed in the local runtime")
+                response = gateway_error(500, "Internal Server Error")
+            self._send(response)
+
+        def _read_body(self) -> bytes | None:
+            if self.headers.get("transfer-encoding", "").lower() == "chunked":
+                chunks, total = [], 0
+                while True:
+                    size = int(self.rfile.readline().strip().split(b";")[0] or b"0", 16)
+                    if size == 0:
+                        self.rfile.readline()
+                        break
+                    total += size
+                    if total > MAX_BODY_BYTES:
+                        return None
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+                return b"".join(chunks)
+            length = int(self.headers.get("content-length") or 0)
+            if length > MAX_BODY_BYTES:
+                return None
+            return self.rfile.read(length) if length else b""
+
+        def _respond(self) -> HttpResponse:
+            path, _, query = self.path.partition("?")
+            method = self.command.upper()
+            body = self._read_body()
+            if body is None:
+                self.close_connection = True
+                return gateway_error(413, "Request Entity Too Large")
+            if path == "/healthz":
+                healthy, report = runtime.health()
+                return HttpResponse(200 if healthy else 503, [("content-type", "application/json")],
+                                    json.dumps(report).encode())
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            if runtime.cdn and runtime.cdn.handles(path):
+                return runtime.cdn.serve(method, path, headers)
+            match = runtime.routes.match(method, path)
+            if match is None:
+                return gateway_error(404, "Not Found")
+            host = self.headers.get("host", f"{runtime.host}:{runtime.port}")
+            header_items = [*self.headers.items(), ("x-forwarded-host", host),
+                            ("x-forwarded-proto", runtime.scheme), ("x-forwarded-for", self.client_address[0])]
+            event = build_event(
+                method=method, raw_path=path, raw_query=query, headers=header_items, body=body,
+                source_ip=self.client_address[0], match=match, domain_name=host.split(":")[0],
+            )
+            try:
+                result = runtime.invoker.invoke(match.function, event)
+            except Exception:
+                log.exception("%s raised", match.function.name)
+                return gateway_error(500, "Internal Server Error")
+            return to_response(result)
+
+        def _send(self, response: HttpResponse) -> None:
+            self.send_response(response.status)
+            length = None
+            for name, value in response.headers:
+                if name.lower() == "content-length":
+                    length = value
+                if name.lower() not in HOP_BY_HOP:
+                    self.send_header(name, value)
+            if self.command == "HEAD" and length is not None:
+                self.send_header("Content-Length", length)
+            else:
+                self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            if self.command != "HEAD" and response.status not in (204, 304):
+                self.wfile.write(response.body)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _dispatch
+
+    return Handler
+
+
+def serve(runtime: LocalMarketplace, host: str, port: int) -> tuple[ThreadingHTTPServer, Callable[[], None]]:
+    server = ThreadingHTTPServer((host, port), make_handler(runtime))
+    server.daemon_threads = True
+    return server, server.serve_forever

@@ -1,0 +1,28 @@
+"""Where a function finds its resources: the environment variables named in ``resources``.
+
+Logic never reads ``os.environ`` directly; it asks here, and a missing variable is an operator error with
+a message that names it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from marketplace.platform.errors import ConfigurationError
+from marketplace.platform.resources import BucketDef, KeyDef, QueueDef, StreamDef, TableDef
+
+STAGE_VAR = "MARKETPLACE_STAGE"
+
+
+def stage() -> str:
+    return os.environ.get(STAGE_VAR, "local")
+
+
+def location(resource: TableDef | BucketDef | QueueDef | StreamDef | KeyDef) -> str:
+    """The physical name (table, bucket, stream), URL (queue) or key id of a resource."""
+    if resource.env_var is None:
+        raise ConfigurationError(f"resource {resource.id!r} is not exposed to functions")
+    value = os.environ.get(resource.env_var)
+    if not value:
+        raise ConfigurationError(f"environment variable {resource.env_var} is not set")
+    return value

@@ -1,0 +1,80 @@
+"""The HTTP side every API function shares: one Powertools resolver per function, CORS for browser
+clients (code-server's workbench calls the gallery and the sync store from the browser), and errors as
+JSON bodies with the right status code."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from marketplace.platform.errors import MarketplaceError
+
+JSON = "application/json"
+
+# Headers real clients send cross-origin (shared/reference/wire-protocols.md A2, C2).
+CLIENT_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "Cache-Control",
+    "If-Match",
+    "If-None-Match",
+    "X-Market-Client-Id",
+    "X-Market-User-Id",
+    "VSCode-SessionId",
+    "X-Account-Type",
+    "X-Client-Name",
+    "X-Client-Version",
+    "X-Client-Commit",
+    "X-Machine-Id",
+    "X-Machine-Session-Id",
+    "X-User-Session-Id",
+    "X-Execution-Id",
+]
+EXPOSED_HEADERS = ["ETag", "Location", "Retry-After", "X-Operation-Id"]
+
+CORS = CORSConfig(allow_origin="*", allow_headers=CLIENT_HEADERS, expose_headers=EXPOSED_HEADERS, max_age=600)
+
+
+def json_response(status: int, body: object, headers: Mapping[str, str] | None = None) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type=JSON,
+        body=json.dumps(body, separators=(",", ":")),
+        headers=dict(headers or {}),
+    )
+
+
+def error_response(error: MarketplaceError) -> Response[str]:
+    return json_response(error.status, error.body(), error.headers)
+
+
+def http_app(service: str, *routers: Router, logger: Logger | None = None) -> APIGatewayHttpResolver:
+    """A resolver with the shared CORS, not-found and error handling, and the capability's routers."""
+    app = APIGatewayHttpResolver(cors=CORS)
+    log = logger or Logger(service=service)
+
+    @app.not_found
+    def _not_found(_: Exception) -> Response[str]:
+        event = app.current_event
+        return json_response(404, {"error": "not_found", "message": f"No route for {event.http_method} {event.path}"})
+
+    @app.exception_handler(MarketplaceError)
+    def _domain_error(error: MarketplaceError) -> Response[str]:
+        return error_response(error)
+
+    @app.exception_handler(Exception)
+    def _unexpected(error: Exception) -> Response[str]:
+        # Bugs and outages: log the detail, never leak it to the caller.
+        log.exception("unhandled error", extra={"error_type": type(error).__name__})
+        request_id = app.current_event.request_context.request_id
+        return json_response(
+            500, {"error": "internal_error", "message": f"Internal error (request {request_id})"}
+        )
+
+    for router in routers:
+        app.include_router(router)
+    return app

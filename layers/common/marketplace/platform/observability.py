@@ -1,0 +1,16 @@
+"""Logger, tracer and metrics for one function (Powertools): JSON logs, X-Ray, CloudWatch EMF metrics."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+
+METRICS_NAMESPACE = "Marketplace"
+
+
+def observability(service: str) -> tuple[Logger, Tracer, Metrics]:
+    """The module-level singletons a handler decorates itself with."""
+    return (
+        Logger(service=service),
+        Tracer(service=service),
+        Metrics(namespace=METRICS_NAMESPACE, service=service),
+    )

@@ -1,0 +1,259 @@
+"""The one definition of every stateful AWS resource the marketplace uses.
+
+The CDK constructs in ``stacks/`` and the local runtime in ``marketplace.local`` both build their
+resources from these objects, so names, keys, indexes, TTL attributes, stream settings and the
+environment variables that tell a handler where a resource lives cannot drift apart.
+
+This module is plain data: importing it costs nothing at Lambda cold start and needs neither CDK nor moto.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar
+
+PRODUCT = "marketplace"
+
+AttributeType = Literal["S", "N", "B"]
+StreamView = Literal["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"]
+
+
+@dataclass(frozen=True)
+class KeyAttribute:
+    name: str
+    type: AttributeType = "S"
+
+
+@dataclass(frozen=True)
+class GlobalIndex:
+    name: str
+    partition_key: KeyAttribute
+    sort_key: KeyAttribute | None = None
+
+
+@dataclass(frozen=True)
+class TableDef:
+    """A DynamoDB table: on demand, point-in-time recovery, encrypted with the data key."""
+
+    id: str
+    purpose: str
+    env_var: str
+    partition_key: KeyAttribute
+    sort_key: KeyAttribute | None = None
+    indexes: tuple[GlobalIndex, ...] = ()
+    ttl_attribute: str | None = None
+    stream: StreamView | None = None
+
+    def physical_name(self, stage: str) -> str:
+        return f"{PRODUCT}-{stage}-{self.id}"
+
+
+@dataclass(frozen=True)
+class QueueDef:
+    """An SQS queue (KMS-encrypted). A queue with ``dead_letter`` redrives there after ``max_receive_count``."""
+
+    id: str
+    purpose: str
+    env_var: str
+    visibility_timeout_seconds: int = 30
+    retention_days: int = 4
+    dead_letter: str | None = None
+    max_receive_count: int = 5
+
+    def physical_name(self, stage: str) -> str:
+        return f"{PRODUCT}-{stage}-{self.id}"
+
+
+@dataclass(frozen=True)
+class StreamDef:
+    """A Kinesis data stream in on-demand mode, encrypted with the stream key."""
+
+    id: str
+    purpose: str
+    env_var: str
+    retention_hours: int = 24
+
+    def physical_name(self, stage: str) -> str:
+        return f"{PRODUCT}-{stage}-{self.id}"
+
+
+@dataclass(frozen=True)
+class KeyDef:
+    """A customer-managed KMS key with yearly rotation."""
+
+    id: str
+    purpose: str
+    env_var: str | None = None
+
+    def alias(self, stage: str) -> str:
+        return f"alias/{PRODUCT}/{stage}/{self.id}"
+
+
+@dataclass(frozen=True)
+class BucketNotification:
+    """S3 ``ObjectCreated`` events under ``prefix`` go to ``queue``."""
+
+    prefix: str
+    queue: str
+
+
+@dataclass(frozen=True)
+class BucketDef:
+    """The packages-and-assets bucket.
+
+    Prefixes split it by trust: ``uploads/`` holds untrusted bytes that only the ingest function reads
+    (expired by lifecycle), ``assets/`` is the public part served through the CDN, ``private/`` holds
+    data that must never be public (large sync bodies, search snapshots).
+    """
+
+    id: str
+    purpose: str
+    env_var: str
+    upload_prefix: str = "uploads/"
+    public_prefix: str = "assets/"
+    private_prefix: str = "private/"
+    upload_expiry_days: int = 2
+    noncurrent_version_expiry_days: int = 30
+    notifications: tuple[BucketNotification, ...] = field(default_factory=tuple)
+
+
+# --- keys -----------------------------------------------------------------------------------------------
+
+DATA_KEY = KeyDef("data", "DynamoDB tables and SQS queues", env_var="DATA_KEY_ID")
+ASSETS_KEY = KeyDef("assets", "the packages bucket (CloudFront may decrypt public assets)")
+STREAM_KEY = KeyDef("stream", "the Kinesis event stream")
+SYNC_KEY = KeyDef("sync", "per-user data keys for Settings Sync (envelope encryption)", env_var="SYNC_KEY_ID")
+
+KEYS: tuple[KeyDef, ...] = (DATA_KEY, ASSETS_KEY, STREAM_KEY, SYNC_KEY)
+
+# --- tables ---------------------------------------------------------------------------------------------
+
+PK = KeyAttribute("pk")
+SK = KeyAttribute("sk")
+GSI1 = GlobalIndex("gsi1", KeyAttribute("gsi1pk"), KeyAttribute("gsi1sk"))
+
+PUBLISHING_TABLE = TableDef(
+    "publishing",
+    "publishers, namespaces, members, personal access tokens and upload records",
+    env_var="PUBLISHING_TABLE",
+    partition_key=PK,
+    sort_key=SK,
+    indexes=(GSI1,),
+    ttl_attribute="expires_at",
+)
+EXTENSIONS_TABLE = TableDef(
+    "extensions",
+    "extensions and their versions (the gallery's source of truth)",
+    env_var="EXTENSIONS_TABLE",
+    partition_key=PK,
+    sort_key=SK,
+    indexes=(GSI1,),
+    stream="NEW_AND_OLD_IMAGES",
+)
+REVIEWS_TABLE = TableDef(
+    "reviews",
+    "ratings and reviews",
+    env_var="REVIEWS_TABLE",
+    partition_key=PK,
+    sort_key=SK,
+    indexes=(GSI1,),
+)
+STATISTICS_TABLE = TableDef(
+    "statistics",
+    "per-extension totals and per-day counters",
+    env_var="STATISTICS_TABLE",
+    partition_key=PK,
+    sort_key=SK,
+    ttl_attribute="expires_at",
+)
+SYNC_TABLE = TableDef(
+    "sync",
+    "Settings Sync documents, refs and wrapped per-user data keys",
+    env_var="SYNC_TABLE",
+    partition_key=PK,
+    sort_key=SK,
+    ttl_attribute="expires_at",
+)
+IDEMPOTENCY_TABLE = TableDef(
+    "idempotency",
+    "Powertools idempotency records",
+    env_var="IDEMPOTENCY_TABLE",
+    partition_key=KeyAttribute("id"),
+    ttl_attribute="expiration",
+)
+
+TABLES: tuple[TableDef, ...] = (
+    PUBLISHING_TABLE,
+    EXTENSIONS_TABLE,
+    REVIEWS_TABLE,
+    STATISTICS_TABLE,
+    SYNC_TABLE,
+    IDEMPOTENCY_TABLE,
+)
+
+# --- queues ---------------------------------------------------------------------------------------------
+
+INGEST_DLQ = QueueDef("ingest-dlq", "uploads the ingest function failed on", env_var="INGEST_DLQ_URL",
+                      retention_days=14)
+INGEST_QUEUE = QueueDef(
+    "ingest",
+    "S3 upload notifications for the ingest function",
+    env_var="INGEST_QUEUE_URL",
+    # six times the ingest function's timeout, as AWS recommends for an SQS event source
+    visibility_timeout_seconds=6 * 120,
+    dead_letter=INGEST_DLQ.id,
+    max_receive_count=5,
+)
+STATS_DLQ = QueueDef("stats-dlq", "event-stream batches the stats function gave up on",
+                     env_var="STATS_DLQ_URL", retention_days=14)
+INDEXER_DLQ = QueueDef("search-indexer-dlq", "extension-table stream batches the indexer gave up on",
+                       env_var="INDEXER_DLQ_URL", retention_days=14)
+
+QUEUES: tuple[QueueDef, ...] = (INGEST_DLQ, INGEST_QUEUE, STATS_DLQ, INDEXER_DLQ)
+
+# --- streams --------------------------------------------------------------------------------------------
+
+EVENTS_STREAM = StreamDef("events", "download, install and telemetry events", env_var="EVENTS_STREAM")
+
+STREAMS: tuple[StreamDef, ...] = (EVENTS_STREAM,)
+
+# --- bucket ---------------------------------------------------------------------------------------------
+
+PACKAGES_BUCKET = BucketDef(
+    "packages",
+    "VSIX packages, extracted assets, upload quarantine and private blobs",
+    env_var="PACKAGES_BUCKET",
+    notifications=(BucketNotification(prefix="uploads/", queue=INGEST_QUEUE.id),),
+)
+
+BUCKETS: tuple[BucketDef, ...] = (PACKAGES_BUCKET,)
+
+
+_R = TypeVar("_R", TableDef, QueueDef, StreamDef, KeyDef, BucketDef)
+
+
+def table(table_id: str) -> TableDef:
+    return _by_id(TABLES, table_id)
+
+
+def queue(queue_id: str) -> QueueDef:
+    return _by_id(QUEUES, queue_id)
+
+
+def stream(stream_id: str) -> StreamDef:
+    return _by_id(STREAMS, stream_id)
+
+
+def key(key_id: str) -> KeyDef:
+    return _by_id(KEYS, key_id)
+
+
+def bucket(bucket_id: str) -> BucketDef:
+    return _by_id(BUCKETS, bucket_id)
+
+
+def _by_id(items: tuple[_R, ...], item_id: str) -> _R:
+    for item in items:
+        if item.id == item_id:
+            return item
+    raise KeyError(f"no resource named {item_id!r}")

@@ -1,0 +1,1 @@
+"""Capability: publishers, namespaces, tokens, uploads and the VSIX ingest."""

@@ -1,0 +1,1 @@
+"""Capability: ratings and reviews."""

@@ -1,0 +1,1 @@
+"""Capability: the search index over published extensions."""

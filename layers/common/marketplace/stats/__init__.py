@@ -1,0 +1,1 @@
+"""Capability: download, install and activation statistics."""

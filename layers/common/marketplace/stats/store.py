@@ -1,0 +1,53 @@
+"""Data access for per-extension totals in the statistics table."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import DoesNotExist
+from pynamodb.models import Model
+
+from marketplace.platform.dynamo import bind
+from marketplace.platform.resources import STATISTICS_TABLE
+
+TOTALS_SK = "TOTALS"
+
+
+class ExtensionTotals(Model):
+    class Meta:
+        table_name = ""
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default=TOTALS_SK)
+    download = NumberAttribute(default=0)
+    install = NumberAttribute(default=0)
+    update = NumberAttribute(default=0)
+    uninstall = NumberAttribute(default=0)
+
+    @staticmethod
+    def key(extension: str) -> str:
+        return f"EXT#{extension}"
+
+
+def add_totals(totals: Mapping[str, Counter[str]]) -> None:
+    """One atomic ``ADD`` per extension, however many events the batch held for it."""
+    model = bind(ExtensionTotals, STATISTICS_TABLE)
+    for extension, counts in totals.items():
+        item = model(ExtensionTotals.key(extension), TOTALS_SK)
+        item.update(actions=[getattr(ExtensionTotals, kind).add(n) for kind, n in sorted(counts.items())])
+
+
+def get_totals(extension: str) -> dict[str, int]:
+    model = bind(ExtensionTotals, STATISTICS_TABLE)
+    try:
+        item = model.get(ExtensionTotals.key(extension), TOTALS_SK)
+    except DoesNotExist:
+        return {kind: 0 for kind in ("download", "install", "update", "uninstall")}
+    return {
+        "download": int(item.download),
+        "install": int(item.install),
+        "update": int(item.update),
+        "uninstall": int(item.uninstall),
+    }

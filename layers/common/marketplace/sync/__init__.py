@@ -1,0 +1,1 @@
+"""Capability: the Settings Sync store."""

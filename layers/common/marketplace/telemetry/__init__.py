@@ -1,0 +1,1 @@
+"""Capability: telemetry ingest."""
