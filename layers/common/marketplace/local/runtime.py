@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 import time
+import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -36,6 +37,7 @@ LOCAL_ENVIRONMENT = {
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
     "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_DEV": "false",
@@ -70,6 +72,7 @@ class LocalMarketplace:
         self._ready = threading.Event()
         self._started_at = 0.0
         self._handler_errors: dict[str, str] = {}
+        self._saved_environment: dict[str, str | None] = {}
 
     @property
     def base_url(self) -> str:
@@ -79,18 +82,24 @@ class LocalMarketplace:
     def moto_endpoint(self) -> str:
         return f"http://127.0.0.1:{self.moto_port}"
 
+    def _set_environment(self, values: Mapping[str, str]) -> None:
+        for name, value in values.items():
+            self._saved_environment.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+
     def start(self) -> None:
         self._started_at = time.monotonic()
-        os.environ.update(LOCAL_ENVIRONMENT)
+        # Lambda prints this per invocation of a function without business metrics; locally it is noise.
+        warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
+        self._set_environment(LOCAL_ENVIRONMENT)
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
         self._moto.start()
         self.moto_port = self._moto.get_host_and_port()[1]
-        os.environ["AWS_ENDPOINT_URL"] = self.moto_endpoint
+        self._set_environment({"AWS_ENDPOINT_URL": self.moto_endpoint})
         aws.reset_clients()
 
         self.deployment = provision(self.stage)
-        os.environ.update(self.deployment.env)
-        os.environ[STAGE_VAR] = self.stage
+        self._set_environment({**self.deployment.env, STAGE_VAR: self.stage})
         self.cdn = Cdn(self.deployment.bucket_names[r.PACKAGES_BUCKET.id], r.PACKAGES_BUCKET.public_prefix)
 
         for fn in self.functions:
@@ -150,7 +159,15 @@ class LocalMarketplace:
             poller.join(timeout=5)
         if self._moto is not None:
             self._moto.stop()
+            self._moto = None
         self._ready.clear()
+        for name, value in self._saved_environment.items():  # leave the process as it was found
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_environment.clear()
+        aws.reset_clients()
 
     def __enter__(self) -> LocalMarketplace:
         self.start()

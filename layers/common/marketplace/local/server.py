@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from marketplace.local.runtime import LocalMarketplace
 
 log = logging.getLogger("marketplace.local.http")
+DRAIN_LIMIT = 64 * 1024 * 1024
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "date", "server"}
 
 
@@ -50,6 +51,12 @@ def make_handler(runtime: LocalMarketplace) -> type[BaseHTTPRequestHandler]:
                 return b"".join(chunks)
             length = int(self.headers.get("content-length") or 0)
             if length > MAX_BODY_BYTES:
+                remaining = length if length <= DRAIN_LIMIT else 0
+                while remaining > 0:  # read what the client is sending, so that it sees the 413
+                    chunk = self.rfile.read(min(1 << 20, remaining))
+                    if not chunk:
+                        break
+                    remaining -= len(chunk)
                 return None
             return self.rfile.read(length) if length else b""
 

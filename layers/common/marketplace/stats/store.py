@@ -13,6 +13,7 @@ from marketplace.platform.dynamo import bind
 from marketplace.platform.resources import STATISTICS_TABLE
 
 TOTALS_SK = "TOTALS"
+KINDS = ("download", "install", "update", "uninstall")
 
 
 class ExtensionTotals(Model):
@@ -21,10 +22,10 @@ class ExtensionTotals(Model):
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True, default=TOTALS_SK)
-    download = NumberAttribute(default=0)
-    install = NumberAttribute(default=0)
-    update = NumberAttribute(default=0)
-    uninstall = NumberAttribute(default=0)
+    downloads = NumberAttribute(default=0)
+    installs = NumberAttribute(default=0)
+    updates = NumberAttribute(default=0)
+    uninstalls = NumberAttribute(default=0)
 
     @staticmethod
     def key(extension: str) -> str:
@@ -36,7 +37,7 @@ def add_totals(totals: Mapping[str, Counter[str]]) -> None:
     model = bind(ExtensionTotals, STATISTICS_TABLE)
     for extension, counts in totals.items():
         item = model(ExtensionTotals.key(extension), TOTALS_SK)
-        item.update(actions=[getattr(ExtensionTotals, kind).add(n) for kind, n in sorted(counts.items())])
+        item.update(actions=[getattr(ExtensionTotals, f"{kind}s").add(n) for kind, n in sorted(counts.items())])
 
 
 def get_totals(extension: str) -> dict[str, int]:
@@ -44,10 +45,5 @@ def get_totals(extension: str) -> dict[str, int]:
     try:
         item = model.get(ExtensionTotals.key(extension), TOTALS_SK)
     except DoesNotExist:
-        return {kind: 0 for kind in ("download", "install", "update", "uninstall")}
-    return {
-        "download": int(item.download),
-        "install": int(item.install),
-        "update": int(item.update),
-        "uninstall": int(item.uninstall),
-    }
+        return dict.fromkeys(KINDS, 0)
+    return {kind: int(getattr(item, f"{kind}s")) for kind in KINDS}

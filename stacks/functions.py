@@ -1,0 +1,233 @@
+"""One Lambda function per ``functions.FUNCTIONS`` entry: its own role, log group, grants and event source."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import CfnResource, Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_logs as logs
+from constructs import Construct, IConstruct
+
+from marketplace.platform import config
+from marketplace.platform import functions as fns
+from marketplace.platform import resources as r
+from stacks import nag
+from stacks.keys import EncryptionKeys
+from stacks.layer import ARCHITECTURE, PROJECT_ROOT, RUNTIME
+from stacks.naming import pascal
+from stacks.queues import Queues
+from stacks.settings import StageSettings
+from stacks.storage import Buckets
+from stacks.streams import EventStreams
+from stacks.tables import Tables
+
+METRICS_NAMESPACE = "Marketplace"
+LOG_LEVEL = "INFO"
+
+# The KMS actions an S3 object action needs on the bucket's key (SSE-KMS with a bucket key).
+_KMS_FOR_OBJECT_ACTION = {
+    "s3:GetObject": "kms:Decrypt",
+    "s3:GetObjectVersion": "kms:Decrypt",
+    "s3:PutObject": "kms:GenerateDataKey",
+}
+# What CDK's grant_* methods put in a policy besides exact actions and ARNs: data-key variants for
+# tables, streams and queues encrypted with a customer key.
+_GRANT_ACTION_WILDCARDS = ("Action::kms:ReEncrypt*", "Action::kms:GenerateDataKey*")
+
+
+@dataclass(frozen=True)
+class Resources:
+    """The constructs a function can be granted, looked up through the definitions' ids."""
+
+    keys: EncryptionKeys
+    tables: Tables
+    queues: Queues
+    streams: EventStreams
+    buckets: Buckets
+
+    def locations(self) -> dict[str, str]:
+        """Every resource's environment variable and its value (name, URL or key id)."""
+        values: dict[str, str] = {}
+        for table in r.TABLES:
+            values[table.env_var] = self.tables.table(table).table_name
+        for queue in r.QUEUES:
+            values[queue.env_var] = self.queues.queue(queue).queue_url
+        for stream in r.STREAMS:
+            values[stream.env_var] = self.streams.stream(stream).stream_name
+        for bucket in r.BUCKETS:
+            values[bucket.env_var] = self.buckets.bucket(bucket).bucket_name
+        for key in r.KEYS:
+            if key.env_var:
+                values[key.env_var] = self.keys.key(key).key_id
+        return values
+
+
+class Functions(Construct):
+    """Python 3.14 on arm64, X-Ray tracing, JSON logs into an encrypted log group, the common layer."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stage: StageSettings,
+        resources: Resources,
+        layer: lambda_.ILayerVersion,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._stage = stage
+        self._resources = resources
+        locations = resources.locations()
+        self.functions: dict[str, lambda_.Function] = {}
+        for definition in fns.FUNCTIONS:
+            environment = {name: locations[name] for name in definition.environment_variables()}
+            function = self._function(definition, layer, environment)
+            wildcards = [*self._grant(definition, function), *self._add_event_source(definition, function)]
+            self._suppress_grant_wildcards(definition, function, wildcards)
+            self.functions[definition.name] = function
+
+    def function(self, definition: fns.FunctionDef) -> lambda_.Function:
+        return self.functions[definition.name]
+
+    def _function(
+        self, definition: fns.FunctionDef, layer: lambda_.ILayerVersion, environment: dict[str, str]
+    ) -> lambda_.Function:
+        construct_id = pascal(definition.name)
+        log_group = logs.LogGroup(
+            self,
+            f"{construct_id}Logs",
+            retention=self._stage.log_retention,
+            encryption_key=self._resources.keys.logs_key,
+            removal_policy=self._stage.removal_policy,
+        )
+        role = iam.Role(
+            self,
+            f"{construct_id}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{r.PRODUCT} {self._stage.name} {definition.name}: {definition.purpose}"[:1000],
+            inline_policies={
+                "WriteOwnLogGroup": iam.PolicyDocument(
+                    statements=[
+                        iam.PolicyStatement(
+                            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                            resources=[log_group.log_group_arn],
+                        )
+                    ]
+                )
+            },
+        )
+        return lambda_.Function(
+            self,
+            construct_id,
+            description=definition.purpose[:256],
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=definition.handler,
+            code=lambda_.Code.from_asset(str(PROJECT_ROOT / definition.code_dir), exclude=["__pycache__", "*.pyc"]),
+            layers=[layer],
+            memory_size=definition.memory_mb,
+            timeout=Duration.seconds(definition.timeout_seconds),
+            reserved_concurrent_executions=definition.reserved_concurrency,
+            tracing=lambda_.Tracing.ACTIVE,
+            logging_format=lambda_.LoggingFormat.JSON,
+            log_group=log_group,
+            role=role,
+            environment={
+                config.STAGE_VAR: self._stage.name,
+                "POWERTOOLS_SERVICE_NAME": definition.service,
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                "POWERTOOLS_LOG_LEVEL": LOG_LEVEL,
+                **environment,
+            },
+        )
+
+    def _grant(self, definition: fns.FunctionDef, function: lambda_.Function) -> list[str]:
+        """Apply the definition's grants; return the wildcard resources they necessarily contain."""
+        wildcards: list[str] = []
+        res = self._resources
+        for grant in definition.grants:
+            match grant:
+                case fns.TableGrant(table=table_id, access=access):
+                    table = res.tables.table(r.table(table_id))
+                    if access == "read_write":
+                        table.grant_read_write_data(function)
+                    else:
+                        table.grant_read_data(function)
+                    wildcards += _GRANT_ACTION_WILDCARDS
+                    if r.table(table_id).indexes:
+                        wildcards.append(f"Resource::{_arn_of(table)}/index/*")
+                case fns.ObjectGrant(bucket=bucket_id, prefix=prefix, actions=actions):
+                    bucket = res.buckets.bucket(r.bucket(bucket_id))
+                    function.add_to_role_policy(
+                        iam.PolicyStatement(actions=list(actions), resources=[bucket.arn_for_objects(f"{prefix}*")])
+                    )
+                    key_actions = sorted({_KMS_FOR_OBJECT_ACTION[a] for a in actions if a in _KMS_FOR_OBJECT_ACTION})
+                    if key_actions and bucket.encryption_key is not None:
+                        function.add_to_role_policy(
+                            iam.PolicyStatement(actions=key_actions, resources=[bucket.encryption_key.key_arn])
+                        )
+                    wildcards.append(f"Resource::{_arn_of(bucket)}/{prefix}*")
+                case fns.StreamGrant(stream=stream_id):
+                    res.streams.stream(r.stream(stream_id)).grant_write(function)
+                    wildcards += _GRANT_ACTION_WILDCARDS
+                case fns.KeyGrant(key=key_id, actions=actions):
+                    res.keys.key(r.key(key_id)).grant(function, *actions)
+        return wildcards
+
+    def _add_event_source(self, definition: fns.FunctionDef, function: lambda_.Function) -> list[str]:
+        res = self._resources
+        source = definition.source
+        if source is None:
+            return []
+        if isinstance(source, fns.SqsSource):
+            function.add_event_source(
+                event_sources.SqsEventSource(
+                    res.queues.queue(r.queue(source.queue)),
+                    batch_size=source.batch_size,
+                    max_batching_window=Duration.seconds(source.max_batching_window_seconds),
+                    report_batch_item_failures=True,
+                )
+            )
+            return []
+        options = {
+            "batch_size": source.batch_size,
+            "max_batching_window": Duration.seconds(source.max_batching_window_seconds),
+            "starting_position": lambda_.StartingPosition[source.starting_position],
+            "retry_attempts": source.max_retry_attempts,
+            "bisect_batch_on_error": source.bisect_batch_on_error,
+            "report_batch_item_failures": True,
+            "on_failure": event_sources.SqsDlq(res.queues.queue(r.queue(source.on_failure))),
+        }
+        if source.kind == "kinesis":
+            function.add_event_source(
+                event_sources.KinesisEventSource(res.streams.stream(r.stream(source.source)), **options)
+            )
+            return list(_GRANT_ACTION_WILDCARDS)
+        function.add_event_source(event_sources.DynamoEventSource(res.tables.table(r.table(source.source)), **options))
+        # dynamodb:ListStreams has no resource-level permissions
+        return [*_GRANT_ACTION_WILDCARDS, "Resource::*"]
+
+    @staticmethod
+    def _suppress_grant_wildcards(definition: fns.FunctionDef, function: lambda_.Function, wildcards: list[str]) -> None:
+        role = function.role
+        assert role is not None
+        nag.suppress(
+            role,
+            "IAM5",
+            "X-Ray PutTraceSegments/PutTelemetryRecords (and dynamodb:ListStreams for a stream consumer) "
+            "support no resource-level permissions; object grants are scoped to one key prefix of the "
+            f"bucket as defined for {definition.name}; index ARNs and the kms:GenerateDataKey*/ReEncrypt* "
+            "variants come from CDK's least-privilege grants on tables, streams and queues.",
+            applies_to=sorted({"Resource::*", *wildcards}),
+        )
+
+
+def _arn_of(construct: IConstruct) -> str:
+    """How cdk-nag prints a resource's ``Fn::GetAtt Arn`` in a finding: ``<LogicalId.Arn>``."""
+    resource = construct.node.default_child
+    assert isinstance(resource, CfnResource)
+    return f"<{Stack.of(construct).get_logical_id(resource)}.Arn>"

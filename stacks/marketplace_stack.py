@@ -1,0 +1,168 @@
+"""The marketplace stack: composes one construct per concern, all built from the platform definitions."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import App, CfnOutput, Environment, Stack, Tags
+from constructs import Construct
+
+from marketplace.platform import resources as r
+from stacks.nag import check as add_nag_checks
+from stacks.nag import suppress
+from stacks.api import HttpApi
+from stacks.cdn import ContentDelivery
+from stacks.functions import Functions, Resources
+from stacks.keys import EncryptionKeys
+from stacks.layer import PROJECT_ROOT, CommonLayer
+from stacks.monitoring import Monitoring
+from stacks.naming import pascal
+from stacks.queues import Queues
+from stacks.settings import StageSettings
+from stacks.storage import Buckets
+from stacks.streams import EventStreams
+from stacks.tables import Tables
+
+DEFAULT_STAGE = "dev"
+CDK_JSON = PROJECT_ROOT / "cdk.json"
+REGION_VARIABLES = ("CDK_DEFAULT_REGION", "AWS_REGION", "AWS_DEFAULT_REGION")
+
+
+class MarketplaceStack(Stack):
+    def __init__(self, scope: Construct, *, stage: StageSettings, env: Environment) -> None:
+        super().__init__(
+            scope,
+            f"Marketplace-{stage.name}",
+            env=env,
+            description=f"{r.PRODUCT} ({stage.name}): serverless extension marketplace for VS Code-style editors",
+            termination_protection=stage.production,
+        )
+        self.stage = stage
+        Tags.of(self).add("project", r.PRODUCT)
+        Tags.of(self).add("stage", stage.name)
+
+        self.keys = EncryptionKeys(self, "Keys", stage=stage, logs_key=r.DATA_KEY)
+        self.tables = Tables(self, "Tables", stage=stage, key=self.keys.key(r.DATA_KEY))
+        self.queues = Queues(self, "Queues", stage=stage, key=self.keys.key(r.DATA_KEY))
+        self.streams = EventStreams(self, "Streams", stage=stage, key=self.keys.key(r.STREAM_KEY))
+        self.buckets = Buckets(
+            self, "Buckets", stage=stage, key=self.keys.key(r.ASSETS_KEY), queues=self.queues.queues
+        )
+        self.layer = CommonLayer(self, "CommonLayer")
+        self.functions = Functions(
+            self,
+            "Functions",
+            stage=stage,
+            resources=Resources(
+                keys=self.keys, tables=self.tables, queues=self.queues, streams=self.streams, buckets=self.buckets
+            ),
+            layer=self.layer.layer,
+        )
+        self.api = HttpApi(
+            self, "Http", stage=stage, functions=self.functions.functions, logs_key=self.keys.logs_key
+        )
+        self.cdn = ContentDelivery(
+            self,
+            "Cdn",
+            api=self.api.api,
+            bucket=self.buckets.bucket(r.PACKAGES_BUCKET),
+            bucket_definition=r.PACKAGES_BUCKET,
+            log_bucket=self.buckets.access_logs,
+        )
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            key=self.keys.logs_key,
+            functions=self.functions.functions,
+            queues=self.queues.queues,
+            api=self.api.api,
+        )
+        self._outputs()
+        self._suppress_cdk_providers()
+
+    def _outputs(self) -> None:
+        CfnOutput(self, "Url", value=self.cdn.url, description="Public URL (CloudFront): point editors here")
+        CfnOutput(self, "ApiUrl", value=self.api.api.api_endpoint, description="HTTP API endpoint (behind CloudFront)")
+        for bucket in r.BUCKETS:
+            CfnOutput(self, f"{pascal(bucket.id)}BucketName", value=self.buckets.bucket(bucket).bucket_name)
+        for table in r.TABLES:
+            CfnOutput(self, f"{pascal(table.id)}TableName", value=self.tables.table(table).table_name)
+        for stream in r.STREAMS:
+            CfnOutput(self, f"{pascal(stream.id)}StreamName", value=self.streams.stream(stream).stream_name)
+        CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
+
+    def _suppress_cdk_providers(self) -> None:
+        """Singleton Lambda functions CDK adds for bucket notifications and (dev) bucket clean-up."""
+        for child in self.node.children:
+            if child.node.id.startswith("BucketNotificationsHandler"):
+                what = "CDK's bucket-notification custom resource (configures S3 events at deploy time only)"
+                suppress(
+                    child,
+                    "IAM4",
+                    f"{what} uses the AWSLambdaBasicExecutionRole managed policy; CDK offers no way to replace it.",
+                    applies_to=[
+                        "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+                    ],
+                )
+                suppress(
+                    child,
+                    "IAM5",
+                    f"{what} needs s3:PutBucketNotification, which CDK grants on '*'.",
+                    applies_to=["Resource::*"],
+                )
+            elif child.node.id.startswith("Custom::S3AutoDeleteObjects"):
+                what = "CDK's auto-delete-objects provider (dev stage only: empties buckets on stack deletion)"
+                for rule, detail in (
+                    ("IAM4", "uses the AWSLambdaBasicExecutionRole managed policy, set by CDK"),
+                    ("L1", "runs on the Node.js runtime CDK pins for it"),
+                ):
+                    suppress(child, rule, f"{what} {detail}.")
+
+
+def build_app(
+    stage: str | None = None,
+    outdir: str | None = None,
+    nag: bool = True,
+    *,
+    account: str | None = None,
+    region: str | None = None,
+) -> tuple[App, MarketplaceStack]:
+    """The CDK app with its one stack for ``stage`` (default: context ``stage``, else ``dev``).
+
+    The app gets cdk.json's context (feature flags), so a synth without the CLI (tests, ``python app.py``)
+    builds exactly what ``cdk synth`` builds. ``account`` and ``region`` default to context
+    ``account``/``region``, then ``CDK_DEFAULT_ACCOUNT``/``CDK_DEFAULT_REGION`` (set by the CLI), then for
+    the region ``AWS_REGION``/``AWS_DEFAULT_REGION``. The account may stay unknown; the region may not:
+    DynamoDB global tables (``TableV2``) encrypted with a customer key render per-region settings.
+    """
+    app = App(outdir=outdir, context=_cdk_json_context(), analytics_reporting=False)
+    settings = StageSettings(stage or str(app.node.try_get_context("stage") or DEFAULT_STAGE))
+    account = account or _context(app, "account") or os.environ.get("CDK_DEFAULT_ACCOUNT")
+    region = region or _context(app, "region") or _first_env(*REGION_VARIABLES)
+    if not region:
+        raise ValueError(
+            "no AWS region: pass `-c region=<region>` or set one of " + ", ".join(REGION_VARIABLES)
+        )
+    stack = MarketplaceStack(app, stage=settings, env=Environment(account=account, region=region))
+    if nag:
+        add_nag_checks(app)
+    return app, stack
+
+
+def _first_env(*names: str) -> str | None:
+    return next((os.environ[name] for name in names if os.environ.get(name)), None)
+
+
+def _context(app: App, key: str) -> str | None:
+    value = app.node.try_get_context(key)
+    return str(value) if value else None
+
+
+def _cdk_json_context(path: Path = CDK_JSON) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    context = json.loads(path.read_text()).get("context", {})
+    return dict(context) if isinstance(context, dict) else {}

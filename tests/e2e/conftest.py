@@ -1,0 +1,103 @@
+"""End-to-end fixtures: the local runtime over real HTTP on free ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+MARKETPLACE = Path(sys.executable).parent / "marketplace"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None,
+         timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback only
+            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read()
+
+
+def wait_until(condition: Any, timeout: float = 30, interval: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+@dataclass
+class Served:
+    base_url: str
+    moto_endpoint: str
+    process: subprocess.Popen[str]
+    started_in: float
+
+    def client(self, service: str) -> Any:
+        return boto3.session.Session(
+            aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1"  # noqa: S106
+        ).client(service, endpoint_url=self.moto_endpoint)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """``marketplace serve`` in its own process, exactly as the README starts it."""
+    port, moto_port = free_port(), free_port()
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    started = time.monotonic()
+    with log.open("w") as out:
+        process = subprocess.Popen(  # noqa: S603
+            [str(MARKETPLACE), "serve", "--port", str(port), "--moto-port", str(moto_port)],
+            stdout=out, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        def healthy() -> bool:
+            assert process.poll() is None, log.read_text()
+            try:
+                return http("GET", f"{base}/healthz", timeout=2)[0] == 200
+            except OSError:
+                return False
+
+        wait_until(healthy, timeout=60)
+        yield Served(base, f"http://127.0.0.1:{moto_port}", process, time.monotonic() - started)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        served_log = log.read_text()
+        print(served_log[-4000:])
+
+
+def product_json_from(log_text: str) -> dict[str, Any]:
+    start = log_text.index("{")
+    decoded, _ = json.JSONDecoder().raw_decode(log_text[start:])
+    return dict(decoded)
