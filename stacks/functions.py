@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from aws_cdk import CfnResource, Duration, Stack
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
 from constructs import Construct, IConstruct
-
 from marketplace.platform import config
 from marketplace.platform import functions as fns
 from marketplace.platform import resources as r
+
 from stacks import nag
 from stacks.keys import EncryptionKeys
 from stacks.layer import ARCHITECTURE, PROJECT_ROOT, RUNTIME
@@ -193,7 +193,7 @@ class Functions(Construct):
                 )
             )
             return []
-        options = {
+        options: dict[str, Any] = {  # shared by both stream kinds
             "batch_size": source.batch_size,
             "max_batching_window": Duration.seconds(source.max_batching_window_seconds),
             "starting_position": lambda_.StartingPosition[source.starting_position],
@@ -212,7 +212,9 @@ class Functions(Construct):
         return [*_GRANT_ACTION_WILDCARDS, "Resource::*"]
 
     @staticmethod
-    def _suppress_grant_wildcards(definition: fns.FunctionDef, function: lambda_.Function, wildcards: list[str]) -> None:
+    def _suppress_grant_wildcards(
+        definition: fns.FunctionDef, function: lambda_.Function, wildcards: list[str]
+    ) -> None:
         role = function.role
         assert role is not None
         nag.suppress(

@@ -9,16 +9,16 @@ from typing import Any
 
 from aws_cdk import App, CfnOutput, Environment, Stack, Tags
 from constructs import Construct
-
 from marketplace.platform import resources as r
-from stacks.nag import check as add_nag_checks
-from stacks.nag import suppress
+
 from stacks.api import HttpApi
 from stacks.cdn import ContentDelivery
 from stacks.functions import Functions, Resources
 from stacks.keys import EncryptionKeys
 from stacks.layer import PROJECT_ROOT, CommonLayer
 from stacks.monitoring import Monitoring
+from stacks.nag import check as add_nag_checks
+from stacks.nag import suppress
 from stacks.naming import pascal
 from stacks.queues import Queues
 from stacks.settings import StageSettings
@@ -48,9 +48,7 @@ class MarketplaceStack(Stack):
         self.tables = Tables(self, "Tables", stage=stage, key=self.keys.key(r.DATA_KEY))
         self.queues = Queues(self, "Queues", stage=stage, key=self.keys.key(r.DATA_KEY))
         self.streams = EventStreams(self, "Streams", stage=stage, key=self.keys.key(r.STREAM_KEY))
-        self.buckets = Buckets(
-            self, "Buckets", stage=stage, key=self.keys.key(r.ASSETS_KEY), queues=self.queues.queues
-        )
+        self.buckets = Buckets(self, "Buckets", stage=stage, key=self.keys.key(r.ASSETS_KEY), queues=self.queues.queues)
         self.layer = CommonLayer(self, "CommonLayer")
         self.functions = Functions(
             self,
@@ -61,9 +59,7 @@ class MarketplaceStack(Stack):
             ),
             layer=self.layer.layer,
         )
-        self.api = HttpApi(
-            self, "Http", stage=stage, functions=self.functions.functions, logs_key=self.keys.logs_key
-        )
+        self.api = HttpApi(self, "Http", stage=stage, functions=self.functions.functions, logs_key=self.keys.logs_key)
         self.cdn = ContentDelivery(
             self,
             "Cdn",
@@ -95,31 +91,18 @@ class MarketplaceStack(Stack):
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
 
     def _suppress_cdk_providers(self) -> None:
-        """Singleton Lambda functions CDK adds for bucket notifications and (dev) bucket clean-up."""
+        """The singleton function CDK adds to configure bucket notifications at deploy time."""
         for child in self.node.children:
             if child.node.id.startswith("BucketNotificationsHandler"):
-                what = "CDK's bucket-notification custom resource (configures S3 events at deploy time only)"
                 suppress(
                     child,
                     "IAM4",
-                    f"{what} uses the AWSLambdaBasicExecutionRole managed policy; CDK offers no way to replace it.",
+                    "CDK's bucket-notification custom resource (runs at deploy time only) comes with the "
+                    "AWSLambdaBasicExecutionRole managed policy; CDK offers no way to replace it.",
                     applies_to=[
                         "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
                     ],
                 )
-                suppress(
-                    child,
-                    "IAM5",
-                    f"{what} needs s3:PutBucketNotification, which CDK grants on '*'.",
-                    applies_to=["Resource::*"],
-                )
-            elif child.node.id.startswith("Custom::S3AutoDeleteObjects"):
-                what = "CDK's auto-delete-objects provider (dev stage only: empties buckets on stack deletion)"
-                for rule, detail in (
-                    ("IAM4", "uses the AWSLambdaBasicExecutionRole managed policy, set by CDK"),
-                    ("L1", "runs on the Node.js runtime CDK pins for it"),
-                ):
-                    suppress(child, rule, f"{what} {detail}.")
 
 
 def build_app(
@@ -143,9 +126,7 @@ def build_app(
     account = account or _context(app, "account") or os.environ.get("CDK_DEFAULT_ACCOUNT")
     region = region or _context(app, "region") or _first_env(*REGION_VARIABLES)
     if not region:
-        raise ValueError(
-            "no AWS region: pass `-c region=<region>` or set one of " + ", ".join(REGION_VARIABLES)
-        )
+        raise ValueError("no AWS region: pass `-c region=<region>` or set one of " + ", ".join(REGION_VARIABLES))
     stack = MarketplaceStack(app, stage=settings, env=Environment(account=account, region=region))
     if nag:
         add_nag_checks(app)

@@ -51,6 +51,4 @@ def _suppression(rule: str, reason: str, applies_to: Sequence[AppliesTo]) -> Nag
         raise ValueError(f"give the rule without its pack prefix: {rule!r}")
     if len(reason.strip()) < MIN_REASON_LENGTH:
         raise ValueError(f"the suppression of {rule} needs a specific reason, not {reason!r}")
-    return NagPackSuppression(
-        id=f"AwsSolutions-{rule}", reason=reason.strip(), applies_to=list(applies_to) or None
-    )
+    return NagPackSuppression(id=f"AwsSolutions-{rule}", reason=reason.strip(), applies_to=list(applies_to) or None)

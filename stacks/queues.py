@@ -6,11 +6,12 @@ from aws_cdk import Duration
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
-
 from marketplace.platform import functions as fns
 from marketplace.platform import resources as r
+
 from stacks import nag
 from stacks.naming import pascal
+from stacks.settings import StageSettings
 
 
 def on_failure_queue_ids() -> tuple[str, ...]:
@@ -21,7 +22,6 @@ def on_failure_queue_ids() -> tuple[str, ...]:
 def dead_letter_queue_ids() -> tuple[str, ...]:
     """Queues that only ever hold failures: redrive targets and stream consumers' on-failure queues."""
     return tuple(dict.fromkeys([*(q.dead_letter for q in r.QUEUES if q.dead_letter), *on_failure_queue_ids()]))
-from stacks.settings import StageSettings
 
 
 class Queues(Construct):

@@ -12,9 +12,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from aws_cdk.interfaces import aws_s3 as s3_refs
 from constructs import Construct
-
 from marketplace.platform import resources as r
-from stacks import nag
+
 from stacks.naming import pascal
 from stacks.settings import StageSettings
 
@@ -51,17 +50,14 @@ class Buckets(Construct):
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-access-logs",
-                    expiration=Duration.days(ACCESS_LOG_EXPIRY_DAYS_PROD if stage.production else ACCESS_LOG_EXPIRY_DAYS),
+                    expiration=Duration.days(
+                        ACCESS_LOG_EXPIRY_DAYS_PROD if stage.production else ACCESS_LOG_EXPIRY_DAYS
+                    ),
                     abort_incomplete_multipart_upload_after=Duration.days(1),
                 )
             ],
             removal_policy=stage.removal_policy,
             auto_delete_objects=not stage.production,
-        )
-        nag.suppress(
-            self.access_logs,
-            "S1",
-            "This is the access-log bucket itself; logging its own requests into itself would loop.",
         )
         self.buckets: dict[str, s3.Bucket] = {
             definition.id: self._bucket(definition, stage, key, queues) for definition in r.BUCKETS

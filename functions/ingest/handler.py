@@ -8,17 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes import SQSEvent
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from marketplace.platform import aws
+from marketplace.platform.batch import process_partial
 from marketplace.platform.observability import observability
 from marketplace.platform.resources import PACKAGES_BUCKET
 from marketplace.publishing import ingest
 
 logger, tracer, metrics = observability("ingest")
-processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def _delete_object(bucket: str, key: str) -> None:
@@ -36,5 +35,4 @@ def record_handler(record: SQSRecord) -> None:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return dict(process_partial_response(event=event, record_handler=record_handler, processor=processor,
-                                         context=context))
+    return process_partial(SQSEvent(event).records, record_handler, lambda r: r.message_id, logger)

@@ -10,10 +10,9 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from marketplace.reviews.routes import router
 from marketplace.platform.http import http_app
 from marketplace.platform.observability import observability
+from marketplace.reviews.routes import router
 
 logger, tracer, metrics = observability("reviews")
 app = http_app("reviews", router, logger=logger)

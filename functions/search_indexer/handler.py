@@ -1,22 +1,21 @@
 """Lambda entry point: the extensions table's DynamoDB stream keeps the search documents current.
 
-Each change is idempotent (a put or a delete of one document), so Powertools' batch processor reports
-failures per record and a retried record is simply written again.
+Each change is idempotent (a put or a delete of one document), so failures are reported per record and a
+retried record is simply written again.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
+from marketplace.platform.batch import process_partial
 from marketplace.platform.observability import observability
 from marketplace.search import documents, store
 
 logger, tracer, metrics = observability("search-indexer")
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
 def record_handler(record: DynamoDBRecord) -> None:
@@ -33,5 +32,8 @@ def record_handler(record: DynamoDBRecord) -> None:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return dict(process_partial_response(event=event, record_handler=record_handler, processor=processor,
-                                         context=context))
+    return process_partial(DynamoDBStreamEvent(event).records, record_handler, _sequence, logger)
+
+
+def _sequence(record: DynamoDBRecord) -> str:
+    return str(record.dynamodb.sequence_number if record.dynamodb else record.event_id)

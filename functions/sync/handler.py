@@ -10,10 +10,9 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from marketplace.sync.routes import router
 from marketplace.platform.http import http_app
 from marketplace.platform.observability import observability
+from marketplace.sync.routes import router
 
 logger, tracer, metrics = observability("sync")
 app = http_app("sync", router, logger=logger)

@@ -10,10 +10,9 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from marketplace.telemetry.routes import router
 from marketplace.platform.http import http_app
 from marketplace.platform.observability import observability
+from marketplace.telemetry.routes import router
 
 logger, tracer, metrics = observability("telemetry")
 app = http_app("telemetry", router, logger=logger)

@@ -33,7 +33,7 @@ def http(method: str, url: str, body: bytes | None = None, headers: dict[str, st
          timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
     request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
     except urllib.error.HTTPError as error:
         return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read()
@@ -59,7 +59,7 @@ class Served:
 
     def client(self, service: str) -> Any:
         return boto3.session.Session(
-            aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1"  # noqa: S106
+            aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1"
         ).client(service, endpoint_url=self.moto_endpoint)
 
 
@@ -71,7 +71,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     started = time.monotonic()
     with log.open("w") as out:
-        process = subprocess.Popen(  # noqa: S603
+        process = subprocess.Popen(
             [str(MARKETPLACE), "serve", "--port", str(port), "--moto-port", str(moto_port)],
             stdout=out, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
         )

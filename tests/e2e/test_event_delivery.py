@@ -13,10 +13,10 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel, KinesisDataStreamModel, SqsModel
-
 from marketplace.local.runtime import LocalMarketplace
 from marketplace.platform import resources as r
 from marketplace.platform.functions import INGEST, SEARCH_INDEXER, STATS
+
 from tests.e2e.conftest import http, wait_until
 
 pytestmark = pytest.mark.slow
@@ -38,7 +38,7 @@ class Recorder:
         failures = []
         with self.lock:
             for record in model.Records:
-                body = record.body
+                body = str(record.body)
                 self.sqs[body] += 1
                 self.receive_counts.setdefault(body, []).append(int(record.attributes.ApproximateReceiveCount))
                 if body == "poison" or (body == "flaky" and self.sqs[body] == 1):
@@ -49,7 +49,7 @@ class Recorder:
         model = KinesisDataStreamModel.model_validate(event)
         with self.lock:
             for record in model.Records:
-                data = record.kinesis.data.decode()
+                data = bytes(record.kinesis.data).decode()  # type: ignore[arg-type]
                 self.kinesis[data] += 1
                 if data == "poison" or (data == "flaky" and self.kinesis[data] == 1):
                     return {"batchItemFailures": [{"itemIdentifier": record.kinesis.sequenceNumber}]}

@@ -8,8 +8,8 @@ import subprocess
 import time
 
 import pytest
-
 from marketplace.platform import resources as r
+
 from tests.e2e.conftest import MARKETPLACE, ROOT, Served, free_port, http, wait_until
 
 pytestmark = pytest.mark.slow
@@ -115,7 +115,7 @@ def test_a_dynamodb_stream_record_reaches_the_search_indexer(served: Served):
 
 def test_serve_prints_the_product_json_and_stops_cleanly_on_ctrl_c(tmp_path):
     port = free_port()
-    process = subprocess.Popen(  # noqa: S603
+    process = subprocess.Popen(
         [str(MARKETPLACE), "serve", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, cwd=ROOT)
     try:
@@ -140,7 +140,7 @@ def test_a_busy_port_is_a_clear_error():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))
         sock.listen()
-        result = subprocess.run([str(MARKETPLACE), "serve", "--port", str(port)], capture_output=True,  # noqa: S603
+        result = subprocess.run([str(MARKETPLACE), "serve", "--port", str(port)], capture_output=True,
                                 text=True, timeout=60, cwd=ROOT)
     assert result.returncode == 1
     assert "cannot start" in result.stderr and "Traceback" not in result.stderr

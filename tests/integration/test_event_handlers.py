@@ -6,16 +6,18 @@ import json
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.exceptions import ClientError
-
-from functions.ingest import handler as ingest_handler
-from functions.search_indexer import handler as indexer_handler
-from functions.stats import handler as stats_handler
+from marketplace.platform.batch import BatchFailed
+from marketplace.platform.dynamo import bind
+from marketplace.platform.resources import PUBLISHING_TABLE
 from marketplace.publishing import uploads
 from marketplace.publishing.ingest import VALIDATION_UNAVAILABLE
 from marketplace.search.store import document_key
 from marketplace.stats import store as stats_store
+
+from functions.ingest import handler as ingest_handler
+from functions.search_indexer import handler as indexer_handler
+from functions.stats import handler as stats_handler
 from tests.integration.events import context, kinesis_event, sqs_event
 
 
@@ -46,7 +48,7 @@ def test_ingest_removes_objects_without_an_upload_record(deployment):
 
 def test_ingest_settles_a_registered_upload_without_publishing(deployment):
     bucket = deployment.env["PACKAGES_BUCKET"]
-    uploads.bind(uploads.UploadRecord, uploads.PUBLISHING_TABLE)
+    bind(uploads.UploadRecord, PUBLISHING_TABLE)
     uploads.UploadRecord(uploads.UploadRecord.key("up-1")).save()
     boto3.client("s3").put_object(Bucket=bucket, Key="uploads/up-1", Body=b"PK\x03")
     ingest_handler.lambda_handler(sqs_event(_notification(bucket, "uploads/up-1")), context("ingest"))
@@ -122,10 +124,11 @@ def test_search_indexer_reports_a_failed_write(deployment, monkeypatch: pytest.M
               "dynamodb": {"Keys": {"pk": {"S": "EXT#a.b"}, "sk": {"S": "EXTENSION"}},
                            "NewImage": {"pk": {"S": "EXT#a.b"}, "sk": {"S": "EXTENSION"}},
                            "SequenceNumber": "42", "SizeBytes": 10, "StreamViewType": "NEW_AND_OLD_IMAGES"}}
-    second = {**record, "eventID": "2", "dynamodb": {**record["dynamodb"], "SequenceNumber": "43",
-                                                      "Keys": {"pk": {"S": "EXT#a.b"}, "sk": {"S": "VERSION#1"}}}}
+    second: dict = {**record, "eventID": "2"}
+    second["dynamodb"] = {**record["dynamodb"], "SequenceNumber": "43",  # type: ignore[dict-item]
+                          "Keys": {"pk": {"S": "EXT#a.b"}, "sk": {"S": "VERSION#1"}}}
     result = indexer_handler.lambda_handler({"Records": [record, second]}, context("search_indexer"))
     assert result == {"batchItemFailures": [{"itemIdentifier": "42"}]}
     # a batch in which every record fails is a function error: Lambda retries (and bisects) all of it
-    with pytest.raises(BatchProcessingError):
+    with pytest.raises(BatchFailed):
         indexer_handler.lambda_handler({"Records": [record]}, context("search_indexer"))

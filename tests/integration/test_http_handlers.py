@@ -6,8 +6,8 @@ import importlib
 import json
 
 import pytest
-
 from marketplace.platform.functions import FUNCTIONS
+
 from tests.integration.events import context, http_event
 
 HTTP_FUNCTIONS = [fn for fn in FUNCTIONS if fn.routes]
@@ -43,8 +43,8 @@ def test_cors_preflight(deployment, fn):
 
 
 def test_unexpected_errors_become_a_json_500_without_details(deployment):
-    from marketplace.platform.http import http_app
     from aws_lambda_powertools.event_handler.api_gateway import Router
+    from marketplace.platform.http import http_app
 
     router = Router()
 
@@ -53,7 +53,7 @@ def test_unexpected_errors_become_a_json_500_without_details(deployment):
         raise RuntimeError("secret detail")
 
     app = http_app("test", router)
-    result = app.resolve(http_event("GET", "/boom", "GET /boom"), context("gallery"))
+    result = app.resolve(http_event("GET", "/boom", "GET /boom"), context("gallery"))  # type: ignore[arg-type]
     assert result["statusCode"] == 500
     body = json.loads(result["body"])
     assert body["error"] == "internal_error" and "secret" not in result["body"] and "req-1" in body["message"]
@@ -61,7 +61,6 @@ def test_unexpected_errors_become_a_json_500_without_details(deployment):
 
 def test_domain_errors_keep_their_status_and_headers(deployment):
     from aws_lambda_powertools.event_handler.api_gateway import Router
-
     from marketplace.platform.errors import TooManyRequests
     from marketplace.platform.http import http_app
 
@@ -71,6 +70,6 @@ def test_domain_errors_keep_their_status_and_headers(deployment):
     def slow() -> dict:
         raise TooManyRequests("too many requests from this client", retry_after_seconds=7)
 
-    result = http_app("test", router).resolve(http_event("GET", "/slow-down", "GET /slow-down"), context("gallery"))
+    result = http_app("test", router).resolve(http_event("GET", "/slow-down", "GET /slow-down"), context("gallery"))  # type: ignore[arg-type]
     assert result["statusCode"] == 429 and result["headers"]["Retry-After"] == "7"
     assert json.loads(result["body"])["error"] == "too_many_requests"

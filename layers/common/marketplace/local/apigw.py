@@ -46,11 +46,11 @@ def _compile(fn: FunctionDef, route: Route) -> CompiledRoute:
     regex, params, literal, greedy = "", [], 0, False
     for segment in route.path.strip("/").split("/"):
         if segment.startswith("{") and segment.endswith("+}"):
-            regex += r"/(?P<%s>.+)" % segment[1:-2]
+            regex += rf"/(?P<{segment[1:-2]}>.+)"
             params.append(segment[1:-2])
             greedy = True
         elif segment.startswith("{") and segment.endswith("}"):
-            regex += r"/(?P<%s>[^/]+)" % segment[1:-1]
+            regex += rf"/(?P<{segment[1:-1]}>[^/]+)"
             params.append(segment[1:-1])
         else:
             regex += "/" + re.escape(segment)

@@ -32,7 +32,7 @@ log = logging.getLogger("marketplace.local")
 # nothing else: no real credentials are ever read, no metadata endpoint is ever asked.
 LOCAL_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "local",
-    "AWS_SECRET_ACCESS_KEY": "local",  # noqa: S105 - moto's placeholder, not a secret
+    "AWS_SECRET_ACCESS_KEY": "local",
     "AWS_SESSION_TOKEN": "local",
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,

@@ -24,7 +24,7 @@ def make_handler(runtime: LocalMarketplace) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
         server_version = "marketplace-local"
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's signature
+        def log_message(self, format: str, *args: object) -> None:
             log.info("%s %s", self.address_string(), format % args)
 
         def _dispatch(self) -> None:
@@ -107,7 +107,7 @@ def make_handler(runtime: LocalMarketplace) -> type[BaseHTTPRequestHandler]:
             if self.command != "HEAD" and response.status not in (204, 304):
                 self.wfile.write(response.body)
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _dispatch
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _dispatch  # noqa: N815
 
     return Handler
 

@@ -1,17 +1,27 @@
 """AWS SDK clients, created once per process and reused across invocations.
 
-The endpoint comes from the SDK's own configuration chain (``AWS_ENDPOINT_URL``), which is how the
-local runtime points the very same code at its embedded moto server.
+One boto3 session serves every client: a new session per client would reload the SDK's endpoint and
+retry data each time (measured in ``bench/``). The endpoint comes from the SDK's own configuration
+chain (``AWS_ENDPOINT_URL``), which is how the local runtime points the very same code at its embedded
+moto server.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import threading
 from typing import Any
 
 import boto3
 from botocore.config import Config
+
+_lock = threading.Lock()
+
+
+@functools.cache
+def _session() -> boto3.session.Session:
+    return boto3.session.Session()
 
 
 @functools.cache
@@ -27,9 +37,11 @@ def client(service: str) -> Any:
         if os.environ.get("AWS_ENDPOINT_URL"):
             # an emulated endpoint on an IP address cannot serve virtual-hosted-style bucket names
             options["s3"] = {"addressing_style": "path"}
-    return boto3.session.Session().client(service, config=Config(**options))
+    with _lock:  # sessions are not thread-safe; the local runtime runs handlers on several threads
+        return _session().client(service, config=Config(**options))
 
 
 def reset_clients() -> None:
-    """Forget cached clients (the local runtime calls this after it changes the endpoint)."""
+    """Forget cached clients and the session (the local runtime calls this after it changes the endpoint)."""
     client.cache_clear()
+    _session.cache_clear()

@@ -62,11 +62,11 @@ def http_app(service: str, *routers: Router, logger: Logger | None = None) -> AP
         event = app.current_event
         return json_response(404, {"error": "not_found", "message": f"No route for {event.http_method} {event.path}"})
 
-    @app.exception_handler(MarketplaceError)
+    @app.exception_handler(MarketplaceError)  # type: ignore[untyped-decorator]
     def _domain_error(error: MarketplaceError) -> Response[str]:
         return error_response(error)
 
-    @app.exception_handler(Exception)
+    @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
     def _unexpected(error: Exception) -> Response[str]:
         # Bugs and outages: log the detail, never leak it to the caller.
         log.exception("unhandled error", extra={"error_type": type(error).__name__})

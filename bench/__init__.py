@@ -1,0 +1,1 @@
+"""Benchmarks. ``python -m bench`` (or ``./dev bench``) runs them all and prints one table."""

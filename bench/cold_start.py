@@ -1,0 +1,121 @@
+"""Cold-start cost of each Lambda function, as a ratio to the bare ``import boto3`` + one client floor.
+
+Each sample is a fresh interpreter that times, from its first line, the import of the function's handler
+module plus the creation of the SDK clients that function uses (one per AWS service it is granted), in
+an environment shaped like Lambda's (``LAMBDA_TASK_ROOT``, ``AWS_LAMBDA_FUNCTION_NAME``, tracing on). The
+floor is the same interpreter doing only ``import boto3`` and one client. Floor and functions are sampled
+round-robin in one run, so machine noise hits them alike; the table reports medians.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from marketplace.platform.functions import FUNCTIONS, FunctionDef, KeyGrant, ObjectGrant, StreamGrant, TableGrant
+
+ROOT = Path(__file__).resolve().parents[1]
+BUDGET_RATIO = 1.5
+
+_PROBE = """
+import sys, time
+started = time.perf_counter()
+target, services = sys.argv[1], sys.argv[2:]
+if target == "floor":
+    import boto3
+    boto3.client("s3")
+else:
+    import importlib
+    importlib.import_module(target)
+    from marketplace.platform import aws
+    for service in services:
+        aws.client(service)
+print((time.perf_counter() - started) * 1000)
+"""
+
+
+def services_of(fn: FunctionDef) -> list[str]:
+    """The AWS services a function's code creates clients for, from its grants and event source."""
+    services: list[str] = []
+    for grant in fn.grants:
+        match grant:
+            case TableGrant():
+                services.append("dynamodb")
+            case ObjectGrant():
+                services.append("s3")
+            case StreamGrant():
+                services.append("kinesis")
+            case KeyGrant():
+                services.append("kms")
+    return list(dict.fromkeys(services))
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    services: tuple[str, ...]
+    median_ms: float
+    ratio: float
+
+    @property
+    def ok(self) -> bool:
+        return self.ratio <= BUDGET_RATIO
+
+
+def _environment(fn_name: str, task_root: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
+    env.update({
+        "PYTHONPATH": str(ROOT),
+        "PYTHONDONTWRITEBYTECODE": "0",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "LAMBDA_TASK_ROOT": task_root,
+        "AWS_LAMBDA_FUNCTION_NAME": fn_name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
+        "POWERTOOLS_SERVICE_NAME": fn_name,
+    })
+    return env
+
+
+def _sample(target: str, services: list[str], env: dict[str, str]) -> float:
+    out = subprocess.run([sys.executable, "-c", _PROBE, target, *services], env=env, cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def measure(rounds: int = 9) -> tuple[float, list[Row]]:
+    with tempfile.TemporaryDirectory() as task_root:
+        targets = [("floor", "floor", [])] + [(fn.name, fn.module, services_of(fn)) for fn in FUNCTIONS]
+        samples: dict[str, list[float]] = {name: [] for name, _, _ in targets}
+        for name, module, services in targets:  # warm the file cache and bytecode once
+            _sample(module, services, _environment(name, task_root))
+        for _ in range(rounds):
+            for name, module, services in targets:
+                samples[name].append(_sample(module, services, _environment(name, task_root)))
+    floor = statistics.median(samples["floor"])
+    rows = [
+        Row(name, tuple(services), statistics.median(samples[name]), statistics.median(samples[name]) / floor)
+        for name, _, services in targets[1:]
+    ]
+    return floor, rows
+
+
+def table(floor: float, rows: list[Row]) -> str:
+    lines = [
+        f"Cold start: handler import + client creation vs `import boto3` + one client (floor {floor:.0f} ms, "
+        f"budget {BUDGET_RATIO}x)",
+        f"| {'function':<15} | {'clients':<22} | {'median ms':>9} | {'ratio':>5} | {'ok':<3} |",
+        f"|{'-' * 17}|{'-' * 24}|{'-' * 11}|{'-' * 7}|{'-' * 5}|",
+    ]
+    for row in rows:
+        lines.append(f"| {row.name:<15} | {','.join(row.services):<22} | {row.median_ms:>9.0f} | "
+                     f"{row.ratio:>5.2f} | {'yes' if row.ok else 'NO':<3} |")
+    return "\n".join(lines)
