@@ -10,6 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from marketplace.platform.http import http_app
 from marketplace.platform.observability import observability
 from marketplace.reviews.routes import router

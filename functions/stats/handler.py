@@ -12,6 +12,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from marketplace.platform.observability import observability
 from marketplace.stats import events, store
 

@@ -13,10 +13,10 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel, KinesisDataStreamModel, SqsModel
+
 from marketplace.local.runtime import LocalMarketplace
 from marketplace.platform import resources as r
 from marketplace.platform.functions import INGEST, SEARCH_INDEXER, STATS
-
 from tests.e2e.conftest import http, wait_until
 
 pytestmark = pytest.mark.slow

@@ -8,8 +8,8 @@ import subprocess
 import time
 
 import pytest
-from marketplace.platform import resources as r
 
+from marketplace.platform import resources as r
 from tests.e2e.conftest import MARKETPLACE, ROOT, Served, free_port, http, wait_until
 
 pytestmark = pytest.mark.slow

@@ -6,9 +6,10 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from moto import mock_aws
+
 from marketplace.local.provision import Deployment, provision
 from marketplace.platform import aws
-from moto import mock_aws
 
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",

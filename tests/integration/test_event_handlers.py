@@ -7,6 +7,10 @@ import json
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+
+from functions.ingest import handler as ingest_handler
+from functions.search_indexer import handler as indexer_handler
+from functions.stats import handler as stats_handler
 from marketplace.platform.batch import BatchFailed
 from marketplace.platform.dynamo import bind
 from marketplace.platform.resources import PUBLISHING_TABLE
@@ -14,10 +18,6 @@ from marketplace.publishing import uploads
 from marketplace.publishing.ingest import VALIDATION_UNAVAILABLE
 from marketplace.search.store import document_key
 from marketplace.stats import store as stats_store
-
-from functions.ingest import handler as ingest_handler
-from functions.search_indexer import handler as indexer_handler
-from functions.stats import handler as stats_handler
 from tests.integration.events import context, kinesis_event, sqs_event
 
 

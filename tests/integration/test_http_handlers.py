@@ -6,8 +6,8 @@ import importlib
 import json
 
 import pytest
-from marketplace.platform.functions import FUNCTIONS
 
+from marketplace.platform.functions import FUNCTIONS
 from tests.integration.events import context, http_event
 
 HTTP_FUNCTIONS = [fn for fn in FUNCTIONS if fn.routes]
@@ -44,6 +44,7 @@ def test_cors_preflight(deployment, fn):
 
 def test_unexpected_errors_become_a_json_500_without_details(deployment):
     from aws_lambda_powertools.event_handler.api_gateway import Router
+
     from marketplace.platform.http import http_app
 
     router = Router()
@@ -61,6 +62,7 @@ def test_unexpected_errors_become_a_json_500_without_details(deployment):
 
 def test_domain_errors_keep_their_status_and_headers(deployment):
     from aws_lambda_powertools.event_handler.api_gateway import Router
+
     from marketplace.platform.errors import TooManyRequests
     from marketplace.platform.http import http_app
 

@@ -4,6 +4,7 @@ import base64
 import json
 
 import pytest
+
 from marketplace.local.apigw import RouteTable, build_event, to_response
 from marketplace.platform.functions import FUNCTIONS, FunctionDef, Route
 

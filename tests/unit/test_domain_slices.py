@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+
 from marketplace.publishing.ingest import MalformedNotification, uploaded_objects
 from marketplace.search.documents import Delete, Upsert, change_for
 from marketplace.stats import events
