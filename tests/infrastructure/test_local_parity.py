@@ -1,0 +1,188 @@
+"""The local runtime and the CDK stack build the same resources from the same definitions.
+
+The stack is synthesized, the local runtime's provisioning runs against moto, and the two descriptions
+are compared: table names, key schemas, attribute types, indexes, TTL attributes, streams, PITR and
+encryption; queues and their redrive; the event stream; bucket notifications and lifecycle; event-source
+mapping settings and API routes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from aws_cdk.assertions import Template
+from moto import mock_aws
+
+from marketplace.local.apigw import RouteTable
+from marketplace.local.provision import Deployment, provision
+from marketplace.platform import aws
+from marketplace.platform import resources as r
+from marketplace.platform.functions import FUNCTIONS, SqsSource, StreamSource
+from stacks.marketplace_stack import build_app
+
+pytestmark = pytest.mark.slow
+STAGE = "dev"
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    _, stack = build_app(STAGE, outdir=str(tmp_path_factory.mktemp("parity")), nag=False, region="us-east-1")
+    return dict(Template.from_stack(stack).to_json())
+
+
+@pytest.fixture(scope="module")
+def local() -> Iterator[tuple[Deployment, boto3.session.Session]]:
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("AWS_ENDPOINT_URL", raising=False)
+        for name, value in {"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t", "AWS_DEFAULT_REGION": "us-east-1",
+                            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled"}.items():
+            env.setenv(name, value)
+        with mock_aws():
+            aws.reset_clients()
+            session = boto3.session.Session()
+            yield provision(STAGE, session), session
+        aws.reset_clients()
+
+
+def _resources(template: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [res["Properties"] for res in template["Resources"].values() if res["Type"] == kind]
+
+
+def _key_schema(schema: list[dict[str, str]]) -> list[tuple[str, str]]:
+    return [(k["AttributeName"], k["KeyType"]) for k in schema]
+
+
+def _cfn_table(template: dict[str, Any], name: str) -> dict[str, Any]:
+    [table] = [t for t in _resources(template, "AWS::DynamoDB::GlobalTable") if t["TableName"] == name]
+    return table
+
+
+@pytest.mark.parametrize("definition", r.TABLES, ids=lambda t: t.id)
+def test_tables_agree(template, local, definition: r.TableDef):
+    deployment, session = local
+    name = definition.physical_name(STAGE)
+    cfn = _cfn_table(template, name)
+    dynamodb = session.client("dynamodb")
+    described = dynamodb.describe_table(TableName=name)["Table"]
+
+    assert _key_schema(cfn["KeySchema"]) == _key_schema(described["KeySchema"])
+    assert sorted(map(tuple, (a.values() for a in cfn["AttributeDefinitions"]))) == sorted(
+        map(tuple, (a.values() for a in described["AttributeDefinitions"])))
+    cfn_indexes = {i["IndexName"]: (_key_schema(i["KeySchema"]), i["Projection"]["ProjectionType"])
+                   for i in cfn.get("GlobalSecondaryIndexes", [])}
+    local_indexes = {i["IndexName"]: (_key_schema(i["KeySchema"]), i["Projection"]["ProjectionType"])
+                     for i in described.get("GlobalSecondaryIndexes", [])}
+    assert cfn_indexes == local_indexes
+
+    ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+    cfn_ttl = cfn.get("TimeToLiveSpecification", {})
+    assert (cfn_ttl.get("AttributeName"), bool(cfn_ttl.get("Enabled"))) == (
+        ttl.get("AttributeName"), ttl["TimeToLiveStatus"] == "ENABLED")
+
+    cfn_stream = cfn.get("StreamSpecification", {}).get("StreamViewType")
+    local_stream = described.get("StreamSpecification", {}).get("StreamViewType")
+    assert cfn_stream == local_stream == definition.stream
+
+    assert cfn["BillingMode"] == described["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    [replica] = cfn["Replicas"]
+    assert replica["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    backups = dynamodb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
+    assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+    assert cfn["SSESpecification"]["SSEEnabled"] is True and cfn["SSESpecification"]["SSEType"] == "KMS"
+    assert described["SSEDescription"]["SSEType"] == "KMS"
+
+
+@pytest.mark.parametrize("definition", r.QUEUES, ids=lambda q: q.id)
+def test_queues_agree(template, local, definition: r.QueueDef):
+    deployment, session = local
+    name = definition.physical_name(STAGE)
+    [cfn] = [q for q in _resources(template, "AWS::SQS::Queue") if q.get("QueueName") == name]
+    attributes = session.client("sqs").get_queue_attributes(
+        QueueUrl=deployment.queue_urls[definition.id], AttributeNames=["All"])["Attributes"]
+    assert int(cfn["VisibilityTimeout"]) == int(attributes["VisibilityTimeout"])
+    assert int(cfn["MessageRetentionPeriod"]) == int(attributes["MessageRetentionPeriod"])
+    assert "KmsMasterKeyId" in cfn and "KmsMasterKeyId" in attributes
+    if definition.dead_letter:
+        local_redrive = json.loads(attributes["RedrivePolicy"])
+        assert int(cfn["RedrivePolicy"]["maxReceiveCount"]) == int(local_redrive["maxReceiveCount"])
+        assert local_redrive["deadLetterTargetArn"].endswith(r.queue(definition.dead_letter).physical_name(STAGE))
+    else:
+        assert "RedrivePolicy" not in cfn and "RedrivePolicy" not in attributes
+
+
+@pytest.mark.parametrize("definition", r.STREAMS, ids=lambda s: s.id)
+def test_streams_agree(template, local, definition: r.StreamDef):
+    _, session = local
+    name = definition.physical_name(STAGE)
+    [cfn] = [s for s in _resources(template, "AWS::Kinesis::Stream") if s.get("Name") == name]
+    summary = session.client("kinesis").describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
+    assert cfn["StreamModeDetails"]["StreamMode"] == summary["StreamModeDetails"]["StreamMode"] == "ON_DEMAND"
+    assert int(cfn.get("RetentionPeriodHours", 24)) == summary["RetentionPeriodHours"]
+    assert cfn["StreamEncryption"]["EncryptionType"] == summary["EncryptionType"] == "KMS"
+
+
+def test_keys_agree(template, local):
+    deployment, session = local
+    cfn_keys = _resources(template, "AWS::KMS::Key")
+    assert len(cfn_keys) == len(r.KEYS) == len(deployment.key_ids)
+    assert all(k.get("EnableKeyRotation") is True for k in cfn_keys)
+    kms = session.client("kms")
+    assert all(kms.get_key_rotation_status(KeyId=k)["KeyRotationEnabled"] for k in deployment.key_ids.values())
+    cfn_aliases = {a["AliasName"] for a in _resources(template, "AWS::KMS::Alias")}
+    local_aliases = {a["AliasName"] for a in kms.list_aliases()["Aliases"] if "marketplace" in a["AliasName"]}
+    assert cfn_aliases == local_aliases == {k.alias(STAGE) for k in r.KEYS}
+
+
+def test_bucket_notifications_and_lifecycle_agree(template, local):
+    deployment, session = local
+    s3 = session.client("s3")
+    bucket = deployment.bucket_names[r.PACKAGES_BUCKET.id]
+    local_notifications = {
+        (c["Filter"]["Key"]["FilterRules"][0]["Value"], c["QueueArn"].rsplit(":", 1)[1])
+        for c in s3.get_bucket_notification_configuration(Bucket=bucket)["QueueConfigurations"]
+    }
+    [custom] = [res["Properties"] for res in template["Resources"].values()
+                if res["Type"] == "Custom::S3BucketNotifications"]
+    cfn_notifications = set()
+    for config in custom["NotificationConfiguration"]["QueueConfigurations"]:
+        prefix = next(rule["Value"] for rule in config["Filter"]["Key"]["FilterRules"] if rule["Name"] == "prefix")
+        queue_logical_id = config["QueueArn"]["Fn::GetAtt"][0]
+        queue_name = template["Resources"][queue_logical_id]["Properties"]["QueueName"]
+        cfn_notifications.add((prefix, queue_name))
+    expected = {(n.prefix, r.queue(n.queue).physical_name(STAGE)) for n in r.PACKAGES_BUCKET.notifications}
+    assert cfn_notifications == local_notifications == expected
+
+    local_rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    [upload_rule] = [rule for rule in local_rules if rule["Filter"].get("Prefix") == r.PACKAGES_BUCKET.upload_prefix]
+    [packages] = [b for b in _resources(template, "AWS::S3::Bucket") if "NotificationConfiguration" not in b
+                  and b.get("LifecycleConfiguration") and any(
+                      rule.get("Prefix") == r.PACKAGES_BUCKET.upload_prefix
+                      for rule in b["LifecycleConfiguration"]["Rules"])]
+    [cfn_rule] = [rule for rule in packages["LifecycleConfiguration"]["Rules"]
+                  if rule.get("Prefix") == r.PACKAGES_BUCKET.upload_prefix]
+    assert cfn_rule["ExpirationInDays"] == upload_rule["Expiration"]["Days"] == r.PACKAGES_BUCKET.upload_expiry_days
+
+
+def test_event_source_mappings_match_what_the_local_pollers_use(template):
+    mappings = _resources(template, "AWS::Lambda::EventSourceMapping")
+    assert len(mappings) == len([fn for fn in FUNCTIONS if fn.source])
+    by_size = sorted((m["BatchSize"], m.get("MaximumRetryAttempts"), m.get("BisectBatchOnFunctionError"),
+                      tuple(m.get("FunctionResponseTypes", [])), m.get("StartingPosition")) for m in mappings)
+    expected = []
+    for fn in FUNCTIONS:
+        if isinstance(fn.source, SqsSource):
+            expected.append((fn.source.batch_size, None, None, ("ReportBatchItemFailures",), None))
+        elif isinstance(fn.source, StreamSource):
+            expected.append((fn.source.batch_size, fn.source.max_retry_attempts, fn.source.bisect_batch_on_error,
+                             ("ReportBatchItemFailures",), fn.source.starting_position))
+    assert by_size == sorted(expected)
+
+
+def test_api_routes_match_the_local_router(template):
+    cfn_routes = {route["RouteKey"] for route in _resources(template, "AWS::ApiGatewayV2::Route")}
+    local_routes = {compiled.route.key for compiled in RouteTable(FUNCTIONS).routes}
+    assert cfn_routes == local_routes
