@@ -63,7 +63,7 @@ def _cfn_table(template: dict[str, Any], name: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("definition", r.TABLES, ids=lambda t: t.id)
 def test_tables_agree(template, local, definition: r.TableDef):
-    deployment, session = local
+    _, session = local
     name = definition.physical_name(STAGE)
     cfn = _cfn_table(template, name)
     dynamodb = session.client("dynamodb")
