@@ -13,9 +13,9 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
+
 from marketplace.platform import functions as fns
 from marketplace.platform import resources as r
-
 from stacks import nag
 from stacks.naming import pascal
 from stacks.settings import StageSettings

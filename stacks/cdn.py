@@ -9,8 +9,8 @@ from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
-from marketplace.platform import resources as r
 
+from marketplace.platform import resources as r
 from stacks import nag
 
 # Functions build public URLs from the host the viewer used, which CloudFront replaces with the origin's.

@@ -11,10 +11,10 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
 from constructs import Construct, IConstruct
+
 from marketplace.platform import config
 from marketplace.platform import functions as fns
 from marketplace.platform import resources as r
-
 from stacks import nag
 from stacks.keys import EncryptionKeys
 from stacks.layer import ARCHITECTURE, PROJECT_ROOT, RUNTIME

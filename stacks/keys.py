@@ -6,8 +6,8 @@ from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
-from marketplace.platform import resources as r
 
+from marketplace.platform import resources as r
 from stacks.naming import pascal
 from stacks.settings import StageSettings
 

@@ -187,6 +187,7 @@ def _digest(parts: Sequence[bytes] | Iterator[bytes]) -> str:
 def _cached(final: Path, build: Callable[[Path], None]) -> Path:
     """Build into a private temporary folder and move it into place, so concurrent synths never see half."""
     if final.is_dir():
+        os.utime(final)  # most recently used: pruning keeps it
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.parent / f".tmp-{final.name}-{os.getpid()}"

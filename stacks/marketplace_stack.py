@@ -9,8 +9,8 @@ from typing import Any
 
 from aws_cdk import App, CfnOutput, Environment, Stack, Tags
 from constructs import Construct
-from marketplace.platform import resources as r
 
+from marketplace.platform import resources as r
 from stacks.api import HttpApi
 from stacks.cdn import ContentDelivery
 from stacks.functions import Functions, Resources
@@ -29,6 +29,7 @@ from stacks.tables import Tables
 DEFAULT_STAGE = "dev"
 CDK_JSON = PROJECT_ROOT / "cdk.json"
 REGION_VARIABLES = ("CDK_DEFAULT_REGION", "AWS_REGION", "AWS_DEFAULT_REGION")
+FALLBACK_REGION = "us-east-1"  # what the CDK CLI sets CDK_DEFAULT_REGION to when no region is configured
 
 
 class MarketplaceStack(Stack):
@@ -118,15 +119,14 @@ def build_app(
     The app gets cdk.json's context (feature flags), so a synth without the CLI (tests, ``python app.py``)
     builds exactly what ``cdk synth`` builds. ``account`` and ``region`` default to context
     ``account``/``region``, then ``CDK_DEFAULT_ACCOUNT``/``CDK_DEFAULT_REGION`` (set by the CLI), then for
-    the region ``AWS_REGION``/``AWS_DEFAULT_REGION``. The account may stay unknown; the region may not:
-    DynamoDB global tables (``TableV2``) encrypted with a customer key render per-region settings.
+    the region ``AWS_REGION``/``AWS_DEFAULT_REGION`` and finally ``us-east-1``, the CLI's own fallback. The
+    account may stay unknown; the region may not, because DynamoDB global tables (``TableV2``) encrypted
+    with a customer key render per-region settings.
     """
     app = App(outdir=outdir, context=_cdk_json_context(), analytics_reporting=False)
     settings = StageSettings(stage or str(app.node.try_get_context("stage") or DEFAULT_STAGE))
     account = account or _context(app, "account") or os.environ.get("CDK_DEFAULT_ACCOUNT")
-    region = region or _context(app, "region") or _first_env(*REGION_VARIABLES)
-    if not region:
-        raise ValueError("no AWS region: pass `-c region=<region>` or set one of " + ", ".join(REGION_VARIABLES))
+    region = region or _context(app, "region") or _first_env(*REGION_VARIABLES) or FALLBACK_REGION
     stack = MarketplaceStack(app, stage=settings, env=Environment(account=account, region=region))
     if nag:
         add_nag_checks(app)

@@ -14,9 +14,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+
 from marketplace.platform import functions as fns
 from marketplace.platform import resources as r
-
 from stacks.naming import pascal
 from stacks.queues import dead_letter_queue_ids
 

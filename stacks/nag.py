@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Aspects, Stack
+from aws_cdk import Aspects
 from cdk_nag import AwsSolutionsChecks, NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import IConstruct
 
@@ -32,18 +32,6 @@ def suppress(
         [_suppression(rule, reason, applies_to)],
         apply_to_children=True,
     )
-
-
-def suppress_path(stack: Stack, path: str, rule: str, reason: str, *, applies_to: Sequence[AppliesTo] = ()) -> None:
-    """Like :func:`suppress`, for constructs CDK creates itself (singleton providers) and we hold no handle to."""
-    NagSuppressions.add_resource_suppressions_by_path(
-        stack, path, [_suppression(rule, reason, applies_to)], apply_to_children=True
-    )
-
-
-def regex(pattern: str) -> RegexAppliesTo:
-    """An ``applies_to`` entry matching findings by an ECMAScript regular expression (``/.../g`` form)."""
-    return RegexAppliesTo(regex=f"/{pattern}/g")
 
 
 def _suppression(rule: str, reason: str, applies_to: Sequence[AppliesTo]) -> NagPackSuppression:

@@ -6,9 +6,9 @@ from aws_cdk import Duration
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+
 from marketplace.platform import functions as fns
 from marketplace.platform import resources as r
-
 from stacks import nag
 from stacks.naming import pascal
 from stacks.settings import StageSettings

@@ -12,8 +12,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from aws_cdk.interfaces import aws_s3 as s3_refs
 from constructs import Construct
-from marketplace.platform import resources as r
 
+from marketplace.platform import resources as r
 from stacks.naming import pascal
 from stacks.settings import StageSettings
 

@@ -6,8 +6,8 @@ from aws_cdk import Duration
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kms as kms
 from constructs import Construct
-from marketplace.platform import resources as r
 
+from marketplace.platform import resources as r
 from stacks import nag
 from stacks.naming import pascal
 from stacks.settings import StageSettings

@@ -5,8 +5,8 @@ from __future__ import annotations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from constructs import Construct
-from marketplace.platform import resources as r
 
+from marketplace.platform import resources as r
 from stacks.naming import pascal
 from stacks.settings import StageSettings
 

@@ -14,7 +14,6 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_cdk.assertions import Template
 from moto import mock_aws
 
 from marketplace.local.apigw import RouteTable
@@ -22,24 +21,29 @@ from marketplace.local.provision import Deployment, provision
 from marketplace.platform import aws
 from marketplace.platform import resources as r
 from marketplace.platform.functions import FUNCTIONS, SqsSource, StreamSource
-from stacks.marketplace_stack import build_app
+from tests.infrastructure.synth import Synthesized
 
 pytestmark = pytest.mark.slow
 STAGE = "dev"
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    _, stack = build_app(STAGE, outdir=str(tmp_path_factory.mktemp("parity")), nag=False, region="us-east-1")
-    return dict(Template.from_stack(stack).to_json())
+def template(dev: Synthesized) -> dict[str, Any]:
+    """The session's synthesized ``dev`` stage (tests/infrastructure/conftest.py)."""
+    assert dev.stage == STAGE
+    return dev.json
 
 
 @pytest.fixture(scope="module")
 def local() -> Iterator[tuple[Deployment, boto3.session.Session]]:
     with pytest.MonkeyPatch.context() as env:
         env.delenv("AWS_ENDPOINT_URL", raising=False)
-        for name, value in {"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t", "AWS_DEFAULT_REGION": "us-east-1",
-                            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled"}.items():
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "t",
+            "AWS_SECRET_ACCESS_KEY": "t",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        }.items():
             env.setenv(name, value)
         with mock_aws():
             aws.reset_clients()
@@ -71,17 +75,24 @@ def test_tables_agree(template, local, definition: r.TableDef):
 
     assert _key_schema(cfn["KeySchema"]) == _key_schema(described["KeySchema"])
     assert sorted(map(tuple, (a.values() for a in cfn["AttributeDefinitions"]))) == sorted(
-        map(tuple, (a.values() for a in described["AttributeDefinitions"])))
-    cfn_indexes = {i["IndexName"]: (_key_schema(i["KeySchema"]), i["Projection"]["ProjectionType"])
-                   for i in cfn.get("GlobalSecondaryIndexes", [])}
-    local_indexes = {i["IndexName"]: (_key_schema(i["KeySchema"]), i["Projection"]["ProjectionType"])
-                     for i in described.get("GlobalSecondaryIndexes", [])}
+        map(tuple, (a.values() for a in described["AttributeDefinitions"]))
+    )
+    cfn_indexes = {
+        i["IndexName"]: (_key_schema(i["KeySchema"]), i["Projection"]["ProjectionType"])
+        for i in cfn.get("GlobalSecondaryIndexes", [])
+    }
+    local_indexes = {
+        i["IndexName"]: (_key_schema(i["KeySchema"]), i["Projection"]["ProjectionType"])
+        for i in described.get("GlobalSecondaryIndexes", [])
+    }
     assert cfn_indexes == local_indexes
 
     ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
     cfn_ttl = cfn.get("TimeToLiveSpecification", {})
     assert (cfn_ttl.get("AttributeName"), bool(cfn_ttl.get("Enabled"))) == (
-        ttl.get("AttributeName"), ttl["TimeToLiveStatus"] == "ENABLED")
+        ttl.get("AttributeName"),
+        ttl["TimeToLiveStatus"] == "ENABLED",
+    )
 
     cfn_stream = cfn.get("StreamSpecification", {}).get("StreamViewType")
     local_stream = described.get("StreamSpecification", {}).get("StreamViewType")
@@ -102,7 +113,8 @@ def test_queues_agree(template, local, definition: r.QueueDef):
     name = definition.physical_name(STAGE)
     [cfn] = [q for q in _resources(template, "AWS::SQS::Queue") if q.get("QueueName") == name]
     attributes = session.client("sqs").get_queue_attributes(
-        QueueUrl=deployment.queue_urls[definition.id], AttributeNames=["All"])["Attributes"]
+        QueueUrl=deployment.queue_urls[definition.id], AttributeNames=["All"]
+    )["Attributes"]
     assert int(cfn["VisibilityTimeout"]) == int(attributes["VisibilityTimeout"])
     assert int(cfn["MessageRetentionPeriod"]) == int(attributes["MessageRetentionPeriod"])
     assert "KmsMasterKeyId" in cfn and "KmsMasterKeyId" in attributes
@@ -145,8 +157,9 @@ def test_bucket_notifications_and_lifecycle_agree(template, local):
         (c["Filter"]["Key"]["FilterRules"][0]["Value"], c["QueueArn"].rsplit(":", 1)[1])
         for c in s3.get_bucket_notification_configuration(Bucket=bucket)["QueueConfigurations"]
     }
-    [custom] = [res["Properties"] for res in template["Resources"].values()
-                if res["Type"] == "Custom::S3BucketNotifications"]
+    [custom] = [
+        res["Properties"] for res in template["Resources"].values() if res["Type"] == "Custom::S3BucketNotifications"
+    ]
     cfn_notifications = set()
     for config in custom["NotificationConfiguration"]["QueueConfigurations"]:
         prefix = next(rule["Value"] for rule in config["Filter"]["Key"]["FilterRules"] if rule["Name"] == "prefix")
@@ -158,27 +171,48 @@ def test_bucket_notifications_and_lifecycle_agree(template, local):
 
     local_rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
     [upload_rule] = [rule for rule in local_rules if rule["Filter"].get("Prefix") == r.PACKAGES_BUCKET.upload_prefix]
-    [packages] = [b for b in _resources(template, "AWS::S3::Bucket") if "NotificationConfiguration" not in b
-                  and b.get("LifecycleConfiguration") and any(
-                      rule.get("Prefix") == r.PACKAGES_BUCKET.upload_prefix
-                      for rule in b["LifecycleConfiguration"]["Rules"])]
-    [cfn_rule] = [rule for rule in packages["LifecycleConfiguration"]["Rules"]
-                  if rule.get("Prefix") == r.PACKAGES_BUCKET.upload_prefix]
+    [packages] = [
+        b
+        for b in _resources(template, "AWS::S3::Bucket")
+        if "NotificationConfiguration" not in b
+        and b.get("LifecycleConfiguration")
+        and any(rule.get("Prefix") == r.PACKAGES_BUCKET.upload_prefix for rule in b["LifecycleConfiguration"]["Rules"])
+    ]
+    [cfn_rule] = [
+        rule
+        for rule in packages["LifecycleConfiguration"]["Rules"]
+        if rule.get("Prefix") == r.PACKAGES_BUCKET.upload_prefix
+    ]
     assert cfn_rule["ExpirationInDays"] == upload_rule["Expiration"]["Days"] == r.PACKAGES_BUCKET.upload_expiry_days
 
 
 def test_event_source_mappings_match_what_the_local_pollers_use(template):
     mappings = _resources(template, "AWS::Lambda::EventSourceMapping")
     assert len(mappings) == len([fn for fn in FUNCTIONS if fn.source])
-    by_size = sorted((m["BatchSize"], m.get("MaximumRetryAttempts"), m.get("BisectBatchOnFunctionError"),
-                      tuple(m.get("FunctionResponseTypes", [])), m.get("StartingPosition")) for m in mappings)
-    expected = []
+    by_size = sorted(
+        (
+            m["BatchSize"],
+            m.get("MaximumRetryAttempts"),
+            m.get("BisectBatchOnFunctionError"),
+            tuple(m.get("FunctionResponseTypes", [])),
+            m.get("StartingPosition"),
+        )
+        for m in mappings
+    )
+    expected: list[tuple[object, ...]] = []
     for fn in FUNCTIONS:
         if isinstance(fn.source, SqsSource):
             expected.append((fn.source.batch_size, None, None, ("ReportBatchItemFailures",), None))
         elif isinstance(fn.source, StreamSource):
-            expected.append((fn.source.batch_size, fn.source.max_retry_attempts, fn.source.bisect_batch_on_error,
-                             ("ReportBatchItemFailures",), fn.source.starting_position))
+            expected.append(
+                (
+                    fn.source.batch_size,
+                    fn.source.max_retry_attempts,
+                    fn.source.bisect_batch_on_error,
+                    ("ReportBatchItemFailures",),
+                    fn.source.starting_position,
+                )
+            )
     assert by_size == sorted(expected)
 
 

@@ -91,6 +91,10 @@ class LocalMarketplace:
         # Lambda prints this per invocation of a function without business metrics; locally it is noise.
         warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
         self._set_environment(LOCAL_ENVIRONMENT)
+        # The front door opens first: a taken port fails at once, and /healthz answers 503 while starting.
+        self._http, loop = serve(self, self.host, self.port)
+        self.port = self._http.server_address[1]
+        threading.Thread(target=loop, name="http", daemon=True).start()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
         self._moto.start()
         self.moto_port = self._moto.get_host_and_port()[1]
@@ -111,9 +115,6 @@ class LocalMarketplace:
         for poller in self.pollers:
             poller.start()
 
-        self._http, loop = serve(self, self.host, self.port)
-        self.port = self._http.server_address[1]
-        threading.Thread(target=loop, name="http", daemon=True).start()
         self._ready.set()
 
     def _poller(self, fn: FunctionDef) -> Poller:
@@ -129,6 +130,10 @@ class LocalMarketplace:
                                     retry_delay=self.stream_retry_delay)
         raise ValueError(f"{fn.name} has no event source")
 
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
     def health(self) -> tuple[bool, dict[str, Any]]:
         pollers = {p.name: {"alive": p.is_alive(), "polls": p.polls, "last_error": p.last_error}
                    for p in self.pollers}
@@ -138,7 +143,7 @@ class LocalMarketplace:
             and all(p.is_alive() for p in self.pollers)
         )
         return healthy, {
-            "status": "ok" if healthy else "unavailable",
+            "status": "ok" if healthy else ("starting" if not self._ready.is_set() else "unavailable"),
             "stage": self.stage,
             "aws_endpoint": self.moto_endpoint,
             "functions": {fn.name: self._handler_errors.get(fn.name, "loaded") for fn in self.functions},

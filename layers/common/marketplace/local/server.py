@@ -71,6 +71,8 @@ def make_handler(runtime: LocalMarketplace) -> type[BaseHTTPRequestHandler]:
                 healthy, report = runtime.health()
                 return HttpResponse(200 if healthy else 503, [("content-type", "application/json")],
                                     json.dumps(report).encode())
+            if not runtime.ready:
+                return gateway_error(503, "Service Unavailable")
             headers = {k.lower(): v for k, v in self.headers.items()}
             if runtime.cdn and runtime.cdn.handles(path):
                 return runtime.cdn.serve(method, path, headers)

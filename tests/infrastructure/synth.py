@@ -1,0 +1,87 @@
+"""A synthesized stage and small lookups into its CloudFormation template."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import App, CfnResource, Stack
+from aws_cdk.assertions import Template
+from constructs import IConstruct
+
+from stacks.marketplace_stack import MarketplaceStack, build_app
+
+ACCOUNT = "123456789012"
+REGION = "eu-west-1"
+
+Resource = dict[str, Any]
+
+
+@dataclass
+class Synthesized:
+    app: App
+    stack: MarketplaceStack
+    template_path: Path
+    template: Template = field(init=False)
+    json: dict[str, Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.json = json.loads(self.template_path.read_text())
+        self.template = Template.from_json(self.json)
+
+    @property
+    def stage(self) -> str:
+        return self.stack.stage.name
+
+    def resources(self, resource_type: str) -> dict[str, Resource]:
+        return {k: v for k, v in self.json["Resources"].items() if v["Type"] == resource_type}
+
+    def logical_id(self, construct: IConstruct) -> str:
+        resource = construct if isinstance(construct, CfnResource) else construct.node.default_child
+        assert isinstance(resource, CfnResource), f"{construct.node.path} has no CloudFormation resource"
+        return Stack.of(construct).get_logical_id(resource)
+
+    def resource(self, construct: IConstruct) -> Resource:
+        resource: Resource = self.json["Resources"][self.logical_id(construct)]
+        return resource
+
+    def props(self, construct: IConstruct) -> dict[str, Any]:
+        props: dict[str, Any] = self.resource(construct)["Properties"]
+        return props
+
+    def arn(self, construct: IConstruct) -> dict[str, Any]:
+        return get_att(self.logical_id(construct), "Arn")
+
+    def ref(self, construct: IConstruct) -> dict[str, Any]:
+        return {"Ref": self.logical_id(construct)}
+
+    def statements_of_role(self, role: IConstruct) -> list[dict[str, Any]]:
+        """Every statement of the policies attached to ``role`` (inline and ``AWS::IAM::Policy``)."""
+        role_id = self.logical_id(role)
+        statements: list[dict[str, Any]] = []
+        for inline in self.props(role).get("Policies", []):
+            statements += inline["PolicyDocument"]["Statement"]
+        for policy in self.resources("AWS::IAM::Policy").values():
+            if {"Ref": role_id} in policy["Properties"]["Roles"]:
+                statements += policy["Properties"]["PolicyDocument"]["Statement"]
+        return statements
+
+
+def synthesize(stage: str, outdir: Path) -> Synthesized:
+    app, stack = build_app(stage, outdir=str(outdir), account=ACCOUNT, region=REGION)
+    assembly = app.synth()
+    return Synthesized(app, stack, Path(assembly.get_stack_by_name(stack.stack_name).template_full_path))
+
+
+def get_att(logical_id: str, attribute: str) -> dict[str, Any]:
+    return {"Fn::GetAtt": [logical_id, attribute]}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def join(*parts: Any) -> dict[str, Any]:
+    return {"Fn::Join": ["", list(parts)]}

@@ -1,0 +1,189 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from marketplace.platform import config
+from marketplace.platform import functions as fns
+from marketplace.platform import resources as r
+
+from .synth import Synthesized, as_list, get_att, join
+
+pytestmark = pytest.mark.slow
+BY_NAME = pytest.mark.parametrize("definition", fns.FUNCTIONS, ids=lambda f: f.name)
+
+
+def _statements(dev: Synthesized, definition: fns.FunctionDef) -> list[dict[str, Any]]:
+    role = dev.stack.functions.function(definition).role
+    assert role is not None
+    return dev.statements_of_role(role)
+
+
+def _actions(statement: dict[str, Any]) -> set[str]:
+    return set(as_list(statement["Action"]))
+
+
+def _get_att_target(resource: Any) -> str | None:
+    return resource["Fn::GetAtt"][0] if isinstance(resource, dict) and "Fn::GetAtt" in resource else None
+
+
+def test_one_function_per_definition(dev: Synthesized) -> None:
+    assert set(dev.stack.functions.functions) == {f.name for f in fns.FUNCTIONS}
+
+
+@BY_NAME
+def test_function_runtime_and_sizing_come_from_the_definition(dev: Synthesized, definition: fns.FunctionDef) -> None:
+    props = dev.props(dev.stack.functions.function(definition))
+    assert props["Runtime"] == "python3.14"
+    assert props["Architectures"] == ["arm64"]
+    assert props["Handler"] == definition.handler
+    assert props["MemorySize"] == definition.memory_mb
+    assert props["Timeout"] == definition.timeout_seconds
+    assert props.get("ReservedConcurrentExecutions") == definition.reserved_concurrency
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    assert props["Layers"] == [dev.ref(dev.stack.layer.layer)]
+
+
+@BY_NAME
+def test_function_logs_json_into_its_own_encrypted_log_group(dev: Synthesized, definition: fns.FunctionDef) -> None:
+    function = dev.stack.functions.function(definition)
+    logging = dev.props(function)["LoggingConfig"]
+    assert logging["LogFormat"] == "JSON"
+    log_group_id = logging["LogGroup"]["Ref"]
+    log_group = dev.json["Resources"][log_group_id]["Properties"]
+    assert log_group["RetentionInDays"] == 30
+    assert log_group["KmsKeyId"] == dev.arn(dev.stack.keys.logs_key)
+    # the role may write to that log group and to no other
+    log_statements = [s for s in _statements(dev, definition) if any(a.startswith("logs:") for a in _actions(s))]
+    assert log_statements == [
+        {
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Effect": "Allow",
+            "Resource": get_att(log_group_id, "Arn"),
+        }
+    ]
+
+
+def test_log_groups_are_not_shared(dev: Synthesized) -> None:
+    groups = [dev.props(dev.stack.functions.function(d))["LoggingConfig"]["LogGroup"]["Ref"] for d in fns.FUNCTIONS]
+    assert len(set(groups)) == len(fns.FUNCTIONS)
+
+
+def test_every_function_has_its_own_role_without_managed_policies(dev: Synthesized) -> None:
+    roles = [dev.props(dev.stack.functions.function(d))["Role"] for d in fns.FUNCTIONS]
+    assert len({str(role) for role in roles}) == len(fns.FUNCTIONS)
+    for role in roles:
+        role_props = dev.json["Resources"][role["Fn::GetAtt"][0]]["Properties"]
+        assert "ManagedPolicyArns" not in role_props
+        (trust,) = role_props["AssumeRolePolicyDocument"]["Statement"]
+        assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}
+
+
+@BY_NAME
+def test_environment_locates_exactly_the_granted_resources(dev: Synthesized, definition: fns.FunctionDef) -> None:
+    variables = dev.props(dev.stack.functions.function(definition))["Environment"]["Variables"]
+    assert variables[config.STAGE_VAR] == dev.stage
+    assert variables["POWERTOOLS_SERVICE_NAME"] == definition.service
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "Marketplace"
+    assert variables["POWERTOOLS_LOG_LEVEL"] == "INFO"
+    located = set(variables) - {
+        config.STAGE_VAR,
+        "POWERTOOLS_SERVICE_NAME",
+        "POWERTOOLS_METRICS_NAMESPACE",
+        "POWERTOOLS_LOG_LEVEL",
+    }
+    assert located == set(definition.environment_variables())
+    stack = dev.stack
+    for grant in definition.grants:
+        match grant:
+            case fns.TableGrant(table=table_id):
+                assert variables[r.table(table_id).env_var] == dev.ref(stack.tables.table(r.table(table_id)))
+            case fns.ObjectGrant(bucket=bucket_id):
+                assert variables[r.bucket(bucket_id).env_var] == dev.ref(stack.buckets.bucket(r.bucket(bucket_id)))
+            case fns.StreamGrant(stream=stream_id):
+                assert variables[r.stream(stream_id).env_var] == dev.ref(stack.streams.stream(r.stream(stream_id)))
+            case fns.KeyGrant(key=key_id):
+                env_var = r.key(key_id).env_var
+                if env_var:
+                    assert variables[env_var] == dev.ref(stack.keys.key(r.key(key_id)))
+
+
+@BY_NAME
+def test_object_access_is_exactly_the_granted_prefixes_and_actions(
+    dev: Synthesized, definition: fns.FunctionDef
+) -> None:
+    bucket_arn = dev.arn(dev.stack.buckets.bucket(r.PACKAGES_BUCKET))
+    granted: dict[str, set[str]] = {}
+    for statement in _statements(dev, definition):
+        s3_actions = {a for a in _actions(statement) if a.startswith("s3:")}
+        if s3_actions:
+            for resource in as_list(statement["Resource"]):
+                granted.setdefault(resource["Fn::Join"][1][1].lstrip("/"), set()).update(s3_actions)
+                assert resource == join(bucket_arn, "/" + resource["Fn::Join"][1][1].lstrip("/"))
+    expected: dict[str, set[str]] = {}
+    for grant in definition.grants:
+        if isinstance(grant, fns.ObjectGrant):
+            expected.setdefault(f"{grant.prefix}*", set()).update(grant.actions)
+    assert granted == expected
+
+
+@BY_NAME
+def test_assets_key_use_follows_the_object_actions(dev: Synthesized, definition: fns.FunctionDef) -> None:
+    assets_key = dev.arn(dev.stack.keys.key(r.ASSETS_KEY))
+    actions: set[str] = set()
+    for statement in _statements(dev, definition):
+        if assets_key in as_list(statement["Resource"]):
+            actions |= _actions(statement)
+    object_actions = {a for g in definition.grants if isinstance(g, fns.ObjectGrant) for a in g.actions}
+    expected = set()
+    if object_actions & {"s3:GetObject"}:
+        expected.add("kms:Decrypt")
+    if object_actions & {"s3:PutObject"}:
+        expected.add("kms:GenerateDataKey")
+    assert actions == expected
+
+
+@BY_NAME
+def test_table_access_is_exactly_the_granted_tables(dev: Synthesized, definition: fns.FunctionDef) -> None:
+    reads: set[str] = set()
+    writes: set[str] = set()
+    tables = {dev.logical_id(dev.stack.tables.table(t)): t.id for t in r.TABLES}
+    for statement in _statements(dev, definition):
+        actions = _actions(statement)
+        for resource in as_list(statement["Resource"]):
+            logical_id = _get_att_target(resource)
+            if logical_id in tables and actions & {"dynamodb:GetItem", "dynamodb:Query"}:
+                reads.add(tables[logical_id])
+            if logical_id in tables and actions & {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}:
+                writes.add(tables[logical_id])
+    grants = [g for g in definition.grants if isinstance(g, fns.TableGrant)]
+    assert reads == {g.table for g in grants}
+    assert writes == {g.table for g in grants if g.access == "read_write"}
+
+
+@BY_NAME
+def test_stream_and_key_grants(dev: Synthesized, definition: fns.FunctionDef) -> None:
+    statements = _statements(dev, definition)
+    stream_writes = {
+        _get_att_target(resource)
+        for s in statements
+        if "kinesis:PutRecords" in _actions(s)
+        for resource in as_list(s["Resource"])
+    }
+    expected_streams = {
+        dev.logical_id(dev.stack.streams.stream(r.stream(g.stream)))
+        for g in definition.grants
+        if isinstance(g, fns.StreamGrant)
+    }
+    assert stream_writes == expected_streams
+
+    def actions_on(key: r.KeyDef) -> set[str]:
+        arn = dev.arn(dev.stack.keys.key(key))
+        return {a for s in statements if arn in as_list(s["Resource"]) for a in _actions(s)}
+
+    key_grants = {g.key: set(g.actions) for g in definition.grants if isinstance(g, fns.KeyGrant)}
+    for key_id, actions in key_grants.items():
+        assert actions <= actions_on(r.key(key_id))
+    # the sync key serves KeyGrants only: nobody else may use it, its grantees exactly as granted
+    assert actions_on(r.SYNC_KEY) == key_grants.get(r.SYNC_KEY.id, set())
