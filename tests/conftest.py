@@ -46,6 +46,6 @@ def _offline() -> Iterator[None]:
     socket.socket.connect = _connect  # type: ignore[method-assign,assignment]
     socket.socket.connect_ex = _connect_ex  # type: ignore[method-assign,assignment]
     yield
-    socket.socket.connect = _real_connect  # type: ignore[method-assign,assignment]
-    socket.socket.connect_ex = _real_connect_ex  # type: ignore[method-assign,assignment]
+    socket.socket.connect = _real_connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = _real_connect_ex  # type: ignore[method-assign]
 
