@@ -46,10 +46,10 @@ class MarketplaceStack(Stack):
         Tags.of(self).add("stage", stage.name)
 
         self.keys = EncryptionKeys(self, "Keys", stage=stage, logs_key=r.DATA_KEY)
-        self.tables = Tables(self, "Tables", stage=stage, key=self.keys.key(r.DATA_KEY))
-        self.queues = Queues(self, "Queues", stage=stage, key=self.keys.key(r.DATA_KEY))
-        self.streams = EventStreams(self, "Streams", stage=stage, key=self.keys.key(r.STREAM_KEY))
-        self.buckets = Buckets(self, "Buckets", stage=stage, key=self.keys.key(r.ASSETS_KEY), queues=self.queues.queues)
+        self.tables = Tables(self, "Tables", stage=stage, keys=self.keys)
+        self.queues = Queues(self, "Queues", stage=stage, keys=self.keys)
+        self.streams = EventStreams(self, "Streams", stage=stage, keys=self.keys)
+        self.buckets = Buckets(self, "Buckets", stage=stage, keys=self.keys, queues=self.queues.queues)
         self.layer = CommonLayer(self, "CommonLayer")
         self.functions = Functions(
             self,

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from aws_cdk import Duration
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from marketplace.platform import functions as fns
 from marketplace.platform import resources as r
 from stacks import nag
+from stacks.keys import EncryptionKeys
 from stacks.naming import pascal
 from stacks.settings import StageSettings
 
@@ -25,10 +25,10 @@ def dead_letter_queue_ids() -> tuple[str, ...]:
 
 
 class Queues(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, stage: StageSettings, key: kms.IKey) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, stage: StageSettings, keys: EncryptionKeys) -> None:
         super().__init__(scope, construct_id)
         self._stage = stage
-        self._key = key
+        self._keys = keys
         self.queues: dict[str, sqs.Queue] = {}
         for definition in r.QUEUES:
             self._queue(definition)
@@ -60,7 +60,7 @@ class Queues(Construct):
             pascal(definition.id),
             queue_name=definition.physical_name(self._stage.name),
             encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=self._key,
+            encryption_master_key=self._keys.key(r.key(definition.key)),
             data_key_reuse=Duration.minutes(5),
             enforce_ssl=True,
             retention_period=Duration.days(definition.retention_days),

@@ -14,6 +14,7 @@ from aws_cdk.interfaces import aws_s3 as s3_refs
 from constructs import Construct
 
 from marketplace.platform import resources as r
+from stacks.keys import EncryptionKeys
 from stacks.naming import pascal
 from stacks.settings import StageSettings
 
@@ -35,7 +36,7 @@ class Buckets(Construct):
         construct_id: str,
         *,
         stage: StageSettings,
-        key: kms.IKey,
+        keys: EncryptionKeys,
         queues: Mapping[str, sqs.IQueue],
     ) -> None:
         super().__init__(scope, construct_id)
@@ -60,7 +61,8 @@ class Buckets(Construct):
             auto_delete_objects=not stage.production,
         )
         self.buckets: dict[str, s3.Bucket] = {
-            definition.id: self._bucket(definition, stage, key, queues) for definition in r.BUCKETS
+            definition.id: self._bucket(definition, stage, keys.key(r.key(definition.key)), queues)
+            for definition in r.BUCKETS
         }
 
     def bucket(self, definition: r.BucketDef) -> s3.Bucket:

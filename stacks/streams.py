@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from aws_cdk import Duration
 from aws_cdk import aws_kinesis as kinesis
-from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from marketplace.platform import resources as r
 from stacks import nag
+from stacks.keys import EncryptionKeys
 from stacks.naming import pascal
 from stacks.settings import StageSettings
 
 
 class EventStreams(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, stage: StageSettings, key: kms.IKey) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, stage: StageSettings, keys: EncryptionKeys) -> None:
         super().__init__(scope, construct_id)
         self.streams: dict[str, kinesis.Stream] = {
             definition.id: kinesis.Stream(
@@ -23,7 +23,7 @@ class EventStreams(Construct):
                 stream_name=definition.physical_name(stage.name),
                 stream_mode=kinesis.StreamMode.ON_DEMAND,
                 encryption=kinesis.StreamEncryption.KMS,
-                encryption_key=key,
+                encryption_key=keys.key(r.key(definition.key)),
                 retention_period=Duration.hours(definition.retention_hours),
                 removal_policy=stage.removal_policy,
             )

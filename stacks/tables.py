@@ -7,6 +7,7 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from marketplace.platform import resources as r
+from stacks.keys import EncryptionKeys
 from stacks.naming import pascal
 from stacks.settings import StageSettings
 
@@ -20,10 +21,10 @@ _ATTRIBUTE_TYPES: dict[str, dynamodb.AttributeType] = {
 class Tables(Construct):
     """On-demand tables with point-in-time recovery, encrypted with ``key``; protected from deletion in prod."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, stage: StageSettings, key: kms.IKey) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, stage: StageSettings, keys: EncryptionKeys) -> None:
         super().__init__(scope, construct_id)
         self.tables: dict[str, dynamodb.TableV2] = {
-            definition.id: self._table(definition, stage, key) for definition in r.TABLES
+            definition.id: self._table(definition, stage, keys.key(r.key(definition.key))) for definition in r.TABLES
         }
 
     def table(self, definition: r.TableDef) -> dynamodb.TableV2:

@@ -68,3 +68,9 @@ def test_least_privilege_on_the_upload_prefix():
                       if isinstance(g, ObjectGrant) and g.prefix == r.PACKAGES_BUCKET.public_prefix}
     assert public_writers == {"ingest"}
     assert all(isinstance(g, TableGrant) for fn in FUNCTIONS for g in fn.grants if getattr(g, "table", None))
+
+
+def test_every_encrypted_resource_names_a_defined_key():
+    for resource in (*r.TABLES, *r.QUEUES, *r.STREAMS, *r.BUCKETS):
+        r.key(resource.key)
+    assert r.SYNC_KEY.id not in {res.key for res in (*r.TABLES, *r.QUEUES, *r.STREAMS, *r.BUCKETS)}

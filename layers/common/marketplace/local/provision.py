@@ -74,11 +74,10 @@ def provision(stage: str = "local", session: boto3.session.Session | None = None
         deployment.key_ids[key.id] = key_id
         if key.env_var:
             deployment.env[key.env_var] = key_id
-    data_key = deployment.key_ids[r.DATA_KEY.id]
-
     dynamodb = session.client("dynamodb")
     for table in r.TABLES:
-        description = dynamodb.create_table(**table_request(table, stage, data_key))["TableDescription"]
+        description = dynamodb.create_table(**table_request(table, stage, deployment.key_ids[table.key]))[
+            "TableDescription"]
         if table.ttl_attribute:
             dynamodb.update_time_to_live(
                 TableName=table.physical_name(stage),
@@ -97,7 +96,7 @@ def provision(stage: str = "local", session: boto3.session.Session | None = None
         attributes = {
             "VisibilityTimeout": str(queue.visibility_timeout_seconds),
             "MessageRetentionPeriod": str(queue.retention_days * 86400),
-            "KmsMasterKeyId": data_key,
+            "KmsMasterKeyId": deployment.key_ids[queue.key],
         }
         if queue.dead_letter:
             attributes["RedrivePolicy"] = json.dumps(
@@ -115,7 +114,7 @@ def provision(stage: str = "local", session: boto3.session.Session | None = None
         kinesis.create_stream(StreamName=name, StreamModeDetails={"StreamMode": "ON_DEMAND"})
         kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 50})
         kinesis.start_stream_encryption(
-            StreamName=name, EncryptionType="KMS", KeyId=deployment.key_ids[r.STREAM_KEY.id]
+            StreamName=name, EncryptionType="KMS", KeyId=deployment.key_ids[stream.key]
         )
         if stream.retention_hours != 24:
             kinesis.increase_stream_retention_period(StreamName=name, RetentionPeriodHours=stream.retention_hours)
@@ -138,7 +137,7 @@ def provision(stage: str = "local", session: boto3.session.Session | None = None
             Bucket=name,
             ServerSideEncryptionConfiguration={"Rules": [{
                 "ApplyServerSideEncryptionByDefault": {
-                    "SSEAlgorithm": "aws:kms", "KMSMasterKeyID": deployment.key_ids[r.ASSETS_KEY.id]},
+                    "SSEAlgorithm": "aws:kms", "KMSMasterKeyID": deployment.key_ids[bucket.key]},
                 "BucketKeyEnabled": True,
             }]},
         )

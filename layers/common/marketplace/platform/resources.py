@@ -43,6 +43,7 @@ class TableDef:
     indexes: tuple[GlobalIndex, ...] = ()
     ttl_attribute: str | None = None
     stream: StreamView | None = None
+    key: str = "data"  # the KeyDef that encrypts it
 
     def physical_name(self, stage: str) -> str:
         return f"{PRODUCT}-{stage}-{self.id}"
@@ -59,6 +60,7 @@ class QueueDef:
     retention_days: int = 4
     dead_letter: str | None = None
     max_receive_count: int = 5
+    key: str = "data"
 
     def physical_name(self, stage: str) -> str:
         return f"{PRODUCT}-{stage}-{self.id}"
@@ -72,6 +74,7 @@ class StreamDef:
     purpose: str
     env_var: str
     retention_hours: int = 24
+    key: str = "stream"
 
     def physical_name(self, stage: str) -> str:
         return f"{PRODUCT}-{stage}-{self.id}"
@@ -115,6 +118,7 @@ class BucketDef:
     upload_expiry_days: int = 2
     noncurrent_version_expiry_days: int = 30
     notifications: tuple[BucketNotification, ...] = field(default_factory=tuple)
+    key: str = "assets"
 
 
 # --- keys -----------------------------------------------------------------------------------------------
