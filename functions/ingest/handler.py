@@ -18,7 +18,8 @@ from marketplace.platform.observability import observability
 from marketplace.platform.resources import PACKAGES_BUCKET
 from marketplace.publishing import ingest
 
-logger, tracer, metrics = observability("ingest")
+observed = observability("ingest")
+logger, tracer = observed.logger, observed.tracer
 
 
 def _delete_object(bucket: str, key: str) -> None:
@@ -32,8 +33,6 @@ def record_handler(record: SQSRecord) -> None:
         logger.info("upload settled", extra={"key": outcome.key, "status": outcome.status, "reason": outcome.reason})
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@observed.entry_point()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return process_partial(SQSEvent(event).records, record_handler, lambda r: r.message_id, logger)

@@ -16,7 +16,8 @@ from marketplace.platform.batch import process_partial
 from marketplace.platform.observability import observability
 from marketplace.search import documents, store
 
-logger, tracer, metrics = observability("search-indexer")
+observed = observability("search-indexer")
+logger = observed.logger
 
 
 def record_handler(record: DynamoDBRecord) -> None:
@@ -29,9 +30,7 @@ def record_handler(record: DynamoDBRecord) -> None:
         store.apply(change)
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@observed.entry_point()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return process_partial(DynamoDBStreamEvent(event).records, record_handler, _sequence, logger)
 

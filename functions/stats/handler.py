@@ -16,12 +16,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from marketplace.platform.observability import observability
 from marketplace.stats import events, store
 
-logger, tracer, metrics = observability("stats")
+observed = observability("stats")
+logger = observed.logger
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@observed.entry_point()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     parsed: list[events.ExtensionEvent] = []
     failures: list[dict[str, str]] = []

@@ -11,7 +11,7 @@ from marketplace.local.context import LocalContext
 from marketplace.platform.functions import function
 
 
-def context(name: str) -> LocalContext:
+def context(name: str) -> Any:  # a LambdaContext look-alike
     return LocalContext.for_function(function(name))
 
 

@@ -54,7 +54,7 @@ def test_unexpected_errors_become_a_json_500_without_details(deployment):
         raise RuntimeError("secret detail")
 
     app = http_app("test", router)
-    result = app.resolve(http_event("GET", "/boom", "GET /boom"), context("gallery"))  # type: ignore[arg-type]
+    result = app.resolve(http_event("GET", "/boom", "GET /boom"), context("gallery"))
     assert result["statusCode"] == 500
     body = json.loads(result["body"])
     assert body["error"] == "internal_error" and "secret" not in result["body"] and "req-1" in body["message"]
@@ -72,6 +72,6 @@ def test_domain_errors_keep_their_status_and_headers(deployment):
     def slow() -> dict:
         raise TooManyRequests("too many requests from this client", retry_after_seconds=7)
 
-    result = http_app("test", router).resolve(http_event("GET", "/slow-down", "GET /slow-down"), context("gallery"))  # type: ignore[arg-type]
+    result = http_app("test", router).resolve(http_event("GET", "/slow-down", "GET /slow-down"), context("gallery"))
     assert result["statusCode"] == 429 and result["headers"]["Retry-After"] == "7"
     assert json.loads(result["body"])["error"] == "too_many_requests"

@@ -1,5 +1,6 @@
 """The shared resource and function definitions are consistent in themselves."""
 
+import importlib
 import re
 from pathlib import Path
 
@@ -13,7 +14,12 @@ def test_every_function_has_its_handler_module():
     for fn in FUNCTIONS:
         handler = ROOT / fn.code_dir / "handler.py"
         assert handler.is_file(), handler
-        assert "def lambda_handler(" in handler.read_text()
+        module = importlib.import_module(fn.module)
+        assert callable(getattr(module, fn.handler.split(".")[-1]))
+        # the deployed code root is functions/<name>/: only the layer's packages may be imported from there
+        imports = {line.split()[1].split(".")[0] for line in handler.read_text().splitlines()
+                   if line.startswith(("import ", "from "))}
+        assert imports <= {"marketplace", "aws_lambda_powertools", "typing", "__future__"}, imports
 
 
 def test_every_reference_names_a_defined_resource():

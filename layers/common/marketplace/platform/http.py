@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from marketplace.platform.errors import MarketplaceError
+from marketplace.platform.observability import Handler, observability
 
 JSON = "application/json"
 
@@ -78,3 +82,15 @@ def http_app(service: str, *routers: Router, logger: Logger | None = None) -> AP
     for router in routers:
         app.include_router(router)
     return app
+
+
+def http_function(service: str, *routers: Router) -> tuple[APIGatewayHttpResolver, Handler]:
+    """The resolver and the Lambda handler of one HTTP API function, observed like every function."""
+    observed = observability(service)
+    app = http_app(service, *routers, logger=observed.logger)
+
+    @observed.entry_point(correlation_paths.API_GATEWAY_HTTP)
+    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        return app.resolve(event, context)
+
+    return app, lambda_handler
