@@ -10,7 +10,7 @@ from bench import cold_start
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--rounds", type=int, default=9, help="samples per function (default 9)")
+    parser.add_argument("--rounds", type=int, default=15, help="samples per function (default 15)")
     args = parser.parse_args()
     floor, rows = cold_start.measure(args.rounds)
     print(cold_start.table(floor, rows))

@@ -4,7 +4,7 @@ Each sample is a fresh interpreter that times, from its first line, the import o
 module plus the creation of the SDK clients that function uses (one per AWS service it is granted), in
 an environment shaped like Lambda's (``LAMBDA_TASK_ROOT``, ``AWS_LAMBDA_FUNCTION_NAME``, tracing on). The
 floor is the same interpreter doing only ``import boto3`` and one client. Floor and functions are sampled
-round-robin in one run, so machine noise hits them alike; the table reports medians.
+round-robin in one run, so machine noise hits them alike; the table reports medians of 15.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def _sample(target: str, services: list[str], env: dict[str, str]) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def measure(rounds: int = 9) -> tuple[float, list[Row]]:
+def measure(rounds: int = 15) -> tuple[float, list[Row]]:
     with tempfile.TemporaryDirectory() as task_root:
         targets: list[tuple[str, str, list[str]]] = [("floor", "floor", [])]
         targets += [(fn.name, fn.module, services_of(fn)) for fn in FUNCTIONS]

@@ -8,9 +8,9 @@ sent to the stats dead-letter queue).
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
-from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from marketplace.platform.observability import observability
@@ -24,12 +24,14 @@ logger = observed.logger
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     parsed: list[events.ExtensionEvent] = []
     failures: list[dict[str, str]] = []
-    for record in KinesisStreamEvent(event).records:
+    # Plain dicts rather than Powertools' event data classes: importing those costs about 25 ms of cold start.
+    for record in event["Records"]:
+        sequence = str(record["kinesis"]["sequenceNumber"])
         try:
-            extension_event = events.parse(record.kinesis.data_as_bytes())
+            extension_event = events.parse(base64.b64decode(record["kinesis"]["data"]))
         except events.InvalidEvent as error:
-            logger.warning("unreadable event", extra={"sequence": record.kinesis.sequence_number, "error": str(error)})
-            failures.append({"itemIdentifier": record.kinesis.sequence_number})
+            logger.warning("unreadable event", extra={"sequence": sequence, "error": str(error)})
+            failures.append({"itemIdentifier": sequence})
             break
         if extension_event is not None:
             parsed.append(extension_event)

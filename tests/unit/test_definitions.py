@@ -2,6 +2,7 @@
 
 import importlib
 import re
+import sys
 from pathlib import Path
 
 from marketplace.platform import resources as r
@@ -19,7 +20,7 @@ def test_every_function_has_its_handler_module():
         # the deployed code root is functions/<name>/: only the layer's packages may be imported from there
         imports = {line.split()[1].split(".")[0] for line in handler.read_text().splitlines()
                    if line.startswith(("import ", "from "))}
-        assert imports <= {"marketplace", "aws_lambda_powertools", "typing", "__future__"}, imports
+        assert imports <= {"marketplace", "aws_lambda_powertools", *sys.stdlib_module_names}, imports
 
 
 def test_every_reference_names_a_defined_resource():

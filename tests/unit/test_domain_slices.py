@@ -69,3 +69,18 @@ def test_search_changes_come_only_from_extension_items():
     assert change_for("REMOVE", keys, None) == Delete("pub.ext")
     assert change_for("INSERT", {"pk": "EXT#pub.ext", "sk": "VERSION#1.0.0"}, {}) is None
     assert change_for("INSERT", {"pk": "OTHER", "sk": "EXTENSION"}, {}) is None
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"version": ""}, {"version": "x" * 65}, {"version": 1}, {"at": "2026-11-24T00:00:00"}, {"at": 5},
+     {"client": ""}, {"target_platform": "x" * 33}, {"extension": "pub"}, {"extension": "PUB.ext"}],
+)
+def test_each_field_is_validated(overrides):
+    with pytest.raises(events.InvalidEvent):
+        events.parse(_event(**overrides))
+
+
+def test_optional_fields_are_kept():
+    parsed = events.parse(_event(target_platform="linux-x64", client="VSCode 1.100.3"))
+    assert parsed is not None and (parsed.target_platform, parsed.client) == ("linux-x64", "VSCode 1.100.3")
