@@ -59,6 +59,7 @@ def test_the_cdn_serves_public_assets_only(served: Served):
     status, headers2, body = http("GET", url, headers={"Range": "bytes=2-4"})
     assert (status, body, headers2["content-range"]) == (206, b"234", "bytes 2-4/10")
     assert http("GET", url, headers={"If-None-Match": headers["etag"]})[0] == 304
+    assert http("GET", url, headers={"Origin": "http://127.0.0.1:8090"})[1]["access-control-allow-origin"] == "*"
     status, headers, body = http("HEAD", url)
     assert status == 200 and headers["content-length"] == "10" and body == b""
     assert http("GET", f"{served.base_url}/assets/pub/ext/1.0.0/missing")[0] == 403

@@ -16,6 +16,15 @@ from botocore.exceptions import ClientError
 from marketplace.local.apigw import HttpResponse
 from marketplace.platform import aws
 
+# What the assets behaviour's managed response-headers policy (CORS-And-SecurityHeadersPolicy) adds;
+# CloudFront adds the CORS header only to requests that carry an Origin.
+SECURITY_HEADERS = [
+    ("strict-transport-security", "max-age=31536000"),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "SAMEORIGIN"),
+    ("referrer-policy", "strict-origin-when-cross-origin"),
+    ("x-xss-protection", "1; mode=block"),
+]
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _FORWARDED = ("ContentType", "ContentEncoding", "CacheControl", "ContentDisposition", "ContentLanguage")
 _HEADER_NAMES = {
@@ -66,5 +75,8 @@ class Cdn:
         out += [(_HEADER_NAMES[name], str(found[name])) for name in _FORWARDED if found.get(name)]
         if found.get("ContentRange"):
             out.append(("content-range", found["ContentRange"]))
+        out += SECURITY_HEADERS
+        if headers.get("origin"):
+            out.append(("access-control-allow-origin", "*"))
         body = found["Body"].read() if method == "GET" else b""
         return HttpResponse(206 if found.get("ContentRange") else 200, out, body)
