@@ -45,12 +45,18 @@ def kinesis_event(*payloads: bytes) -> dict[str, Any]:
     ]}
 
 
-def http_event(method: str, path: str, route_key: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
-    return {
-        "version": "2.0", "routeKey": route_key, "rawPath": path, "rawQueryString": "",
+def http_event(method: str, path: str, route_key: str, headers: dict[str, str] | None = None,
+               body: str | None = None, query: str = "") -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "version": "2.0", "routeKey": route_key, "rawPath": path, "rawQueryString": query,
         "headers": headers or {},
         "requestContext": {"http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
                                     "userAgent": "test"}, "requestId": "req-1", "routeKey": route_key,
                            "stage": "$default", "accountId": "123456789012", "apiId": "api"},
         "isBase64Encoded": False,
     }
+    if body is not None:
+        event["body"] = body
+    if query:
+        event["queryStringParameters"] = dict(part.split("=", 1) for part in query.split("&"))
+    return event

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import boto3
 import pytest
@@ -12,9 +13,7 @@ from functions.ingest import handler as ingest_handler
 from functions.search_indexer import handler as indexer_handler
 from functions.stats import handler as stats_handler
 from marketplace.platform.batch import BatchFailed
-from marketplace.platform.dynamo import bind
-from marketplace.platform.resources import PUBLISHING_TABLE
-from marketplace.publishing import uploads
+from marketplace.publishing import store
 from marketplace.publishing.ingest import VALIDATION_UNAVAILABLE
 from marketplace.search.store import document_key
 from marketplace.stats import store as stats_store
@@ -48,11 +47,11 @@ def test_ingest_removes_objects_without_an_upload_record(deployment):
 
 def test_ingest_settles_a_registered_upload_without_publishing(deployment):
     bucket = deployment.env["PACKAGES_BUCKET"]
-    bind(uploads.UploadRecord, PUBLISHING_TABLE)
-    uploads.UploadRecord(uploads.UploadRecord.key("up-1")).save()
+    store.new_upload("up-1", user="alice", token_id="t", file_name="x.vsix", size=3, sha256="0" * 64,
+                     now=datetime.now(UTC))
     boto3.client("s3").put_object(Bucket=bucket, Key="uploads/up-1", Body=b"PK\x03")
     ingest_handler.lambda_handler(sqs_event(_notification(bucket, "uploads/up-1")), context("ingest"))
-    record = uploads.find("up-1")
+    record = store.find_upload("up-1")
     assert record is not None and (record.status, record.reason) == ("rejected", VALIDATION_UNAVAILABLE)
     assert not _exists(bucket, "uploads/up-1")
     listed = boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix="assets/")

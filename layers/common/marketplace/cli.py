@@ -1,4 +1,10 @@
-"""The ``marketplace`` command: ``marketplace serve`` runs the whole marketplace locally."""
+"""The ``marketplace`` command.
+
+- ``marketplace serve``: the whole marketplace locally (embedded moto, no AWS account, no Docker).
+- ``marketplace publisher create|member``, ``marketplace token create|list|revoke``: operator commands; they
+  act on the running local marketplace, or on a deployment with ``--stage`` and the caller's AWS credentials.
+- ``marketplace product-json URL``: the editor configuration for a deployment.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +16,11 @@ import sys
 import threading
 from collections.abc import Sequence
 from types import FrameType
+from typing import Any
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from marketplace import operator
     from marketplace.local.runtime import LocalMarketplace  # moto and friends load only for this command
 
     runtime = LocalMarketplace(args.host, args.port, moto_port=args.moto_port)
@@ -29,6 +37,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"marketplace: cannot start: {error}", file=sys.stderr)
         runtime.stop()
         return 1
+    operator.write_state(runtime.stage, runtime.moto_endpoint, runtime.base_url)
     fragment = json.dumps(runtime.product_json(), indent=2)
     print(
         f"Marketplace is running at {runtime.base_url}\n"
@@ -38,7 +47,10 @@ def _serve(args: argparse.Namespace) -> int:
         f"{fragment}\n\nPress Ctrl-C to stop.",
         flush=True,
     )
-    stop.wait()
+    try:
+        stop.wait()
+    finally:
+        operator.clear_state()
     print("\nStopping...", flush=True)
     runtime.stop()
     print("Stopped.", flush=True)
@@ -52,8 +64,89 @@ def _product_json(args: argparse.Namespace) -> int:
     return 0
 
 
+def _operator(args: argparse.Namespace) -> int:
+    """Run an operator command against its target, turning domain errors into one clear line."""
+    from marketplace import operator
+    from marketplace.platform.errors import MarketplaceError
+
+    try:
+        target = operator.resolve(args.stage, args.aws_endpoint)
+    except operator.NoTarget as error:
+        print(f"marketplace: {error}", file=sys.stderr)
+        return 2
+    operator.activate(target)
+    try:
+        result: int = args.action(args)
+    except MarketplaceError as error:
+        print(f"marketplace: {error.message}", file=sys.stderr)
+        return 1
+    return result
+
+
+def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, indent=2, default=str) if args.json else text)
+
+
+def _publisher_create(args: argparse.Namespace) -> int:
+    from marketplace.publishing import service
+
+    namespace, token = service.create_publisher(args.name, args.owner, allow_reserved=args.allow_reserved,
+                                                token_days=args.token_days)
+    _emit(args, {"namespace": namespace.name, "owner": args.owner, "token": token},
+          f"Created publisher {namespace.name} (owner {args.owner}).\n"
+          f"Personal access token (shown once; store it now):\n{token}")
+    return 0
+
+
+def _member_add(args: argparse.Namespace) -> int:
+    from marketplace.publishing import service
+
+    service.add_member(args.namespace, args.user, args.role)
+    _emit(args, {"namespace": args.namespace, "user": args.user, "role": args.role},
+          f"{args.user} is now {args.role} of {args.namespace}.")
+    return 0
+
+
+def _token_create(args: argparse.Namespace) -> int:
+    from marketplace.publishing import service
+
+    token = service.create_token(args.user, args.namespace, days=args.days, description=args.description)
+    _emit(args, {"user": args.user, "namespaces": args.namespace, "token": token},
+          f"Personal access token for {args.user} on {', '.join(args.namespace)} (shown once):\n{token}")
+    return 0
+
+
+def _token_list(args: argparse.Namespace) -> int:
+    from marketplace.publishing import service
+
+    views = service.list_tokens(args.user)
+    rows = [{"id": v.token_id, "state": v.state, "namespaces": list(v.namespaces), "created": v.created_at,
+             "expires": v.expires, "last_used": v.last_used_at, "description": v.description} for v in views]
+    lines = [f"{'id':<16}  {'state':<8}  {'expires':<10}  {'last used':<16}  namespaces"]
+    lines += [f"{v.token_id:<16}  {v.state:<8}  {v.expires:%Y-%m-%d}  "
+              f"{(f'{v.last_used_at:%Y-%m-%d %H:%M}' if v.last_used_at else 'never'):<16}  {', '.join(v.namespaces)}"
+              for v in views]
+    _emit(args, rows, "\n".join(lines) if views else f"{args.user} has no tokens.")
+    return 0
+
+
+def _token_revoke(args: argparse.Namespace) -> int:
+    from marketplace.publishing import service
+
+    view = service.revoke_token(args.token_id)
+    _emit(args, {"id": view.token_id, "state": view.state}, f"Token {view.token_id} is revoked.")
+    return 0
+
+
+def _add_target_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stage", help="a deployed stage (uses your AWS credentials); default: the local marketplace")
+    parser.add_argument("--aws-endpoint", help="an explicit AWS endpoint (e.g. a local marketplace's moto server)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="marketplace", description=__doc__)
+    root = argparse.ArgumentParser(prog="marketplace", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     root.add_argument("-v", "--verbose", action="store_true", help="log every request and poll")
     commands = root.add_subparsers(dest="command", required=True)
 
@@ -66,6 +159,40 @@ def parser() -> argparse.ArgumentParser:
     product = commands.add_parser("product-json", help="print the product.json fragment for a base URL")
     product.add_argument("base_url", help="the deployment's CloudFront URL, e.g. https://d111.cloudfront.net")
     product.set_defaults(run=_product_json)
+
+    publisher = commands.add_parser("publisher", help="publishers (namespaces) and their members")
+    publisher_commands = publisher.add_subparsers(dest="publisher_command", required=True)
+    create = publisher_commands.add_parser("create", help="create a publisher and print a token for its owner")
+    create.add_argument("name", help="the namespace: the `publisher` field of the extensions' package.json")
+    create.add_argument("--owner", required=True, help="the owner's user name (e-mail or login)")
+    create.add_argument("--allow-reserved", action="store_true", help="operator override for reserved names")
+    create.add_argument("--token-days", type=int, help="lifetime of the owner's first token (default 90)")
+    _add_target_options(create)
+    create.set_defaults(run=_operator, action=_publisher_create)
+    member = publisher_commands.add_parser("member", help="add a member to a publisher")
+    member.add_argument("namespace")
+    member.add_argument("user")
+    member.add_argument("--role", choices=("owner", "contributor"), default="contributor")
+    _add_target_options(member)
+    member.set_defaults(run=_operator, action=_member_add)
+
+    token = commands.add_parser("token", help="personal access tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True)
+    token_create = token_commands.add_parser("create", help="create a token (printed once)")
+    token_create.add_argument("--user", required=True)
+    token_create.add_argument("--namespace", action="append", required=True, help="repeat for several namespaces")
+    token_create.add_argument("--days", type=int, help="lifetime in days (default 90, at most 366)")
+    token_create.add_argument("--description")
+    _add_target_options(token_create)
+    token_create.set_defaults(run=_operator, action=_token_create)
+    token_list = token_commands.add_parser("list", help="list a user's tokens (never their values)")
+    token_list.add_argument("--user", required=True)
+    _add_target_options(token_list)
+    token_list.set_defaults(run=_operator, action=_token_list)
+    token_revoke = token_commands.add_parser("revoke", help="revoke a token by its id")
+    token_revoke.add_argument("token_id")
+    _add_target_options(token_revoke)
+    token_revoke.set_defaults(run=_operator, action=_token_revoke)
     return root
 
 

@@ -26,3 +26,17 @@ def location(resource: TableDef | BucketDef | QueueDef | StreamDef | KeyDef) -> 
     if not value:
         raise ConfigurationError(f"environment variable {resource.env_var} is not set")
     return value
+
+
+def setting_int(name: str, default: int, *, minimum: int = 1) -> int:
+    """An integer setting from the environment (an operator's override of a documented default)."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as error:
+        raise ConfigurationError(f"{name} must be an integer, not {raw!r}") from error
+    if value < minimum:
+        raise ConfigurationError(f"{name} must be at least {minimum}")
+    return value

@@ -3,6 +3,7 @@ same model works in Lambda, in the local runtime and in tests that set the varia
 
 from __future__ import annotations
 
+import os
 from typing import TypeVar
 
 from pynamodb.models import Model
@@ -13,10 +14,15 @@ from marketplace.platform.resources import TableDef
 M = TypeVar("M", bound=type[Model])
 
 
+_bound: dict[type[Model], tuple[str, str | None]] = {}
+
+
 def bind(model: M, table: TableDef) -> M:
-    """Point ``model`` at the physical table named by ``table``'s environment variable."""
-    name = location(table)
-    if getattr(model.Meta, "table_name", None) != name:
-        model.Meta.table_name = name
-        model._connection = None  # the cached connection holds the old table name
+    """Point ``model`` at the physical table named by ``table``'s environment variable (and at the current
+    endpoint: the local runtime and tests may move it)."""
+    target = (location(table), os.environ.get("AWS_ENDPOINT_URL"))
+    if _bound.get(model) != target:
+        model.Meta.table_name = target[0]
+        model._connection = None  # the cached connection holds the old table name and endpoint
+        _bound[model] = target
     return model

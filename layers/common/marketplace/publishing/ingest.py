@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
-from marketplace.publishing import uploads
+from marketplace.publishing import store
 
 UPLOAD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
 VALIDATION_UNAVAILABLE = "package validation is not available on this deployment yet; nothing was published"
@@ -65,11 +65,11 @@ class Outcome:
 
 def settle(obj: UploadedObject, delete_object: Callable[[str, str], None]) -> Outcome:
     """Decide one uploaded object's fate; the object is deleted whenever it will not be published."""
-    record = uploads.find(obj.upload_id) if obj.upload_id else None
+    record = store.find_upload(obj.upload_id) if obj.upload_id else None
     if record is None:
         delete_object(obj.bucket, obj.key)
         return Outcome(obj.key, "removed", "no upload record for this object")
-    if record.status in uploads.OPEN_STATES:
-        uploads.reject(record, VALIDATION_UNAVAILABLE)
+    if record.status in store.OPEN_STATES:
+        store.settle_upload(record, "rejected", VALIDATION_UNAVAILABLE)
     delete_object(obj.bucket, obj.key)
     return Outcome(obj.key, "rejected", VALIDATION_UNAVAILABLE)

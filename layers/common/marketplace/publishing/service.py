@@ -1,0 +1,159 @@
+"""Publishing operations: publishers (namespaces) with members, tokens, and authentication.
+
+Used by the publish API and by the operator CLI alike; all storage goes through ``store``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from marketplace.platform.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from marketplace.publishing import namespaces, store, tokens
+
+ROLES = ("owner", "contributor")
+USER_MAX = 254
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a valid token speaks for, and which namespaces it may publish to."""
+
+    user: str
+    token_id: str
+    namespaces: frozenset[str]
+
+
+@dataclass(frozen=True)
+class TokenView:
+    token_id: str
+    user: str
+    namespaces: tuple[str, ...]
+    description: str | None
+    created_at: datetime
+    expires: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+    @property
+    def state(self) -> str:
+        if self.revoked_at:
+            return "revoked"
+        return "expired" if self.expires <= tokens.utcnow() else "active"
+
+
+def _user(user: str) -> str:
+    if not (0 < len(user) <= USER_MAX) or any(c.isspace() or not c.isprintable() for c in user):
+        raise BadRequest(f"user {user!r} must be 1 to {USER_MAX} printable characters without spaces")
+    return user
+
+
+def create_publisher(name: str, owner: str, *, allow_reserved: bool = False, token_days: int | None = None,
+                     description: str | None = None) -> tuple[store.NamespaceItem, str]:
+    """Create a namespace owned by ``owner`` and a token for it; returns the namespace and the token (once)."""
+    try:
+        namespaces.validate(name)
+    except namespaces.InvalidName as error:
+        raise BadRequest(str(error)) from error
+    owner = _user(owner)
+    if namespaces.reserved(name) and not allow_reserved:
+        raise Forbidden(f"namespace {name!r} is reserved; an operator must create it with the reserved-name override")
+    now = tokens.utcnow()
+    issued = tokens.issue()
+    try:
+        expires = tokens.expiry(now, token_days)
+    except ValueError as error:
+        raise BadRequest(str(error)) from error
+    namespace = store.namespace_item(name, owner, now, reserved_override=namespaces.reserved(name))
+    try:
+        store.create_together(
+            namespace,
+            store.member_item(name, owner, "owner", now),
+            store.token_item(issued.token_id, owner, issued.secret_hash, {name}, now, expires,
+                             description or f"created with publisher {name}"),
+        )
+    except store.AlreadyExists as error:
+        raise Conflict(f"namespace {name!r} already exists") from error
+    return namespace, issued.value
+
+
+def add_member(namespace: str, user: str, role: str) -> None:
+    if role not in ROLES:
+        raise BadRequest(f"role must be one of {', '.join(ROLES)}")
+    if store.get_namespace(namespace) is None:
+        raise NotFound(f"namespace {namespace!r} does not exist")
+    try:
+        store.create_together(store.member_item(namespace, _user(user), role, tokens.utcnow()))
+    except store.AlreadyExists as error:
+        raise Conflict(f"{user!r} is already a member of {namespace!r}") from error
+
+
+def create_token(user: str, scope: list[str], *, days: int | None = None, description: str | None = None) -> str:
+    """A new token for ``user`` covering ``scope``; the user must be a member of every namespace in it."""
+    user = _user(user)
+    if not scope:
+        raise BadRequest("a token needs at least one namespace")
+    for name in scope:
+        if store.get_namespace(name) is None:
+            raise NotFound(f"namespace {name!r} does not exist")
+        if store.get_member(name, user) is None:
+            raise Forbidden(f"{user!r} is not a member of namespace {name!r}")
+    now = tokens.utcnow()
+    try:
+        expires = tokens.expiry(now, days)
+    except ValueError as error:
+        raise BadRequest(str(error)) from error
+    issued = tokens.issue()
+    store.create_together(store.token_item(issued.token_id, user, issued.secret_hash, set(scope), now, expires,
+                                           description))
+    return issued.value
+
+
+def _view(item: store.TokenItem) -> TokenView:
+    return TokenView(
+        token_id=item.token_id, user=item.user, namespaces=tuple(sorted(item.namespaces)),
+        description=item.description, created_at=item.created_at, expires=item.expires,
+        revoked_at=item.revoked_at, last_used_at=item.last_used_at,
+    )
+
+
+def list_tokens(user: str) -> list[TokenView]:
+    return sorted((_view(t) for t in store.tokens_of(_user(user))), key=lambda v: v.created_at)
+
+
+def revoke_token(token_id: str) -> TokenView:
+    item = store.get_token(token_id)
+    if item is None:
+        raise NotFound(f"no token with id {token_id!r}")
+    store.revoke_token(item, tokens.utcnow())
+    refreshed = store.get_token(token_id)
+    assert refreshed is not None
+    return _view(refreshed)
+
+
+def authenticate(value: str | None) -> Principal:
+    """The principal of a bearer token, or ``Unauthorized`` saying why not (never echoing the token)."""
+    parsed = tokens.parse(value or "")
+    if parsed is None:
+        raise Unauthorized("a personal access token is required (Authorization: Bearer mkp_...)")
+    token_id, secret = parsed
+    item = store.get_token(token_id)
+    if item is None or not tokens.secret_matches(secret, item.secret_hash):
+        raise Unauthorized("the access token is not valid")
+    now = tokens.utcnow()
+    if item.revoked_at is not None:
+        raise Unauthorized(f"the access token {token_id} was revoked")
+    if item.expires <= now:
+        raise Unauthorized(f"the access token {token_id} expired on {item.expires:%Y-%m-%d}")
+    store.touch_token(item, now)
+    return Principal(item.user, token_id, frozenset(item.namespaces))
+
+
+def authorize(principal: Principal, namespace: str) -> None:
+    """The token must cover ``namespace`` and its user must still be a member there."""
+    if namespace not in principal.namespaces:
+        raise Forbidden(f"this token may not publish to namespace {namespace!r}")
+    if store.get_namespace(namespace) is None:
+        raise Forbidden(f"namespace {namespace!r} does not exist")
+    if store.get_member(namespace, principal.user) is None:
+        raise Forbidden(f"{principal.user!r} is no longer a member of namespace {namespace!r}")

@@ -1,0 +1,268 @@
+"""Data access for the publishing table: namespaces, members, tokens and uploads (the only module that
+touches them). One table, keys by prefix:
+
+| item      | pk              | sk                | gsi1pk        | gsi1sk              |
+|-----------|-----------------|-------------------|---------------|---------------------|
+| namespace | ``NS#<name>``   | ``NAMESPACE``     |               |                     |
+| member    | ``NS#<name>``   | ``MEMBER#<user>`` | ``USER#<user>`` | ``NS#<name>``     |
+| token     | ``TOKEN#<id>``  | ``TOKEN``         | ``USER#<user>`` | ``TOKEN#<created>`` |
+| upload    | ``UPLOAD#<id>`` | ``UPLOAD``        | ``USER#<user>`` | ``UPLOAD#<created>``|
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from marketplace.platform.dynamo import bind
+from marketplace.platform.resources import PUBLISHING_TABLE
+
+OPEN_STATES = ("pending", "validating")
+TOKEN_RECORD_GRACE = timedelta(days=30)  # an expired token's record stays this long to say "expired"
+UPLOAD_RECORD_LIFETIME = timedelta(days=30)
+
+
+class ByUser(GlobalSecondaryIndex["PublishingItem"]):
+    class Meta:
+        index_name = "gsi1"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class PublishingItem(Model):
+    class Meta:
+        table_name = ""
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    by_user = ByUser()
+
+
+class NamespaceItem(PublishingItem):
+    SK = "NAMESPACE"
+    name = UnicodeAttribute()
+    created_by = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    reserved_override = BooleanAttribute(default=False)
+
+    @staticmethod
+    def key(name: str) -> str:
+        return f"NS#{name}"
+
+
+class MemberItem(PublishingItem):
+    namespace = UnicodeAttribute()
+    user = UnicodeAttribute()
+    role = UnicodeAttribute()  # owner | contributor
+    added_at = UTCDateTimeAttribute()
+
+    @staticmethod
+    def sort_key(user: str) -> str:
+        return f"MEMBER#{user}"
+
+
+class TokenItem(PublishingItem):
+    SK = "TOKEN"
+    token_id = UnicodeAttribute()
+    user = UnicodeAttribute()
+    secret_hash = UnicodeAttribute()
+    namespaces = UnicodeSetAttribute()
+    description = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    expires = UTCDateTimeAttribute()
+    revoked_at = UTCDateTimeAttribute(null=True)
+    last_used_at = UTCDateTimeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+    @staticmethod
+    def key(token_id: str) -> str:
+        return f"TOKEN#{token_id}"
+
+
+class UploadRecord(PublishingItem):
+    SK = "UPLOAD"
+    upload_id = UnicodeAttribute()
+    status = UnicodeAttribute(default="pending")
+    reason = UnicodeAttribute(null=True)
+    user = UnicodeAttribute(null=True)
+    token_id = UnicodeAttribute(null=True)
+    file_name = UnicodeAttribute(null=True)
+    size = NumberAttribute(null=True)
+    sha256 = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute(null=True)
+    extension_id = UnicodeAttribute(null=True)
+    version = UnicodeAttribute(null=True)
+    target_platform = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+    @staticmethod
+    def key(upload_id: str) -> str:
+        return f"UPLOAD#{upload_id}"
+
+
+class AlreadyExists(Exception):
+    pass
+
+
+M = TypeVar("M", bound=PublishingItem)
+
+
+def _model(model: type[M]) -> type[M]:
+    bind(PublishingItem, PUBLISHING_TABLE)
+    return bind(model, PUBLISHING_TABLE)
+
+
+def _connection() -> Connection:
+    return _model(PublishingItem)._get_connection().connection
+
+
+def _get(model: type[M], pk: str, sk: str) -> M | None:
+    try:
+        return _model(model).get(pk, sk, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+# --- namespaces and members ---------------------------------------------------------------------------
+
+
+def get_namespace(name: str) -> NamespaceItem | None:
+    return _get(NamespaceItem, NamespaceItem.key(name), NamespaceItem.SK)
+
+
+def get_member(namespace: str, user: str) -> MemberItem | None:
+    return _get(MemberItem, NamespaceItem.key(namespace), MemberItem.sort_key(user))
+
+
+def members(namespace: str) -> list[MemberItem]:
+    model = _model(MemberItem)
+    return list(model.query(NamespaceItem.key(namespace), MemberItem.sk.startswith("MEMBER#"), consistent_read=True))
+
+
+def namespace_item(name: str, user: str, now: datetime, reserved_override: bool) -> NamespaceItem:
+    return _model(NamespaceItem)(NamespaceItem.key(name), NamespaceItem.SK, name=name, created_by=user,
+                                 created_at=now, reserved_override=reserved_override)
+
+
+def member_item(namespace: str, user: str, role: str, now: datetime) -> MemberItem:
+    return _model(MemberItem)(NamespaceItem.key(namespace), MemberItem.sort_key(user), namespace=namespace, user=user,
+                              role=role, added_at=now, gsi1pk=f"USER#{user}", gsi1sk=f"NS#{namespace}")
+
+
+def token_item(token_id: str, user: str, secret_hash: str, namespaces: set[str], now: datetime, expires: datetime,
+               description: str | None) -> TokenItem:
+    return _model(TokenItem)(
+        TokenItem.key(token_id), TokenItem.SK, token_id=token_id, user=user, secret_hash=secret_hash,
+        namespaces=namespaces, description=description, created_at=now, expires=expires,
+        expires_at=expires + TOKEN_RECORD_GRACE, gsi1pk=f"USER#{user}", gsi1sk=f"TOKEN#{now.isoformat()}")
+
+
+def create_together(*items: PublishingItem) -> None:
+    """Write new items in one transaction; ``AlreadyExists`` if any of them exists (nothing is written then)."""
+    try:
+        with TransactWrite(connection=_connection()) as transaction:
+            for item in items:
+                transaction.save(item, condition=type(item).pk.does_not_exist())
+    except TransactWriteError as error:
+        if error.cause_response_code == "TransactionCanceledException":
+            raise AlreadyExists(str(error)) from error
+        raise
+
+
+# --- tokens ---------------------------------------------------------------------------------------------
+
+
+def get_token(token_id: str) -> TokenItem | None:
+    return _get(TokenItem, TokenItem.key(token_id), TokenItem.SK)
+
+
+def tokens_of(user: str) -> Iterator[TokenItem]:
+    model = _model(TokenItem)
+    for item in model.by_user.query(f"USER#{user}", ByUser.gsi1sk.startswith("TOKEN#")):
+        token = get_token(str(item.pk).removeprefix("TOKEN#"))
+        if token is not None:
+            yield token
+
+
+def revoke_token(token: TokenItem, now: datetime) -> bool:
+    """Revoke once; ``False`` when it already was."""
+    try:
+        token.update(actions=[TokenItem.revoked_at.set(now)], condition=TokenItem.revoked_at.does_not_exist())
+    except UpdateError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def touch_token(token: TokenItem, now: datetime, every: timedelta = timedelta(minutes=1)) -> None:
+    """Record the last use, at most once per ``every`` (a write per request would cost more than it tells)."""
+    if token.last_used_at is not None and now - token.last_used_at < every:
+        return
+    try:
+        token.update(
+            actions=[TokenItem.last_used_at.set(now)],
+            condition=TokenItem.last_used_at.does_not_exist() | (TokenItem.last_used_at < now - every),
+        )
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+
+
+# --- uploads --------------------------------------------------------------------------------------------
+
+
+def new_upload(upload_id: str, *, user: str, token_id: str, file_name: str, size: int, sha256: str,
+               now: datetime) -> UploadRecord:
+    record = _model(UploadRecord)(
+        UploadRecord.key(upload_id), UploadRecord.SK, upload_id=upload_id, status="pending", user=user,
+        token_id=token_id, file_name=file_name, size=size, sha256=sha256, created_at=now, updated_at=now,
+        expires_at=now + UPLOAD_RECORD_LIFETIME, gsi1pk=f"USER#{user}", gsi1sk=f"UPLOAD#{now.isoformat()}")
+    try:
+        record.save(condition=UploadRecord.pk.does_not_exist())
+    except PutError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            raise AlreadyExists(upload_id) from error
+        raise
+    return record
+
+
+def find_upload(upload_id: str) -> UploadRecord | None:
+    return _get(UploadRecord, UploadRecord.key(upload_id), UploadRecord.SK)
+
+
+def settle_upload(record: UploadRecord, status: str, reason: str | None = None, **fields: Any) -> bool:
+    """Move an open upload to ``status``; ``False`` when it was already settled (another delivery won)."""
+    actions: list[Action] = [UploadRecord.status.set(status), UploadRecord.updated_at.set(datetime.now(UTC))]
+    if reason is not None:
+        actions.append(UploadRecord.reason.set(reason))
+    for name, value in fields.items():
+        actions.append(getattr(UploadRecord, name).set(value))
+    try:
+        record.update(actions=actions, condition=UploadRecord.status.is_in(*OPEN_STATES))
+    except UpdateError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True

@@ -1,0 +1,59 @@
+"""Personal access tokens: random, shown once, stored only as a hash, scoped, expiring, revocable.
+
+A token reads ``mkp_<id>_<secret>``: the id finds the stored record, the secret is checked against the
+record's SHA-256 (the secret carries 256 random bits, so a fast hash is enough: there is nothing to
+brute-force). Nothing here touches AWS.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+PREFIX = "mkp"
+DEFAULT_LIFETIME = timedelta(days=90)
+MAX_LIFETIME = timedelta(days=366)
+_FORMAT = re.compile(r"^mkp_([a-z2-7]{16})_([A-Za-z0-9_-]{43})$")
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token_id: str
+    secret_hash: str
+    value: str  # the whole token: shown once, never stored
+
+
+def issue() -> IssuedToken:
+    token_id = base64.b32encode(secrets.token_bytes(10)).decode().lower()
+    secret = secrets.token_urlsafe(32)
+    return IssuedToken(token_id, hash_secret(secret), f"{PREFIX}_{token_id}_{secret}")
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def parse(value: str) -> tuple[str, str] | None:
+    """``(token_id, secret)`` of a well-formed token, else ``None``."""
+    found = _FORMAT.match(value.strip())
+    return (found.group(1), found.group(2)) if found else None
+
+
+def secret_matches(secret: str, stored_hash: str) -> bool:
+    return hmac.compare_digest(hash_secret(secret), stored_hash)
+
+
+def expiry(now: datetime, days: int | None) -> datetime:
+    lifetime = DEFAULT_LIFETIME if days is None else timedelta(days=days)
+    if not timedelta(days=1) <= lifetime <= MAX_LIFETIME:
+        raise ValueError(f"a token lives from 1 to {MAX_LIFETIME.days} days")
+    return now + lifetime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
