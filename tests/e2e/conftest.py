@@ -56,6 +56,15 @@ class Served:
     moto_endpoint: str
     process: subprocess.Popen[str]
     started_in: float
+    env: dict[str, str]
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """``marketplace`` as an operator runs it, finding this runtime through its state file."""
+        result = subprocess.run([str(MARKETPLACE), *args], capture_output=True, text=True, env=self.env,
+                                cwd=ROOT, timeout=60)
+        if check:
+            assert result.returncode == 0, result.stderr
+        return result
 
     def client(self, service: str) -> Any:
         return boto3.session.Session(
@@ -69,6 +78,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     port, moto_port = free_port(), free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["MARKETPLACE_STATE_FILE"] = str(log.parent / "local-runtime.json")
     started = time.monotonic()
     with log.open("w") as out:
         process = subprocess.Popen(
@@ -85,7 +95,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                 return False
 
         wait_until(healthy, timeout=60)
-        yield Served(base, f"http://127.0.0.1:{moto_port}", process, time.monotonic() - started)
+        yield Served(base, f"http://127.0.0.1:{moto_port}", process, time.monotonic() - started, env)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)

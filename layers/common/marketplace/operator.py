@@ -28,7 +28,13 @@ class Target:
         return f"local marketplace ({self.aws_endpoint})" if self.aws_endpoint else f"stage {self.stage!r} on AWS"
 
 
+STATE_FILE_VARIABLE = "MARKETPLACE_STATE_FILE"
+
+
 def state_file() -> Path:
+    """Where ``marketplace serve`` says where it runs (``MARKETPLACE_STATE_FILE`` overrides the default)."""
+    if os.environ.get(STATE_FILE_VARIABLE):
+        return Path(os.environ[STATE_FILE_VARIABLE])
     from marketplace.local.invoker import project_root
 
     return project_root() / ".build" / "local-runtime.json"
