@@ -3,6 +3,7 @@
 - ``marketplace serve``: the whole marketplace locally (embedded moto, no AWS account, no Docker).
 - ``marketplace publisher create|member``, ``marketplace token create|list|revoke``: operator commands; they
   act on the running local marketplace, or on a deployment with ``--stage`` and the caller's AWS credentials.
+- ``marketplace publish FILE.vsix``: upload a package and wait for the ingest's verdict.
 - ``marketplace product-json URL``: the editor configuration for a deployment.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -138,6 +140,40 @@ def _token_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _publish(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from marketplace.publishing import client
+
+    registry = args.registry
+    if not registry:
+        from marketplace import operator
+
+        try:
+            registry = operator.resolve(None, None).base_url
+        except operator.NoTarget as error:
+            print(f"marketplace: --registry is required: {error}", file=sys.stderr)
+            return 2
+    token = args.token or os.environ.get("MARKETPLACE_TOKEN")
+    if not token:
+        print("marketplace: a token is required (--token or MARKETPLACE_TOKEN)", file=sys.stderr)
+        return 2
+    try:
+        verdict = client.publish(Path(args.file), str(registry), token, wait_seconds=args.wait,
+                                 progress=None if args.quiet else client.progress_bar())
+    except client.PublishError as error:
+        print(f"marketplace: {error}", file=sys.stderr)
+        return 1
+    if verdict.status == "published":
+        extension = verdict.upload.get("extension", {})
+        target = extension.get("targetPlatform")
+        suffix = f" ({target})" if target and target != "universal" else ""
+        print(f"Published {extension.get('id')} v{extension.get('version')}{suffix}.")
+        return 0
+    print(f"marketplace: rejected: {verdict.reason}", file=sys.stderr)
+    return 1
+
+
 def _add_target_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stage", help="a deployed stage (uses your AWS credentials); default: the local marketplace")
     parser.add_argument("--aws-endpoint", help="an explicit AWS endpoint (e.g. a local marketplace's moto server)")
@@ -175,6 +211,14 @@ def parser() -> argparse.ArgumentParser:
     member.add_argument("--role", choices=("owner", "contributor"), default="contributor")
     _add_target_options(member)
     member.set_defaults(run=_operator, action=_member_add)
+
+    publish = commands.add_parser("publish", help="publish a .vsix (straight to storage, then wait for the verdict)")
+    publish.add_argument("file", help="the .vsix to publish")
+    publish.add_argument("--registry", help="the marketplace's base URL (default: the running local marketplace)")
+    publish.add_argument("--token", help="a personal access token (default: $MARKETPLACE_TOKEN)")
+    publish.add_argument("--wait", type=float, default=300, help="seconds to wait for the verdict (default 300)")
+    publish.add_argument("--quiet", action="store_true", help="no progress bar")
+    publish.set_defaults(run=_publish)
 
     token = commands.add_parser("token", help="personal access tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True)

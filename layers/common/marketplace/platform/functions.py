@@ -176,7 +176,8 @@ INGEST = FunctionDef(
         TableGrant(r.EXTENSIONS_TABLE.id, "read_write"),
         TableGrant(r.IDEMPOTENCY_TABLE.id, "read_write"),
         ObjectGrant(r.PACKAGES_BUCKET.id, r.PACKAGES_BUCKET.upload_prefix, ("s3:GetObject", "s3:DeleteObject")),
-        ObjectGrant(r.PACKAGES_BUCKET.id, r.PACKAGES_BUCKET.public_prefix, _WRITE),
+        # put a validated version's assets; delete them again when its record cannot be written
+        ObjectGrant(r.PACKAGES_BUCKET.id, r.PACKAGES_BUCKET.public_prefix, ("s3:PutObject", "s3:DeleteObject")),
     ),
 )
 SEARCH_INDEXER = FunctionDef(

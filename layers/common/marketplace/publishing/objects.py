@@ -1,0 +1,66 @@
+"""Data access for the packages bucket on the publishing path: the quarantined upload and the public
+assets of a version (the only module of the capability that touches S3)."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from marketplace.platform import aws
+from marketplace.platform.config import location
+from marketplace.platform.resources import PACKAGES_BUCKET
+
+CHUNK = 1024 * 1024
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    path: Path
+    size: int
+    sha256: str
+    truncated: bool  # the object was longer than the cap: only cap + 1 bytes were read
+
+
+def download(key: str, cap: int) -> Downloaded:
+    """Stream an object to a temporary file, hashing as it goes and reading at most ``cap + 1`` bytes."""
+    body = aws.client("s3").get_object(Bucket=location(PACKAGES_BUCKET), Key=key)["Body"]
+    digest, size = hashlib.sha256(), 0
+    with tempfile.NamedTemporaryFile(prefix="upload-", suffix=".vsix", delete=False) as out:
+        try:
+            while size <= cap:
+                chunk = body.read(min(CHUNK, cap + 1 - size))
+                if not chunk:
+                    break
+                out.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+        finally:
+            body.close()
+    return Downloaded(Path(out.name), size, digest.hexdigest(), size > cap)
+
+
+def put_asset(key: str, data: bytes, content_type: str) -> None:
+    aws.client("s3").put_object(Bucket=location(PACKAGES_BUCKET), Key=key, Body=data, ContentType=content_type,
+                                CacheControl=IMMUTABLE)
+
+
+def copy_package(source_key: str, key: str, content_type: str) -> None:
+    """Server-side copy of the validated package to its public key (the bytes never leave S3)."""
+    bucket = location(PACKAGES_BUCKET)
+    aws.client("s3").copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": source_key},
+                                 ContentType=content_type, CacheControl=IMMUTABLE, MetadataDirective="REPLACE")
+
+
+def delete(key: str) -> None:
+    aws.client("s3").delete_object(Bucket=location(PACKAGES_BUCKET), Key=key)
+
+
+def delete_keys(keys: list[str]) -> None:
+    """Remove the objects a failed publish wrote (it knows them: no listing, so no ListBucket permission)."""
+    s3, bucket = aws.client("s3"), location(PACKAGES_BUCKET)
+    for start in range(0, len(keys), 1000):
+        batch = [{"Key": key} for key in keys[start:start + 1000]]
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
