@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import boto3
 import pytest
@@ -13,8 +12,6 @@ from functions.ingest import handler as ingest_handler
 from functions.search_indexer import handler as indexer_handler
 from functions.stats import handler as stats_handler
 from marketplace.platform.batch import BatchFailed
-from marketplace.publishing import store
-from marketplace.publishing.ingest import VALIDATION_UNAVAILABLE
 from marketplace.search.store import document_key
 from marketplace.stats import store as stats_store
 from tests.integration.events import context, kinesis_event, sqs_event
@@ -43,19 +40,6 @@ def test_ingest_removes_objects_without_an_upload_record(deployment):
         context("ingest"))
     assert result == {"batchItemFailures": []}
     assert not _exists(bucket, "uploads/unknown-1") and not _exists(bucket, "uploads/../x")
-
-
-def test_ingest_settles_a_registered_upload_without_publishing(deployment):
-    bucket = deployment.env["PACKAGES_BUCKET"]
-    store.new_upload("up-1", user="alice", token_id="t", file_name="x.vsix", size=3, sha256="0" * 64,
-                     now=datetime.now(UTC))
-    boto3.client("s3").put_object(Bucket=bucket, Key="uploads/up-1", Body=b"PK\x03")
-    ingest_handler.lambda_handler(sqs_event(_notification(bucket, "uploads/up-1")), context("ingest"))
-    record = store.find_upload("up-1")
-    assert record is not None and (record.status, record.reason) == ("rejected", VALIDATION_UNAVAILABLE)
-    assert not _exists(bucket, "uploads/up-1")
-    listed = boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix="assets/")
-    assert listed["KeyCount"] == 0
 
 
 def test_ingest_reports_malformed_messages_and_keeps_going(deployment):

@@ -1,23 +1,49 @@
-"""The ingest pipeline's entry: which uploaded objects an S3 notification names, and what becomes of them.
+"""The ingest pipeline: from an S3 upload notification to a published version, or to a rejection with a
+reason the publisher can act on. Nothing half-written survives either way.
 
-Every object under the upload prefix must belong to an upload record that the publish API created;
-anything else is removed at once. Package validation, version records and asset extraction are the
-publishing capability's next steps (see the README's capability table): until they exist, no upload is
-ever published, and each registered upload is settled as rejected with a reason the publisher can read.
+Order of work for one uploaded object:
+
+1. The object must belong to an open upload record (else it is deleted at once).
+2. Size, then the package itself: ``vsix.inspect_archive`` validates the archive in one streaming pass
+   (which also yields the SHA-256 compared with the declared one), ``manifest.read_package`` the
+   manifests and metadata.
+3. The token that started the upload must still be valid and cover the package's namespace; the
+   (version, target platform) must not be published yet.
+4. The assets are written under a prefix unique to this upload, the package is copied next to them, and
+   the version is recorded in one conditional transaction; only then is the upload marked ``published``.
+   If the record cannot be written, the assets are deleted again.
+
+Redelivery is harmless: a settled upload is skipped, and a version recorded by this same upload counts
+as success.
 """
 
 from __future__ import annotations
 
+import hashlib
+import mimetypes
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 
-from marketplace.publishing import store
+from marketplace.catalog import store as catalog
+from marketplace.platform.errors import MarketplaceError
+from marketplace.platform.resources import PACKAGES_BUCKET
+from marketplace.publishing import manifest, objects, service, store, tokens, uploads, vsix
+from marketplace.publishing.vsix import Rejected
 
 UPLOAD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
-VALIDATION_UNAVAILABLE = "package validation is not available on this deployment yet; nothing was published"
+PACKAGE_ASSET = "Microsoft.VisualStudio.Services.VSIXPackage"
+WEB_RESOURCES = "Microsoft.VisualStudio.Code.WebResources"
+INTERNAL_FAILURE = "the package could not be processed because of an internal error; please upload it again"
+_CONTENT_TYPES = {
+    manifest.ASSET_MANIFEST: "application/json",
+    manifest.ASSET_VSIXMANIFEST: "text/xml; charset=utf-8",
+    PACKAGE_ASSET: uploads.CONTENT_TYPE,
+}
+_WRITE_ATTEMPTS = 3
 
 
 class MalformedNotification(ValueError):
@@ -30,6 +56,14 @@ class UploadedObject:
     key: str
     size: int
     upload_id: str | None  # None when the key cannot be an upload id
+
+
+@dataclass(frozen=True)
+class Outcome:
+    key: str
+    status: str  # published | rejected | removed | skipped
+    reason: str
+    code: str | None = None
 
 
 def uploaded_objects(notification: Mapping[str, Any], upload_prefix: str) -> list[UploadedObject]:
@@ -56,20 +90,165 @@ def uploaded_objects(notification: Mapping[str, Any], upload_prefix: str) -> lis
     return found
 
 
-@dataclass(frozen=True)
-class Outcome:
-    key: str
-    status: str
-    reason: str
-
-
-def settle(obj: UploadedObject, delete_object: Callable[[str, str], None]) -> Outcome:
-    """Decide one uploaded object's fate; the object is deleted whenever it will not be published."""
+def settle(obj: UploadedObject, *, final_attempt: bool = False) -> Outcome:
+    """Publish or reject one uploaded object. Transient failures raise (the message is delivered again),
+    except on the final attempt, when the upload is rejected rather than left open."""
     record = store.find_upload(obj.upload_id) if obj.upload_id else None
     if record is None:
-        delete_object(obj.bucket, obj.key)
+        objects.delete(obj.key)
         return Outcome(obj.key, "removed", "no upload record for this object")
-    if record.status in store.OPEN_STATES:
-        store.settle_upload(record, "rejected", VALIDATION_UNAVAILABLE)
-    delete_object(obj.bucket, obj.key)
-    return Outcome(obj.key, "rejected", VALIDATION_UNAVAILABLE)
+    if record.status not in store.OPEN_STATES:
+        if record.status == "rejected":
+            objects.delete(obj.key)
+        return Outcome(obj.key, "skipped", f"upload already {record.status}")
+    try:
+        version = _publish(record, obj)
+    except Rejected as rejected:
+        return _reject(record, obj, rejected.reason, rejected.code)
+    except MarketplaceError as refused:
+        return _reject(record, obj, refused.message, refused.code)
+    except Exception:
+        if not final_attempt:
+            raise
+        return _reject(record, obj, INTERNAL_FAILURE, "internal")
+    objects.delete(obj.key)
+    return Outcome(obj.key, "published", f"{version.extension_id} {version.version} ({version.target_platform})")
+
+
+def _reject(record: store.UploadRecord, obj: UploadedObject, reason: str, code: str) -> Outcome:
+    store.settle_upload(record, "rejected", reason)
+    objects.delete(obj.key)
+    return Outcome(obj.key, "rejected", reason, code)
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(objects.CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _inspect(record: store.UploadRecord, obj: UploadedObject) -> tuple[vsix.Archive, manifest.PackageInfo, Path]:
+    declared = int(record.size or 0)
+    if obj.size and obj.size != declared:
+        raise Rejected("upload.size", f"the uploaded object is {obj.size} bytes but the upload declared {declared}")
+    if declared > uploads.max_upload_bytes():
+        raise Rejected("upload.too_large", f"the package is {declared} bytes; at most "
+                                           f"{uploads.max_upload_bytes()} bytes are accepted")
+    downloaded = objects.download(obj.key, declared)
+    if downloaded.truncated or downloaded.size != declared:
+        downloaded.path.unlink(missing_ok=True)
+        raise Rejected("upload.size", f"the uploaded object is not the {declared} bytes the upload declared")
+    try:
+        archive = vsix.inspect_archive(downloaded.path, keep=manifest.wanted)
+    except Rejected:
+        if _file_sha256(downloaded.path) != record.sha256:  # the wrong file: say that rather than why it is bad
+            downloaded.path.unlink(missing_ok=True)
+            raise Rejected("upload.sha256", "the uploaded bytes do not match the SHA-256 the upload declared") from None
+        downloaded.path.unlink(missing_ok=True)
+        raise
+    if archive.sha256 != record.sha256:
+        downloaded.path.unlink(missing_ok=True)
+        raise Rejected("upload.sha256", "the uploaded bytes do not match the SHA-256 the upload declared")
+    try:
+        return archive, manifest.read_package(archive), downloaded.path
+    except BaseException:
+        downloaded.path.unlink(missing_ok=True)
+        raise
+
+
+def already_published(package: manifest.PackageInfo) -> str:
+    """Open VSX's wording, which ``ovsx publish --skip-duplicate`` recognises."""
+    target = "" if package.target_platform == manifest.UNIVERSAL else f"@{package.target_platform}"
+    return f"Extension {package.id}{target}-{package.version} is already published."
+
+
+def _publish(record: store.UploadRecord, obj: UploadedObject) -> catalog.VersionItem:
+    store.settle_upload_progress(record, "validating")
+    archive, package, path = _inspect(record, obj)
+    try:
+        principal = service.principal_of(record.token_id)
+        service.authorize(principal, package.namespace)
+        existing = catalog.get_version(package.id, package.version, package.target_platform)
+        if existing is not None and existing.upload_id != record.upload_id:
+            raise Rejected("version.exists", already_published(package))
+        base = (f"{PACKAGES_BUCKET.public_prefix}{package.namespace}/{package.extension}/{package.version}/"
+                f"{package.target_platform}/{record.upload_id}")
+        written: list[str] = []
+        try:
+            version = existing or _write(record, obj, archive, package, base, principal.user, written)
+        except BaseException:
+            if written:
+                objects.delete_keys(written)
+            raise
+    finally:
+        path.unlink(missing_ok=True)
+    store.settle_upload(record, "published", None, extension_id=package.id, version=package.version,
+                        target_platform=package.target_platform)
+    return version
+
+
+def _write(record: store.UploadRecord, obj: UploadedObject, archive: vsix.Archive, package: manifest.PackageInfo,
+           base: str, user: str, written: list[str]) -> catalog.VersionItem:
+    assets: dict[str, str] = {}
+    for asset_type, data in package.asset_bytes.items():
+        content_type = _CONTENT_TYPES.get(asset_type) or _guess(package.assets.get(asset_type, ""), data)
+        key = f"{base}/{asset_type}"
+        written.append(key)
+        objects.put_asset(key, data, content_type)
+        assets[asset_type] = content_type
+    for name in package.web_resources:
+        entry = archive.get(name)
+        if entry is None:
+            continue
+        key = f"{base}/{WEB_RESOURCES}/{name}"
+        written.append(key)
+        objects.put_asset(key, b"".join(vsix.iter_entry(archive, entry)), _guess(name, b""))
+    if package.web_resources:
+        assets[WEB_RESOURCES] = "application/octet-stream"
+    package_key = f"{base}/{PACKAGE_ASSET}"
+    written.append(package_key)
+    objects.copy_package(obj.key, package_key, uploads.CONTENT_TYPE)
+    assets[PACKAGE_ASSET] = uploads.CONTENT_TYPE
+    new = catalog.NewVersion(
+        publisher=package.namespace, name=package.extension, version=package.version,
+        target_platform=package.target_platform, pre_release=package.pre_release, engine=package.engine,
+        sha256=archive.sha256, size=archive.file_size, asset_base=base, assets=assets,
+        upload_id=record.upload_id, published_by=user, published_at=tokens.utcnow(),
+        display_name=package.display_name, description=package.description,
+        dependencies=list(package.dependencies), extension_pack=list(package.extension_pack),
+        extension_kind=list(package.extension_kind), categories=list(package.categories), tags=list(package.tags),
+        localized_languages=list(package.localized_languages),
+        enabled_api_proposals=list(package.enabled_api_proposals), executes_code=package.executes_code,
+        web_extension=package.web_extension, web_resource_count=len(package.web_resources),
+        license=package.license, repository=package.repository, homepage=package.homepage, bugs=package.bugs,
+    )
+    for attempt in range(_WRITE_ATTEMPTS):
+        try:
+            return catalog.record_version(new)
+        except catalog.VersionExists as exists:
+            if exists.upload_id == record.upload_id:  # our own earlier delivery got there first
+                found = catalog.get_version(package.id, package.version, package.target_platform)
+                if found is not None:
+                    written.clear()  # these assets are the published ones: keep them
+                    return found
+            raise Rejected("version.exists", already_published(package)) from exists
+        except catalog.ConcurrentChange:
+            if attempt == _WRITE_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _guess(name: str, data: bytes) -> str:
+    if data.startswith(b"\x89PNG"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    lowered = name.lower()
+    if lowered.endswith((".md", ".markdown")):
+        return "text/markdown; charset=utf-8"
+    if lowered.endswith(".txt") or "license" in lowered.rsplit("/", 1)[-1]:
+        return "text/plain; charset=utf-8"
+    guessed = mimetypes.guess_type(name)[0]
+    return guessed or "application/octet-stream"

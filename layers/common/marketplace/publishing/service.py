@@ -149,6 +149,18 @@ def authenticate(value: str | None) -> Principal:
     return Principal(item.user, token_id, frozenset(item.namespaces))
 
 
+def principal_of(token_id: str | None) -> Principal:
+    """The principal of a stored token, checked again (an upload outlives the request that started it)."""
+    item = store.get_token(token_id) if token_id else None
+    if item is None:
+        raise Unauthorized("the access token that started this upload no longer exists")
+    if item.revoked_at is not None:
+        raise Unauthorized(f"the access token {item.token_id} was revoked before the package was processed")
+    if item.expires <= tokens.utcnow():
+        raise Unauthorized(f"the access token {item.token_id} expired on {item.expires:%Y-%m-%d}")
+    return Principal(item.user, item.token_id, frozenset(item.namespaces))
+
+
 def authorize(principal: Principal, namespace: str) -> None:
     """The token must cover ``namespace`` and its user must still be a member there."""
     if namespace not in principal.namespaces:

@@ -252,6 +252,16 @@ def find_upload(upload_id: str) -> UploadRecord | None:
     return _get(UploadRecord, UploadRecord.key(upload_id), UploadRecord.SK)
 
 
+def settle_upload_progress(record: UploadRecord, status: str) -> None:
+    """Note progress on an open upload (``validating``); a settled one is left as it is."""
+    try:
+        record.update(actions=[UploadRecord.status.set(status), UploadRecord.updated_at.set(datetime.now(UTC))],
+                      condition=UploadRecord.status.is_in(*OPEN_STATES))
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+
+
 def settle_upload(record: UploadRecord, status: str, reason: str | None = None, **fields: Any) -> bool:
     """Move an open upload to ``status``; ``False`` when it was already settled (another delivery won)."""
     actions: list[Action] = [UploadRecord.status.set(status), UploadRecord.updated_at.set(datetime.now(UTC))]
