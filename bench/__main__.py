@@ -5,16 +5,25 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import cold_start
+from bench import cold_start, ingest
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--rounds", type=int, default=15, help="samples per function (default 15)")
+    parser.add_argument("--rounds", type=int, default=15, help="cold-start samples per function (default 15)")
+    parser.add_argument("--only", choices=("cold-start", "ingest"), help="run one benchmark")
+    parser.add_argument("--ingest-mib", type=int, default=50, help="size of the ingest benchmark's package")
     args = parser.parse_args()
-    floor, rows = cold_start.measure(args.rounds)
-    print(cold_start.table(floor, rows))
-    return 0 if all(row.ok for row in rows) else 1
+    ok = True
+    if args.only in (None, "cold-start"):
+        floor, rows = cold_start.measure(args.rounds)
+        print(cold_start.table(floor, rows), flush=True)
+        ok = ok and all(row.ok for row in rows)
+    if args.only in (None, "ingest"):
+        result = ingest.measure(args.ingest_mib)
+        print(("\n" if args.only is None else "") + ingest.table(result), flush=True)
+        ok = ok and result.ok
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

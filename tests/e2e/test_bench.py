@@ -23,3 +23,13 @@ def test_cold_start_table_lists_every_function():
     for row in rows:
         ratio = float(row.split("|")[4])
         assert 0.2 < ratio < 10
+
+
+def test_ingest_table():
+    result = subprocess.run([sys.executable, "-m", "bench", "--only", "ingest", "--ingest-mib", "5"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode in (0, 1), result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Ingest of a ") and "one SHA-256 pass + one inflate of every entry" in lines[0]
+    ratio = float(lines[3].split("|")[3])
+    assert 0.2 < ratio < 10
