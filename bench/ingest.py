@@ -119,5 +119,6 @@ def table(result: Result) -> str:
         f"| ok  |",
         f"|{'-' * 10}|{'-' * 11}|{'-' * 7}|{'-' * 21}|{'-' * 17}|-----|",
         f"| {result.floor_ms:>8.0f} | {result.ingest_ms:>9.0f} | {result.ratio:>5.2f} | "
-        f"{result.peak_small_mib:>15.1f} MiB | {result.peak_large_mib:>11.1f} MiB | {'yes' if result.ok else 'NO':<3} |",
+        f"{result.peak_small_mib:>15.1f} MiB | {result.peak_large_mib:>11.1f} MiB | "
+        f"{'yes' if result.ok else 'NO':<3} |",
     ])

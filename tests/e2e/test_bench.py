@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_cold_start_table_lists_every_function():
-    result = subprocess.run([sys.executable, "-m", "bench", "--rounds", "1"], cwd=ROOT, capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "bench", "--only", "cold-start", "--rounds", "1"], cwd=ROOT, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode in (0, 1), result.stderr
     lines = result.stdout.splitlines()
