@@ -13,8 +13,8 @@ pytestmark = pytest.mark.slow
 
 
 def test_cold_start_table_lists_every_function():
-    result = subprocess.run([sys.executable, "-m", "bench", "--only", "cold-start", "--rounds", "1"], cwd=ROOT, capture_output=True,
-                            text=True, timeout=300)
+    command = [sys.executable, "-m", "bench", "--only", "cold-start", "--rounds", "1"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode in (0, 1), result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("Cold start: handler import + client creation vs `import boto3` + one client")
