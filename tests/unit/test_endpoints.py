@@ -11,3 +11,12 @@ def test_product_json_fragment():
     store = fragment["configurationSync.store"]
     assert store["url"] == store["stableUrl"] == store["insidersUrl"] == "https://d111.cloudfront.net/sync"
     assert all(isinstance(p["scopes"], list) for p in store["authenticationProviders"].values())
+
+
+def test_public_base_url_prefers_the_viewer_host():
+    from marketplace.platform.http import public_base_url
+
+    assert public_base_url({"x-forwarded-host": "d111.cloudfront.net", "host": "abc.execute-api"}) == (
+        "https://d111.cloudfront.net")
+    assert public_base_url({"Host": "127.0.0.1:8080"}) == "http://127.0.0.1:8080"
+    assert public_base_url({"host": "x.example", "x-forwarded-proto": "http"}) == "http://x.example"

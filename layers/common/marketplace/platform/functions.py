@@ -155,8 +155,14 @@ PUBLISH_API = FunctionDef(
     name="publish_api",
     purpose="publishers, namespaces, tokens and presigned uploads",
     memory_mb=512,
-    timeout_seconds=10,
-    routes=(Route("ANY", "/api/publish/{proxy+}"),),
+    timeout_seconds=29,  # publishing through the API waits for the ingest's verdict (API Gateway allows 30 s)
+    routes=(
+        Route("ANY", "/api/publish/{proxy+}"),
+        # Open VSX's publishing API (ovsx)
+        Route("POST", "/api/-/publish"),
+        Route("POST", "/api/-/namespace/create"),
+        Route("GET", "/api/{namespace}/verify-pat"),
+    ),
     grants=(
         TableGrant(r.PUBLISHING_TABLE.id, "read_write"),
         TableGrant(r.EXTENSIONS_TABLE.id),

@@ -52,6 +52,15 @@ def json_response(status: int, body: object, headers: Mapping[str, str] | None =
     )
 
 
+def public_base_url(headers: Mapping[str, str]) -> str:
+    """The public origin the caller used: CloudFront's viewer host (copied to ``x-forwarded-host`` by the
+    distribution's viewer-request function), or the Host header when called directly."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    host = lowered.get("x-forwarded-host") or lowered.get("host") or "localhost"
+    proto = lowered.get("x-forwarded-proto") or ("http" if host.startswith(("127.", "localhost")) else "https")
+    return f"{proto.split(',')[0].strip()}://{host.split(',')[0].strip()}"
+
+
 def error_response(error: MarketplaceError) -> Response[str]:
     return json_response(error.status, error.body(), error.headers)
 

@@ -64,3 +64,8 @@ def delete_keys(keys: list[str]) -> None:
     for start in range(0, len(keys), 1000):
         batch = [{"Key": key} for key in keys[start:start + 1000]]
         s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+
+
+def put_upload(key: str, data: bytes, content_type: str) -> None:
+    """Store a package that came through the API (ovsx, vsce) where a presigned POST would have put it."""
+    aws.client("s3").put_object(Bucket=location(PACKAGES_BUCKET), Key=key, Body=data, ContentType=content_type)

@@ -1,17 +1,25 @@
-"""Routes of the publish-api function under ``{base}/api/publish``: uploads (presigned S3 POSTs) and
-their status. Every route needs a personal access token (``Authorization: Bearer mkp_...``)."""
+"""Routes of the publish-api function.
+
+- ``{base}/api/publish/uploads``: presigned S3 POST uploads and their status (``marketplace publish``).
+- Open VSX's publishing API, for ``ovsx``: ``POST /api/-/publish``, ``POST /api/-/namespace/create``,
+  ``GET /api/{namespace}/verify-pat``, with the token in the ``token`` query parameter.
+
+Every route needs a personal access token (``Authorization: Bearer mkp_...`` or ``?token=``)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
+from marketplace.catalog import store as catalog
 from marketplace.platform.errors import BadRequest, NotFound
-from marketplace.platform.http import json_response
-from marketplace.publishing import service, store, uploads
+from marketplace.platform.http import json_response, public_base_url
+from marketplace.publishing import direct, service, store, uploads
 
 router = Router()
 
@@ -19,7 +27,20 @@ router = Router()
 def _principal() -> service.Principal:
     header = router.current_event.headers.get("authorization") or ""
     scheme, _, value = header.partition(" ")
-    return service.authenticate(value.strip() if scheme.lower() == "bearer" else None)
+    if scheme.lower() == "bearer":
+        return service.authenticate(value.strip())
+    return service.authenticate(router.current_event.get_query_string_value("token"))
+
+
+def _raw_body() -> bytes:
+    event = router.current_event
+    body = event.body or ""
+    if not event.is_base64_encoded:
+        return body.encode()
+    try:
+        return base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise BadRequest("the request body is not valid base64") from error
 
 
 def _json_body() -> Any:
@@ -43,3 +64,43 @@ def get_upload(upload_id: str) -> Response[str]:
     if record is None or record.user != principal.user:
         raise NotFound(f"no upload {upload_id!r} for this token's user")
     return json_response(200, uploads.view(record), {"Cache-Control": "no-store"})
+
+
+def _verdict(record: store.UploadRecord) -> Response[str]:
+    """Open VSX's answers: 201 with the extension, or 400 with the reason (``... is already published.``)."""
+    if record.status == "published" and record.extension_id and record.version and record.target_platform:
+        version = catalog.get_version(record.extension_id, record.version, record.target_platform)
+        if version is not None:
+            body = direct.extension_json(version, public_base_url(router.current_event.headers))
+            body["success"] = "It can take a couple minutes before the extension version is available"
+            return json_response(201, body)
+    if record.status == "rejected":
+        reason = record.reason or "the package was rejected"
+        return json_response(400, {"error": reason, "message": reason})
+    return json_response(202, {"success": f"The package is still being validated (upload {record.upload_id}); "
+                                          f"check GET /api/publish/uploads/{record.upload_id}",
+                               "upload": uploads.view(record)})
+
+
+@router.post("/api/-/publish")
+def ovsx_publish() -> Response[str]:
+    principal = _principal()
+    return _verdict(direct.publish(principal, _raw_body()))
+
+
+@router.post("/api/-/namespace/create")
+def ovsx_create_namespace() -> Response[str]:
+    principal = _principal()
+    body = _json_body()
+    name = body.get("name") if isinstance(body, dict) else None
+    if not isinstance(name, str):
+        raise BadRequest('the body must be {"name": "<namespace>"}')
+    service.create_namespace_for(principal, name)
+    return json_response(201, {"success": f"Created namespace {name}"})
+
+
+@router.get("/api/<namespace>/verify-pat")
+def ovsx_verify_pat(namespace: str) -> Response[str]:
+    principal = _principal()
+    service.authorize(principal, namespace)
+    return json_response(200, {"success": f"Valid access token for namespace {namespace}."})

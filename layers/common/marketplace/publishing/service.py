@@ -77,6 +77,24 @@ def create_publisher(name: str, owner: str, *, allow_reserved: bool = False, tok
     return namespace, issued.value
 
 
+def create_namespace_for(principal: Principal, name: str) -> None:
+    """A token's user creates a namespace (Open VSX's ``create-namespace``): the user becomes its owner and
+    the token that asked now covers it. Reserved names stay with the operator."""
+    try:
+        namespaces.validate(name)
+    except namespaces.InvalidName as error:
+        raise BadRequest(str(error)) from error
+    if namespaces.reserved(name):
+        raise Forbidden(f"namespace {name!r} is reserved; ask the marketplace's operator")
+    now = tokens.utcnow()
+    try:
+        store.create_together(store.namespace_item(name, principal.user, now, reserved_override=False),
+                              store.member_item(name, principal.user, "owner", now))
+    except store.AlreadyExists as error:
+        raise Conflict(f"namespace {name!r} already exists") from error
+    store.extend_token_scope(principal.token_id, name)
+
+
 def add_member(namespace: str, user: str, role: str) -> None:
     if role not in ROLES:
         raise BadRequest(f"role must be one of {', '.join(ROLES)}")

@@ -1,0 +1,78 @@
+"""Publishing through the API itself, for the official CLIs (``ovsx publish``, ``vsce publish``) that send
+the package in the request body. The bytes are stored where a presigned upload would have put them, so the
+very same ingest validates them; the request waits for its verdict.
+
+API Gateway and Lambda bound the body: a Lambda request payload is at most 6 MB, and the body arrives
+base64-encoded, so about 4 MiB of package is the most this path takes. ``marketplace publish`` (presigned
+upload straight to S3) takes packages up to the configured upload maximum.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from datetime import UTC
+from typing import Any
+
+from marketplace.catalog import store as catalog
+from marketplace.platform.errors import BadRequest, PayloadTooLarge
+from marketplace.publishing import objects, store, tokens, uploads
+from marketplace.publishing.service import Principal
+
+MAX_BYTES = 4 * 1024 * 1024
+WAIT_SECONDS = 25.0  # API Gateway gives an integration 30 s
+POLL_SECONDS = 0.25
+PACKAGE_ASSET = "Microsoft.VisualStudio.Services.VSIXPackage"
+_FILES = {
+    "download": PACKAGE_ASSET,
+    "manifest": "Microsoft.VisualStudio.Code.Manifest",
+    "readme": "Microsoft.VisualStudio.Services.Content.Details",
+    "changelog": "Microsoft.VisualStudio.Services.Content.Changelog",
+    "license": "Microsoft.VisualStudio.Services.Content.License",
+    "icon": "Microsoft.VisualStudio.Services.Icons.Default",
+    "vsixmanifest": "Microsoft.VisualStudio.Services.VsixManifest",
+}
+
+
+def publish(principal: Principal, data: bytes, *, file_name: str = "package.vsix",
+            wait_seconds: float = WAIT_SECONDS) -> store.UploadRecord:
+    """Hand the package to the ingest and wait for its verdict (the record may still be open at the deadline)."""
+    if not data:
+        raise BadRequest("the request body is empty: send the .vsix file as the body")
+    if len(data) > MAX_BYTES:
+        raise PayloadTooLarge(f"the package is {len(data)} bytes; through this API at most {MAX_BYTES} bytes are "
+                              "accepted: publish larger packages with `marketplace publish` (a direct upload)")
+    upload_id = secrets.token_hex(16)
+    record = store.new_upload(upload_id, user=principal.user, token_id=principal.token_id, file_name=file_name,
+                              size=len(data), sha256=hashlib.sha256(data).hexdigest(), now=tokens.utcnow())
+    objects.put_upload(uploads.object_key(upload_id), data, uploads.CONTENT_TYPE)
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        current = store.find_upload(upload_id) or record
+        if current.status not in store.OPEN_STATES or time.monotonic() >= deadline:
+            return current
+        time.sleep(POLL_SECONDS)
+
+
+def extension_json(version: catalog.VersionItem, base_url: str) -> dict[str, Any]:
+    """The Open VSX ``ExtensionJson`` fields a publishing client reads for the version just published."""
+    namespace, name = version.publisher, version.name
+    assets = version.assets.as_dict()
+    files = {key: f"{base_url}/{version.asset_base}/{asset}" for key, asset in _FILES.items() if asset in assets}
+    return {
+        "namespaceUrl": f"{base_url}/api/{namespace}",
+        "url": f"{base_url}/api/{namespace}/{name}/{version.target_platform}/{version.version}",
+        "namespace": namespace,
+        "name": name,
+        "version": version.version,
+        "targetPlatform": version.target_platform,
+        "preRelease": bool(version.pre_release),
+        "displayName": version.display_name,
+        "description": version.description,
+        "timestamp": version.published_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "engines": {"vscode": version.engine},
+        "categories": list(version.categories),
+        "tags": list(version.tags),
+        "files": files,
+    }
