@@ -72,3 +72,38 @@ def test_ovsx_namespaces_and_token_checks(served: Served, tmp_path: Path):
     assert reserved.returncode != 0 and "reserved" in reserved.stdout + reserved.stderr
     bad = _run(served, tmp_path, ovsx, "verify-pat", "ovsxnew", "--registryUrl", served.base_url, "-p", "mkp_nope")
     assert bad.returncode != 0
+
+
+def _vsce(served: Served, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": str(home), "VSCE_MARKETPLACE_URL": served.base_url}
+    return subprocess.run([str(_tool("vsce")), *args], capture_output=True, text=True, timeout=120,
+                          env=env, cwd=home)
+
+
+def test_vsce_publishes_and_skips_duplicates(served: Served, packaged: Path, tmp_path: Path):
+    token = served.cli("publisher", "create", "somepub", "--owner", "vsce-user", check=False)
+    if token.returncode != 0:  # the ovsx test created it in this runtime: make a token for a new owner
+        served.cli("publisher", "member", "somepub", "vsce-user")
+        token = served.cli("token", "create", "--user", "vsce-user", "--namespace", "somepub")
+    pat = token.stdout.strip().splitlines()[-1]
+
+    verified = _vsce(served, tmp_path, "verify-pat", "somepub", "-p", pat)
+    assert verified.returncode == 0 and "verification succeeded" in verified.stdout + verified.stderr
+    refused = _vsce(served, tmp_path, "verify-pat", "someoneelse", "-p", pat)
+    assert refused.returncode != 0
+
+    packaged_v2 = packaged.parent / "hello-feas-0.0.2.vsix"
+    work = packaged.parent / "hello-extension"
+    manifest = (work / "package.json").read_text().replace('"version": "0.0.1"', '"version": "0.0.2"')
+    (work / "package.json").write_text(manifest)
+    built = subprocess.run([str(_tool("vsce")), "package", "--out", str(packaged_v2)], cwd=work, capture_output=True,
+                           text=True, timeout=120, env={"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": str(tmp_path)})
+    assert built.returncode == 0, built.stdout + built.stderr
+
+    published = _vsce(served, tmp_path, "publish", "-p", pat, "--packagePath", str(packaged_v2))
+    assert published.returncode == 0, published.stdout + published.stderr
+    assert "Published somepub.hello-feas v0.0.2." in published.stdout + published.stderr
+    again = _vsce(served, tmp_path, "publish", "-p", pat, "--packagePath", str(packaged_v2))
+    assert again.returncode != 0 and "already exists" in again.stdout + again.stderr
+    skipped = _vsce(served, tmp_path, "publish", "-p", pat, "--packagePath", str(packaged_v2), "--skip-duplicate")
+    assert skipped.returncode == 0 and "Skipping publish" in skipped.stdout + skipped.stderr

@@ -162,6 +162,11 @@ PUBLISH_API = FunctionDef(
         Route("POST", "/api/-/publish"),
         Route("POST", "/api/-/namespace/create"),
         Route("GET", "/api/{namespace}/verify-pat"),
+        # the Azure DevOps-style gallery API vsce publishes with
+        Route("ANY", "/_apis/gallery"),
+        Route("ANY", "/_apis/gallery/{proxy+}"),
+        Route("ANY", "/_apis/securityroles"),
+        Route("ANY", "/_apis/securityroles/{proxy+}"),
     ),
     grants=(
         TableGrant(r.PUBLISHING_TABLE.id, "read_write"),

@@ -3,6 +3,9 @@
 - ``{base}/api/publish/uploads``: presigned S3 POST uploads and their status (``marketplace publish``).
 - Open VSX's publishing API, for ``ovsx``: ``POST /api/-/publish``, ``POST /api/-/namespace/create``,
   ``GET /api/{namespace}/verify-pat``, with the token in the ``token`` query parameter.
+- The Azure DevOps-style API ``vsce`` uses: ``OPTIONS /_apis/gallery`` and ``/_apis/securityroles``
+  (location service), the extension lookup, ``POST /_apis/gallery/extensions``, ``PUT .../extensions/{e}``
+  and the role assignment behind ``vsce verify-pat``, with the token in Basic auth.
 
 Every route needs a personal access token (``Authorization: Bearer mkp_...`` or ``?token=``)."""
 
@@ -19,16 +22,23 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from marketplace.catalog import store as catalog
 from marketplace.platform.errors import BadRequest, NotFound
 from marketplace.platform.http import json_response, public_base_url
-from marketplace.publishing import direct, service, store, uploads
+from marketplace.publishing import direct, service, store, uploads, vsce
 
 router = Router()
 
 
 def _principal() -> service.Principal:
+    """The token from ``Authorization: Bearer``, vsce's ``Basic base64(":" + token)``, or ``?token=`` (ovsx)."""
     header = router.current_event.headers.get("authorization") or ""
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer":
         return service.authenticate(value.strip())
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode()
+        except (binascii.Error, ValueError):
+            decoded = ""
+        return service.authenticate(decoded.partition(":")[2])
     return service.authenticate(router.current_event.get_query_string_value("token"))
 
 
@@ -104,3 +114,53 @@ def ovsx_verify_pat(namespace: str) -> Response[str]:
     principal = _principal()
     service.authorize(principal, namespace)
     return json_response(200, {"success": f"Valid access token for namespace {namespace}."})
+
+
+@router.route("/_apis/gallery", method="OPTIONS")
+def vsce_gallery_locations() -> Response[str]:
+    return json_response(200, vsce.locations(vsce.GALLERY_LOCATIONS))
+
+
+@router.route("/_apis/securityroles", method="OPTIONS")
+def vsce_security_role_locations() -> Response[str]:
+    return json_response(200, vsce.locations(vsce.SECURITY_ROLE_LOCATIONS))
+
+
+@router.get("/_apis/gallery/publishers/<publisher>/extensions/<extension>")
+def vsce_get_extension(publisher: str, extension: str) -> Response[str]:
+    _principal()
+    found = catalog.get_extension(f"{publisher}.{extension}")
+    if found is None:
+        raise NotFound(f"extension {publisher}.{extension} does not exist")
+    return json_response(200, vsce.published_extension(found, catalog.versions(found.extension_id)))
+
+
+def _vsce_publish() -> Response[str]:
+    record = direct.publish(_principal(), _raw_body())
+    if record.status == "published" and record.extension_id:
+        found = catalog.get_extension(record.extension_id)
+        if found is not None:
+            return json_response(200, vsce.published_extension(found, catalog.versions(found.extension_id)))
+    if record.status == "rejected":
+        reason = record.reason or "the package was rejected"
+        status = 409 if reason.endswith("is already published.") else 400
+        return json_response(status, {"message": reason, "typeKey": "InvalidPackageException"})
+    return json_response(202, {"message": f"The package is still being validated (upload {record.upload_id})"})
+
+
+@router.post("/_apis/gallery/extensions")
+def vsce_create_extension() -> Response[str]:
+    return _vsce_publish()
+
+
+@router.put("/_apis/gallery/publishers/<publisher>/extensions/<extension>")
+def vsce_update_extension(publisher: str, extension: str) -> Response[str]:
+    return _vsce_publish()
+
+
+@router.get("/_apis/securityroles/scopes/gallery.publisher/roleassignments/resources/<publisher>")
+def vsce_role_assignments(publisher: str) -> Response[str]:
+    principal = _principal()
+    service.authorize(principal, publisher)
+    member = store.get_member(publisher, principal.user)
+    return json_response(200, vsce.role_assignments(principal.user, member.role if member else "contributor"))
