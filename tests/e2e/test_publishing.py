@@ -89,10 +89,10 @@ def test_every_hostile_class_is_refused_through_the_presigned_flow(served: Serve
         size, digest = client.digest(path)
         if size == 0:  # refused before any upload exists
             with pytest.raises(client.PublishError, match="positive integer"):
-                client._api("POST", f"{served.base_url}/api/publish/uploads", token,
+                client.api("POST", f"{served.base_url}/api/publish/uploads", token,
                             {"fileName": "x.vsix", "size": size, "sha256": digest})
             continue
-        created = client._api("POST", f"{served.base_url}/api/publish/uploads", token,
+        created = client.api("POST", f"{served.base_url}/api/publish/uploads", token,
                               {"fileName": "x.vsix", "size": size, "sha256": digest})
         client.send_to_storage(created["upload"], path, size)
         pending[created["id"]] = case
@@ -101,7 +101,7 @@ def test_every_hostile_class_is_refused_through_the_presigned_flow(served: Serve
 
     def all_settled() -> bool:
         for upload_id in [u for u in pending if u not in verdicts]:
-            view = client._api("GET", f"{served.base_url}/api/publish/uploads/{upload_id}", token)
+            view = client.api("GET", f"{served.base_url}/api/publish/uploads/{upload_id}", token)
             if view["status"] in ("published", "rejected"):
                 verdicts[upload_id] = view
         return len(verdicts) == len(pending)
@@ -124,13 +124,32 @@ def test_the_policy_pins_the_size_and_the_ingest_rechecks_it(served: Served, tmp
     token = _token(served, "sizepub")
     path = vsix_factory.build_vsix(tmp_path / "ok.vsix", publisher="sizepub")
     size, digest = client.digest(path)
-    created = client._api("POST", f"{served.base_url}/api/publish/uploads", token,
+    created = client.api("POST", f"{served.base_url}/api/publish/uploads", token,
                           {"fileName": "ok.vsix", "size": size - 1, "sha256": digest})
     client.send_to_storage(created["upload"], path, size)
 
     def verdict() -> dict | None:
-        view = client._api("GET", f"{served.base_url}/api/publish/uploads/{created['id']}", token)
+        view = client.api("GET", f"{served.base_url}/api/publish/uploads/{created['id']}", token)
         return view if view["status"] == "rejected" else None
 
     view = wait_until(verdict, timeout=30)
     assert f"is {size} bytes but the upload declared {size - 1}" in view["reason"]
+
+
+def test_the_owner_deprecates_and_unpublishes_through_the_cli(served: Served, tmp_path):
+    token = _token(served, "lifecyclepub")
+    for version in ("1.0.0", "1.1.0"):
+        path = vsix_factory.build_vsix(tmp_path / f"{version}.vsix", publisher="lifecyclepub", version=version)
+        served.cli("publish", str(path), "--registry", served.base_url, "--token", token, "--quiet")
+    target = ["--registry", served.base_url, "--token", token]
+
+    deprecated = served.cli("extension", "deprecate", "lifecyclepub.hello", "--message", "no longer maintained",
+                            *target)
+    assert json.loads(deprecated.stdout)["deprecated"] is True
+    unpublished = served.cli("extension", "unpublish", "lifecyclepub.hello", "--version", "1.1.0", *target)
+    assert json.loads(unpublished.stdout)["unpublished"] == ["1.1.0@universal"]
+    item = served.client("dynamodb").get_item(TableName=r.EXTENSIONS_TABLE.physical_name("local"), Key={
+        "pk": {"S": "EXT#lifecyclepub.hello"}, "sk": {"S": "EXTENSION"}})["Item"]
+    assert item["latest_version"]["S"] == "1.0.0" and item["deprecated"]["BOOL"] is True
+    missing = served.cli("extension", "unpublish", "lifecyclepub.nothing", *target, check=False)
+    assert missing.returncode == 1 and "404" in missing.stderr

@@ -4,6 +4,7 @@
 - ``marketplace publisher create|member``, ``marketplace token create|list|revoke``: operator commands; they
   act on the running local marketplace, or on a deployment with ``--stage`` and the caller's AWS credentials.
 - ``marketplace publish FILE.vsix``: upload a package and wait for the ingest's verdict.
+- ``marketplace extension unpublish|deprecate|undeprecate ID``: an owner's lifecycle actions.
 - ``marketplace product-json URL``: the editor configuration for a deployment.
 """
 
@@ -145,21 +146,12 @@ def _publish(args: argparse.Namespace) -> int:
 
     from marketplace.publishing import client
 
-    registry = args.registry
-    if not registry:
-        from marketplace import operator
-
-        try:
-            registry = operator.resolve(None, None).base_url
-        except operator.NoTarget as error:
-            print(f"marketplace: --registry is required: {error}", file=sys.stderr)
-            return 2
-    token = args.token or os.environ.get("MARKETPLACE_TOKEN")
-    if not token:
-        print("marketplace: a token is required (--token or MARKETPLACE_TOKEN)", file=sys.stderr)
+    target = _registry_and_token(args)
+    if target is None:
         return 2
+    registry, token = target
     try:
-        verdict = client.publish(Path(args.file), str(registry), token, wait_seconds=args.wait,
+        verdict = client.publish(Path(args.file), registry, token, wait_seconds=args.wait,
                                  progress=None if args.quiet else client.progress_bar())
     except client.PublishError as error:
         print(f"marketplace: {error}", file=sys.stderr)
@@ -172,6 +164,50 @@ def _publish(args: argparse.Namespace) -> int:
         return 0
     print(f"marketplace: rejected: {verdict.reason}", file=sys.stderr)
     return 1
+
+
+def _registry_and_token(args: argparse.Namespace) -> tuple[str, str] | None:
+    registry = args.registry
+    if not registry:
+        from marketplace import operator
+
+        try:
+            registry = operator.resolve(None, None).base_url
+        except operator.NoTarget as error:
+            print(f"marketplace: --registry is required: {error}", file=sys.stderr)
+            return None
+    token = args.token or os.environ.get("MARKETPLACE_TOKEN")
+    if not token:
+        print("marketplace: a token is required (--token or MARKETPLACE_TOKEN)", file=sys.stderr)
+        return None
+    return str(registry).rstrip("/"), token
+
+
+def _extension_action(args: argparse.Namespace) -> int:
+    """An owner's lifecycle action through the API (owners are not operators: they hold a token)."""
+    from marketplace.publishing import client
+
+    target = _registry_and_token(args)
+    if target is None:
+        return 2
+    registry, token = target
+    namespace, _, extension = args.extension.partition(".")
+    if not namespace or not extension:
+        print("marketplace: name the extension as publisher.name", file=sys.stderr)
+        return 2
+    url = f"{registry}/api/publish/extensions/{namespace}/{extension}/{args.path}"
+    body: dict[str, Any] = {}
+    for option, field in (("version", "version"), ("target", "targetPlatform"), ("replacement", "replacement"),
+                          ("message", "message")):
+        if getattr(args, option, None):
+            body[field] = getattr(args, option)
+    try:
+        answer = client.api(args.method, url, token, body)
+    except client.PublishError as error:
+        print(f"marketplace: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(answer, indent=2))
+    return 0
 
 
 def _add_target_options(parser: argparse.ArgumentParser) -> None:
@@ -219,6 +255,25 @@ def parser() -> argparse.ArgumentParser:
     publish.add_argument("--wait", type=float, default=300, help="seconds to wait for the verdict (default 300)")
     publish.add_argument("--quiet", action="store_true", help="no progress bar")
     publish.set_defaults(run=_publish)
+
+    extension = commands.add_parser("extension", help="an owner's actions on a published extension")
+    extension_commands = extension.add_subparsers(dest="extension_command", required=True)
+    for name, method, path, help_text in (
+        ("unpublish", "POST", "unpublish", "withdraw one version, one version's target, or every version"),
+        ("deprecate", "POST", "deprecate", "deprecate, optionally naming the replacement"),
+        ("undeprecate", "DELETE", "deprecate", "lift a deprecation"),
+    ):
+        action = extension_commands.add_parser(name, help=help_text)
+        action.add_argument("extension", help="publisher.name")
+        action.add_argument("--registry", help="the marketplace's base URL (default: the running local marketplace)")
+        action.add_argument("--token", help="an owner's personal access token (default: $MARKETPLACE_TOKEN)")
+        if name == "unpublish":
+            action.add_argument("--version", help="only this version (default: every version)")
+            action.add_argument("--target", help="only this target platform of --version")
+        if name == "deprecate":
+            action.add_argument("--replacement", help="publisher.name of the extension to use instead")
+            action.add_argument("--message", help="a short explanation shown to users")
+        action.set_defaults(run=_extension_action, method=method, path=path)
 
     token = commands.add_parser("token", help="personal access tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True)

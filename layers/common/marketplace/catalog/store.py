@@ -25,6 +25,7 @@ from pynamodb.attributes import (
 )
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -57,6 +58,10 @@ class ExtensionItem(CatalogItem):
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     revision = NumberAttribute(default=0)  # bumped on every write: the optimistic-concurrency check
+    unpublished = BooleanAttribute(default=False)  # every version unpublished by the owner
+    deprecated = BooleanAttribute(default=False)
+    replacement = UnicodeAttribute(null=True)  # the extension id to use instead, for a deprecated one
+    deprecation_message = UnicodeAttribute(null=True)
     gsi1pk = UnicodeAttribute(null=True)
     gsi1sk = UnicodeAttribute(null=True)
 
@@ -92,6 +97,7 @@ class VersionItem(CatalogItem):
     upload_id = UnicodeAttribute()
     published_by = UnicodeAttribute()
     published_at = UTCDateTimeAttribute()
+    unpublished_at = UTCDateTimeAttribute(null=True)  # the gallery no longer offers it; the number stays taken
 
     @staticmethod
     def sort_key(version: str, target_platform: str) -> str:
@@ -206,6 +212,9 @@ def _summary(current: ExtensionItem | None, new: NewVersion) -> ExtensionItem:
         version_count=(int(current.version_count) if current else 0) + 1,
         created_at=current.created_at if current else new.published_at, updated_at=new.published_at,
         revision=(int(current.revision) if current else 0) + 1,
+        deprecated=bool(current.deprecated) if current else False,
+        replacement=current.replacement if current else None,
+        deprecation_message=current.deprecation_message if current else None,
         gsi1pk=f"NS#{new.publisher.lower()}", gsi1sk=f"EXT#{new.name.lower()}",
     )
     return item  # type: ignore[return-value]
@@ -245,3 +254,66 @@ def record_version(new: NewVersion) -> VersionItem:
             raise ConcurrentChange(new.extension_id) from error
         raise
     return item  # type: ignore[return-value]
+
+
+def _newest(candidates: list[VersionItem], pre_release: bool) -> VersionItem | None:
+    chosen = [v for v in candidates if bool(v.pre_release) == pre_release]
+    return max(chosen, key=lambda v: Version(v.version)) if chosen else None
+
+
+def unpublish(extension_id: str, version: str | None, target_platform: str | None, now: datetime) -> list[str]:
+    """Withdraw one version (all its targets, or one), or every version; the summary follows what remains.
+    Returns the ``version@target`` withdrawn. Version numbers stay taken: a withdrawn one cannot return."""
+    current = get_extension(extension_id)
+    if current is None:
+        raise LookupError(f"extension {extension_id} does not exist")
+    every = versions(extension_id)
+    chosen = [v for v in every if v.unpublished_at is None and (version is None or v.version == version)
+              and (target_platform is None or v.target_platform == target_platform)]
+    if not chosen:
+        raise LookupError(f"{extension_id} has no published version matching that")
+    keys = {v.sk for v in chosen}
+    remaining = [v for v in every if v.unpublished_at is None and v.sk not in keys]
+    release, pre = _newest(remaining, False), _newest(remaining, True)
+    leader = release or pre
+    summary: list[Action] = [
+        ExtensionItem.latest_version.set(release.version) if release else ExtensionItem.latest_version.remove(),
+        ExtensionItem.latest_prerelease.set(pre.version) if pre else ExtensionItem.latest_prerelease.remove(),
+        ExtensionItem.unpublished.set(not remaining), ExtensionItem.updated_at.set(now),
+        ExtensionItem.revision.set(int(current.revision) + 1),
+    ]
+    if leader is not None:
+        summary += [ExtensionItem.display_name.set(leader.display_name), ExtensionItem.description.set(
+            leader.description), ExtensionItem.categories.set(list(leader.categories)),
+            ExtensionItem.tags.set(list(leader.tags))]
+    connection: Connection = _bound(CatalogItem)._get_connection().connection
+    try:
+        with TransactWrite(connection=connection) as transaction:
+            for item in chosen[:99]:
+                transaction.update(item, actions=[VersionItem.unpublished_at.set(now)],
+                                   condition=VersionItem.unpublished_at.does_not_exist())
+            transaction.update(current, actions=summary, condition=ExtensionItem.revision == int(current.revision))
+    except TransactWriteError as error:
+        raise ConcurrentChange(extension_id) from error
+    return [f"{v.version}@{v.target_platform}" for v in chosen[:99]]
+
+
+def deprecate(extension_id: str, replacement: str | None, message: str | None, now: datetime) -> None:
+    """Mark an extension deprecated, optionally naming the extension to use instead."""
+    current = get_extension(extension_id)
+    if current is None:
+        raise LookupError(f"extension {extension_id} does not exist")
+    current.update(actions=[
+        ExtensionItem.deprecated.set(True),
+        ExtensionItem.replacement.set(replacement) if replacement else ExtensionItem.replacement.remove(),
+        ExtensionItem.deprecation_message.set(message) if message else ExtensionItem.deprecation_message.remove(),
+        ExtensionItem.updated_at.set(now), ExtensionItem.revision.add(1)])
+
+
+def undeprecate(extension_id: str, now: datetime) -> None:
+    current = get_extension(extension_id)
+    if current is None:
+        raise LookupError(f"extension {extension_id} does not exist")
+    current.update(actions=[ExtensionItem.deprecated.set(False), ExtensionItem.replacement.remove(),
+                            ExtensionItem.deprecation_message.remove(), ExtensionItem.updated_at.set(now),
+                            ExtensionItem.revision.add(1)])

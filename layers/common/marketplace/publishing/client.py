@@ -41,7 +41,7 @@ def digest(path: Path) -> tuple[int, str]:
     return size, sha.hexdigest()
 
 
-def _api(method: str, url: str, token: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+def api(method: str, url: str, token: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method, headers={  # noqa: S310 - the registry URL
         "Authorization": f"Bearer {token}", "Content-Type": "application/json", "Accept": "application/json"})
@@ -115,13 +115,13 @@ def publish(path: Path, registry: str, token: str, *, wait_seconds: float = 300,
         raise PublishError(f"{path} is not a file")
     base = registry.rstrip("/")
     size, sha256 = digest(path)
-    created = _api("POST", f"{base}/api/publish/uploads", token,
+    created = api("POST", f"{base}/api/publish/uploads", token,
                    {"fileName": path.name, "size": size, "sha256": sha256})
     send_to_storage(created["upload"], path, size, progress)
     deadline = time.monotonic() + wait_seconds
     status_url = f"{base}/api/publish/uploads/{created['id']}"
     while True:
-        current = _api("GET", status_url, token)
+        current = api("GET", status_url, token)
         if current["status"] in ("published", "rejected"):
             return Verdict(current["status"], current.get("reason"), current)
         if time.monotonic() > deadline:

@@ -1,6 +1,8 @@
 """Routes of the publish-api function.
 
 - ``{base}/api/publish/uploads``: presigned S3 POST uploads and their status (``marketplace publish``).
+- ``{base}/api/publish/extensions/{namespace}/{extension}/unpublish|deprecate``: the owner's lifecycle
+  actions (``DELETE .../deprecate`` lifts a deprecation).
 - Open VSX's publishing API, for ``ovsx``: ``POST /api/-/publish``, ``POST /api/-/namespace/create``,
   ``GET /api/{namespace}/verify-pat``, with the token in the ``token`` query parameter.
 - The Azure DevOps-style API ``vsce`` uses: ``OPTIONS /_apis/gallery`` and ``/_apis/securityroles``
@@ -22,7 +24,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from marketplace.catalog import store as catalog
 from marketplace.platform.errors import BadRequest, NotFound
 from marketplace.platform.http import json_response, public_base_url
-from marketplace.publishing import direct, service, store, uploads, vsce
+from marketplace.publishing import direct, lifecycle, service, store, uploads, vsce
 
 router = Router()
 
@@ -74,6 +76,42 @@ def get_upload(upload_id: str) -> Response[str]:
     if record is None or record.user != principal.user:
         raise NotFound(f"no upload {upload_id!r} for this token's user")
     return json_response(200, uploads.view(record), {"Cache-Control": "no-store"})
+
+
+def _optional_json_body() -> dict[str, Any]:
+    if not (router.current_event.body or "").strip():
+        return {}
+    body = _json_body()
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body
+
+
+@router.post("/api/publish/extensions/<namespace>/<extension>/unpublish")
+def unpublish(namespace: str, extension: str) -> Response[str]:
+    principal = _principal()
+    body = _optional_json_body()
+    version, target = body.get("version"), body.get("targetPlatform")
+    if not isinstance(version, str | None) or not isinstance(target, str | None):
+        raise BadRequest("version and targetPlatform must be strings when given")
+    withdrawn = lifecycle.unpublish(principal, namespace, extension, version, target)
+    return json_response(200, {"extension": f"{namespace}.{extension}".lower(), "unpublished": withdrawn})
+
+
+@router.post("/api/publish/extensions/<namespace>/<extension>/deprecate")
+def deprecate(namespace: str, extension: str) -> Response[str]:
+    principal = _principal()
+    body = _optional_json_body()
+    lifecycle.deprecate(principal, namespace, extension, body.get("replacement"), body.get("message"))
+    return json_response(200, {"extension": f"{namespace}.{extension}".lower(), "deprecated": True,
+                               "replacement": body.get("replacement")})
+
+
+@router.delete("/api/publish/extensions/<namespace>/<extension>/deprecate")
+def undeprecate(namespace: str, extension: str) -> Response[str]:
+    principal = _principal()
+    lifecycle.undeprecate(principal, namespace, extension)
+    return json_response(200, {"extension": f"{namespace}.{extension}".lower(), "deprecated": False})
 
 
 def _verdict(record: store.UploadRecord) -> Response[str]:

@@ -1,0 +1,83 @@
+"""What an extension's owner may do after publishing: withdraw versions (unpublish) and deprecate, with an
+optional replacement. The catalog keeps the records (version numbers stay taken); the gallery stops
+offering what is withdrawn and warns about what is deprecated."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from marketplace.catalog import store as catalog
+from marketplace.platform.errors import BadRequest, Conflict, Forbidden, NotFound
+from marketplace.publishing import manifest, service, store, tokens
+from marketplace.publishing.vsix import FORBIDDEN_CATEGORIES
+
+MAX_MESSAGE = 1024
+_ATTEMPTS = 3
+
+
+def _extension_id(namespace: str, extension: str) -> str:
+    extension_id = f"{namespace}.{extension}".lower()
+    if not manifest.EXTENSION_ID.fullmatch(extension_id):
+        raise BadRequest(f"{namespace}.{extension} is not an extension id (publisher.name)")
+    return extension_id
+
+
+def _require_owner(principal: service.Principal, namespace: str) -> None:
+    service.authorize(principal, namespace)
+    member = store.get_member(namespace, principal.user)
+    if member is None or member.role != "owner":
+        raise Forbidden(f"only an owner of namespace {namespace!r} may unpublish or deprecate its extensions")
+
+
+def unpublish(principal: service.Principal, namespace: str, extension: str, version: str | None = None,
+              target_platform: str | None = None) -> list[str]:
+    extension_id = _extension_id(namespace, extension)
+    _require_owner(principal, namespace.lower())
+    if target_platform is not None and version is None:
+        raise BadRequest("name the version whose target platform to unpublish")
+    for attempt in range(_ATTEMPTS):
+        try:
+            return catalog.unpublish(extension_id, version, target_platform, tokens.utcnow())
+        except LookupError as error:
+            raise NotFound(str(error)) from error
+        except catalog.ConcurrentChange as error:
+            if attempt == _ATTEMPTS - 1:
+                raise Conflict(f"{extension_id} is changing right now; try again") from error
+    raise AssertionError("unreachable")
+
+
+def _message(message: object) -> str | None:
+    if message is None:
+        return None
+    if not isinstance(message, str) or len(message) > MAX_MESSAGE:
+        raise BadRequest(f"message must be text of at most {MAX_MESSAGE} characters")
+    if any(unicodedata.category(c) in FORBIDDEN_CATEGORIES for c in message):
+        raise BadRequest("message must not contain control, bidi or zero-width characters")
+    return message
+
+
+def deprecate(principal: service.Principal, namespace: str, extension: str, replacement: object = None,
+              message: object = None) -> None:
+    extension_id = _extension_id(namespace, extension)
+    _require_owner(principal, namespace.lower())
+    if replacement is not None:
+        if not isinstance(replacement, str) or not manifest.EXTENSION_ID.fullmatch(replacement):
+            raise BadRequest("replacement must be an extension id (publisher.name)")
+        replacement = replacement.lower()
+        if replacement == extension_id:
+            raise BadRequest("an extension cannot replace itself")
+        if catalog.get_extension(replacement) is None:
+            raise BadRequest(f"the replacement {replacement} is not in this marketplace")
+    try:
+        catalog.deprecate(extension_id, replacement, _message(message), tokens.utcnow())
+    except LookupError as error:
+        raise NotFound(str(error)) from error
+
+
+def undeprecate(principal: service.Principal, namespace: str, extension: str) -> None:
+    extension_id = _extension_id(namespace, extension)
+    _require_owner(principal, namespace.lower())
+    try:
+        catalog.undeprecate(extension_id, tokens.utcnow())
+    except LookupError as error:
+        raise NotFound(str(error)) from error
