@@ -100,7 +100,7 @@ def test_hostile_packages_are_rejected_without_a_trace(deployment, tmp_path, cas
     assert record.status == "rejected" and record.reason
     assert case.mentions in record.reason
     assert catalog.versions("somepub.hello") == [] and catalog.get_extension("somepub.hello") is None
-    assert _keys(deployment, "assets/") == [] and _keys(deployment, "uploads/") == []
+    assert _keys(deployment, "assets/somepub/") == [] and _keys(deployment, "uploads/") == []
 
 
 def test_declared_digest_and_size_must_match(deployment):
@@ -114,7 +114,7 @@ def test_declared_digest_and_size_must_match(deployment):
     upload_id, _ = publisher.upload(data + b"x", declared=data)
     expected = f"the uploaded object is {len(data) + 1} bytes but the upload declared {len(data)}"
     assert _status(upload_id).reason == expected
-    assert _keys(deployment, "assets/") == [] and catalog.versions("somepub.hello") == []
+    assert _keys(deployment, "assets/somepub/") == [] and catalog.versions("somepub.hello") == []
 
 
 def test_the_same_event_twice_creates_one_version(deployment):
@@ -165,12 +165,12 @@ def test_internal_failures_are_retried_then_settled(deployment, monkeypatch):
     with pytest.raises(BatchFailed):
         handler.lambda_handler(event, context("ingest"))
     assert _status(upload_id).status == "validating"
-    assert _keys(deployment, "assets/") == []  # what it wrote before failing was removed
+    assert _keys(deployment, "assets/somepub/") == []  # what it wrote before failing was removed
     event["Records"][0]["attributes"]["ApproximateReceiveCount"] = "5"
     assert handler.lambda_handler(event, context("ingest")) == {"batchItemFailures": []}
     record = _status(upload_id)
     assert record.status == "rejected" and "internal error" in (record.reason or "")
-    assert _keys(deployment, "uploads/") == [] and _keys(deployment, "assets/") == []
+    assert _keys(deployment, "uploads/") == [] and _keys(deployment, "assets/somepub/") == []
 
 
 def test_objects_without_an_upload_record_are_removed(deployment):
@@ -178,3 +178,30 @@ def test_objects_without_an_upload_record_are_removed(deployment):
     s3.put_object(Bucket=_bucket(deployment), Key="uploads/unknown-1", Body=b"PK")
     handler.lambda_handler(sqs_event(_notification(_bucket(deployment), "uploads/unknown-1", 2)), context("ingest"))
     assert _keys(deployment, "uploads/") == []
+
+
+def test_published_versions_are_signed_with_the_repository_key(deployment):
+    from marketplace.publishing import signing
+
+    publisher = Publisher(deployment)
+    data = vsix_factory.vsix_bytes(version="3.0.0")
+    publisher.upload(data)
+    publisher.upload(vsix_factory.vsix_bytes(version="3.0.1"))
+    version = catalog.get_version("somepub.hello", "3.0.0", "universal")
+    assert version is not None and version.signature_key_id
+    s3, bucket = boto3.client("s3"), _bucket(deployment)
+    archive = s3.get_object(Bucket=bucket, Key=f"{version.asset_base}/{signing.ASSET}")["Body"].read()
+    public_pem = s3.get_object(Bucket=bucket, Key=signing.public_key_key(version.signature_key_id))["Body"].read()
+    claimed = signing.verify(archive, data, public_pem)
+    assert claimed["package"] == {"publisher": "somepub", "name": "hello", "version": "3.0.0",
+                                  "targetPlatform": "universal", "size": len(data),
+                                  "sha256": hashlib.sha256(data).hexdigest()}
+    with pytest.raises(ValueError, match="not the one that was signed"):
+        signing.verify(archive, data + b"x", public_pem)
+    second = catalog.get_version("somepub.hello", "3.0.1", "universal")
+    assert second is not None and second.signature_key_id == version.signature_key_id  # one key for all
+    # the private key is stored only wrapped by KMS
+    from marketplace.publishing import store as publishing_store
+
+    item = publishing_store.get_signing_key()
+    assert item is not None and "PRIVATE" not in item.wrapped and item.public_pem.encode() == public_pem

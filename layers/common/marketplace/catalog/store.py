@@ -97,6 +97,7 @@ class VersionItem(CatalogItem):
     upload_id = UnicodeAttribute()
     published_by = UnicodeAttribute()
     published_at = UTCDateTimeAttribute()
+    signature_key_id = UnicodeAttribute(null=True)  # the repository key that signed it (publishing.signing)
     unpublished_at = UTCDateTimeAttribute(null=True)  # the gallery no longer offers it; the number stays taken
 
     @staticmethod
@@ -135,6 +136,7 @@ class NewVersion:
     repository: str | None = None
     homepage: str | None = None
     bugs: str | None = None
+    signature_key_id: str | None = None
 
     @property
     def extension_id(self) -> str:
@@ -235,7 +237,7 @@ def record_version(new: NewVersion) -> VersionItem:
         web_extension=new.web_extension, license=new.license, repository=new.repository,
         homepage=new.homepage, bugs=new.bugs, sha256=new.sha256, size=new.size, asset_base=new.asset_base,
         assets=new.assets, web_resource_count=new.web_resource_count, upload_id=new.upload_id,
-        published_by=new.published_by, published_at=new.published_at,
+        published_by=new.published_by, published_at=new.published_at, signature_key_id=new.signature_key_id,
     )
     summary = _summary(current, new)
     summary_condition = (ExtensionItem.pk.does_not_exist() if current is None

@@ -189,6 +189,8 @@ INGEST = FunctionDef(
         ObjectGrant(r.PACKAGES_BUCKET.id, r.PACKAGES_BUCKET.upload_prefix, ("s3:GetObject", "s3:DeleteObject")),
         # put a validated version's assets; delete them again when its record cannot be written
         ObjectGrant(r.PACKAGES_BUCKET.id, r.PACKAGES_BUCKET.public_prefix, ("s3:PutObject", "s3:DeleteObject")),
+        # wrap (once) and unwrap the repository signing key
+        KeyGrant(r.SIGNING_KEY.id, ("kms:Encrypt", "kms:Decrypt")),
     ),
 )
 SEARCH_INDEXER = FunctionDef(

@@ -128,7 +128,9 @@ ASSETS_KEY = KeyDef("assets", "the packages bucket (CloudFront may decrypt publi
 STREAM_KEY = KeyDef("stream", "the Kinesis event stream")
 SYNC_KEY = KeyDef("sync", "per-user data keys for Settings Sync (envelope encryption)", env_var="SYNC_KEY_ID")
 
-KEYS: tuple[KeyDef, ...] = (DATA_KEY, ASSETS_KEY, STREAM_KEY, SYNC_KEY)
+SIGNING_KEY = KeyDef("signing", "wraps the repository's Ed25519 signing key", env_var="SIGNING_KEY_ID")
+
+KEYS: tuple[KeyDef, ...] = (DATA_KEY, ASSETS_KEY, STREAM_KEY, SYNC_KEY, SIGNING_KEY)
 
 # --- tables ---------------------------------------------------------------------------------------------
 

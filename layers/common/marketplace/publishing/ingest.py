@@ -9,8 +9,9 @@ Order of work for one uploaded object:
    manifests and metadata.
 3. The token that started the upload must still be valid and cover the package's namespace; the
    (version, target platform) must not be published yet.
-4. The assets are written under a prefix unique to this upload, the package is copied next to them, and
-   the version is recorded in one conditional transaction; only then is the upload marked ``published``.
+4. The assets are written under a prefix unique to this upload, the package is copied next to them and
+   signed with the repository key (``signing``), and the version is recorded in one conditional
+   transaction; only then is the upload marked ``published``.
    If the record cannot be written, the assets are deleted again.
 
 Redelivery is harmless: a settled upload is skipped, and a version recorded by this same upload counts
@@ -31,7 +32,7 @@ from urllib.parse import unquote_plus
 from marketplace.catalog import store as catalog
 from marketplace.platform.errors import MarketplaceError
 from marketplace.platform.resources import PACKAGES_BUCKET
-from marketplace.publishing import manifest, objects, service, store, tokens, uploads, vsix
+from marketplace.publishing import manifest, objects, service, signing, store, tokens, uploads, vsix
 from marketplace.publishing.vsix import Rejected
 
 UPLOAD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
@@ -211,6 +212,13 @@ def _write(record: store.UploadRecord, obj: UploadedObject, archive: vsix.Archiv
     written.append(package_key)
     objects.copy_package(obj.key, package_key, uploads.CONTENT_TYPE)
     assets[PACKAGE_ASSET] = uploads.CONTENT_TYPE
+    signer = signing.signing_key()
+    signature_key = f"{base}/{signing.ASSET}"
+    written.append(signature_key)
+    objects.put_asset(signature_key, signing.signature_archive(
+        signer, package.namespace, package.extension, package.version, package.target_platform, archive.file_size,
+        archive.sha256), "application/zip")
+    assets[signing.ASSET] = "application/zip"
     new = catalog.NewVersion(
         publisher=package.namespace, name=package.extension, version=package.version,
         target_platform=package.target_platform, pre_release=package.pre_release, engine=package.engine,
@@ -223,6 +231,7 @@ def _write(record: store.UploadRecord, obj: UploadedObject, archive: vsix.Archiv
         enabled_api_proposals=list(package.enabled_api_proposals), executes_code=package.executes_code,
         web_extension=package.web_extension, web_resource_count=len(package.web_resources),
         license=package.license, repository=package.repository, homepage=package.homepage, bugs=package.bugs,
+        signature_key_id=signer.key_id,
     )
     for attempt in range(_WRITE_ATTEMPTS):
         try:

@@ -121,6 +121,14 @@ class UploadRecord(PublishingItem):
         return f"UPLOAD#{upload_id}"
 
 
+class SigningKeyItem(PublishingItem):
+    PK, SK = "SIGNING", "KEY"
+    key_id = UnicodeAttribute()
+    wrapped = UnicodeAttribute()  # base64 KMS ciphertext of the raw Ed25519 private key
+    public_pem = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+
+
 class AlreadyExists(Exception):
     pass
 
@@ -278,6 +286,26 @@ def settle_upload(record: UploadRecord, status: str, reason: str | None = None, 
     try:
         record.update(actions=actions, condition=UploadRecord.status.is_in(*OPEN_STATES))
     except UpdateError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+# --- the repository signing key -------------------------------------------------------------------------
+
+
+def get_signing_key() -> SigningKeyItem | None:
+    return _get(SigningKeyItem, SigningKeyItem.PK, SigningKeyItem.SK)
+
+
+def create_signing_key(key_id: str, wrapped: str, public_pem: str, now: datetime) -> bool:
+    """Store the key unless one exists; ``False`` when another writer was first."""
+    item = _model(SigningKeyItem)(SigningKeyItem.PK, SigningKeyItem.SK, key_id=key_id, wrapped=wrapped,
+                                  public_pem=public_pem, created_at=now)
+    try:
+        item.save(condition=SigningKeyItem.pk.does_not_exist())
+    except PutError as error:
         if error.cause_response_code == "ConditionalCheckFailedException":
             return False
         raise
