@@ -79,6 +79,10 @@ def test_publish_refuses_other_namespaces_and_bad_tokens(served: Served, tmp_pat
     bogus = served.cli("publish", str(package), "--registry", served.base_url, "--token", "mkp_x", "--quiet",
                        check=False)
     assert bogus.returncode == 1 and "401" in bogus.stderr
+    assert _version_item(served, "victim.hello", "1.0.0") is None
+    s3 = served.client("s3")
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix="assets/victim/")["KeyCount"] == 0
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix="uploads/")["KeyCount"] == 0
 
 
 def test_every_hostile_class_is_refused_through_the_presigned_flow(served: Served, tmp_path):
