@@ -4,12 +4,11 @@ offering what is withdrawn and warns about what is deprecated."""
 
 from __future__ import annotations
 
-import unicodedata
-
 from marketplace.catalog import store as catalog
+from marketplace.catalog.ids import EXTENSION_ID
 from marketplace.platform.errors import BadRequest, Conflict, Forbidden, NotFound
-from marketplace.publishing import manifest, service, store, tokens
-from marketplace.publishing.vsix import FORBIDDEN_CATEGORIES
+from marketplace.platform.text import first_forbidden
+from marketplace.publishing import service, store, tokens
 
 MAX_MESSAGE = 1024
 _ATTEMPTS = 3
@@ -17,7 +16,7 @@ _ATTEMPTS = 3
 
 def _extension_id(namespace: str, extension: str) -> str:
     extension_id = f"{namespace}.{extension}".lower()
-    if not manifest.EXTENSION_ID.fullmatch(extension_id):
+    if not EXTENSION_ID.fullmatch(extension_id):
         raise BadRequest(f"{namespace}.{extension} is not an extension id (publisher.name)")
     return extension_id
 
@@ -51,7 +50,7 @@ def _message(message: object) -> str | None:
         return None
     if not isinstance(message, str) or len(message) > MAX_MESSAGE:
         raise BadRequest(f"message must be text of at most {MAX_MESSAGE} characters")
-    if any(unicodedata.category(c) in FORBIDDEN_CATEGORIES for c in message):
+    if first_forbidden(message) is not None:
         raise BadRequest("message must not contain control, bidi or zero-width characters")
     return message
 
@@ -61,7 +60,7 @@ def deprecate(principal: service.Principal, namespace: str, extension: str, repl
     extension_id = _extension_id(namespace, extension)
     _require_owner(principal, namespace.lower())
     if replacement is not None:
-        if not isinstance(replacement, str) or not manifest.EXTENSION_ID.fullmatch(replacement):
+        if not isinstance(replacement, str) or not EXTENSION_ID.fullmatch(replacement):
             raise BadRequest("replacement must be an extension id (publisher.name)")
         replacement = replacement.lower()
         if replacement == extension_id:

@@ -47,9 +47,10 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
 from defusedxml.ElementTree import fromstring as parse_xml  # type: ignore[import-untyped]
 
+from marketplace.catalog.ids import EXTENSION_ID, ID_PART, ID_PART_PATTERN
+from marketplace.platform.text import FORBIDDEN_CATEGORIES
 from marketplace.publishing.vsix import (
     EXTENSION_DIR,
-    FORBIDDEN_CATEGORIES,
     MANIFEST_NAME,
     PACKAGE_JSON_NAME,
     Archive,
@@ -99,9 +100,7 @@ DOC_MAX_BYTES = 5 * MiB
 ICON_MAX_BYTES = MiB
 DOC_ASSETS = (ASSET_DETAILS, ASSET_CHANGELOG, ASSET_LICENSE)
 
-_ID = r"[A-Za-z0-9][A-Za-z0-9-]*"
-ID_PART = re.compile(_ID)
-EXTENSION_ID = re.compile(rf"({_ID})\.({_ID})")
+_ID = ID_PART_PATTERN
 _NUM = r"(?:0|[1-9][0-9]*)"
 _PRE = rf"(?:{_NUM}|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
 SEMVER = re.compile(rf"{_NUM}\.{_NUM}\.{_NUM}(?:-{_PRE}(?:\.{_PRE})*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?")

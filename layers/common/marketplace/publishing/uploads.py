@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -14,6 +13,7 @@ from marketplace.platform import aws
 from marketplace.platform.config import location, setting_int
 from marketplace.platform.errors import BadRequest, PayloadTooLarge
 from marketplace.platform.resources import PACKAGES_BUCKET
+from marketplace.platform.text import first_forbidden
 from marketplace.publishing import store, tokens
 from marketplace.publishing.service import Principal
 
@@ -41,7 +41,7 @@ class UploadRequest:
         file_name, size, sha256 = body.get("fileName"), body.get("size"), body.get("sha256")
         if not isinstance(file_name, str) or not 0 < len(file_name) <= 255 or not file_name.lower().endswith(".vsix"):
             raise BadRequest("fileName must be the package's file name, ending in .vsix, at most 255 characters")
-        if any(unicodedata.category(c) in ("Cc", "Cf", "Cn", "Co", "Zl", "Zp") for c in file_name) or (
+        if first_forbidden(file_name) is not None or (
             "/" in file_name or "\\" in file_name
         ):
             raise BadRequest("fileName must be a plain file name without control characters or path separators")

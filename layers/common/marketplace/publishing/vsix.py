@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from marketplace.platform.text import FORBIDDEN_CATEGORIES
+
 KiB = 1024
 MiB = 1024 * KiB
 GiB = 1024 * MiB
@@ -53,9 +55,7 @@ ROOT_FILES = frozenset({MANIFEST_NAME, CONTENT_TYPES_NAME})
 
 MAX_PATH_BYTES = 1024
 MAX_SEGMENT_BYTES = 255
-# Unicode categories never allowed in a name or a displayed text: control, format (bidi, zero-width),
-# unassigned, private use, surrogates, line and paragraph separators.
-FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cn", "Co", "Cs", "Zl", "Zp"})
+
 WINDOWS_RESERVED = frozenset(
     {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
     | {f"{device}{n}" for device in ("COM", "LPT") for n in "123456789¹²³"}
