@@ -23,16 +23,18 @@ import json
 import threading
 import zipfile
 from dataclasses import dataclass
-from typing import Any
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING, Any
 
 from marketplace.platform import aws
 from marketplace.platform.config import location
 from marketplace.platform.resources import PACKAGES_BUCKET, SIGNING_KEY
 from marketplace.publishing import objects, store, tokens
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+# ``cryptography`` is imported where a key is used, not at module load: only a package that passes every
+# check is signed, so the ingest's cold start (bench/) does not pay for it when it rejects.
 
 ASSET = "Marketplace.RepositorySignature"
 MANIFEST = ".signature.manifest"
@@ -61,6 +63,8 @@ def _context(key_id: str) -> dict[str, str]:
 
 
 def _public_pem(private: Ed25519PrivateKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return private.public_key().public_bytes(serialization.Encoding.PEM,
                                              serialization.PublicFormat.SubjectPublicKeyInfo)
 
@@ -70,6 +74,8 @@ def _key_id(public_pem: bytes) -> str:
 
 
 def _unwrap(item: store.SigningKeyItem) -> SigningKey:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     raw = aws.client("kms").decrypt(CiphertextBlob=base64.b64decode(item.wrapped), KeyId=location(SIGNING_KEY),
                                     EncryptionContext=_context(item.key_id))["Plaintext"]
     private = Ed25519PrivateKey.from_private_bytes(raw)
@@ -80,6 +86,9 @@ def _unwrap(item: store.SigningKeyItem) -> SigningKey:
 
 
 def _create() -> SigningKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     private = Ed25519PrivateKey.generate()
     public_pem = _public_pem(private)
     key_id = _key_id(public_pem)
@@ -132,6 +141,10 @@ def signature_archive(key: SigningKey, publisher: str, name: str, version: str, 
 
 def verify(archive: bytes, package: bytes, public_pem: bytes) -> dict[str, Any]:
     """Check a signature archive against a package and a public key; the manifest, or ``ValueError``."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     with zipfile.ZipFile(io.BytesIO(archive)) as opened:
         body, signature = opened.read(MANIFEST), base64.b64decode(opened.read(SIGNATURE))
     public = serialization.load_pem_public_key(public_pem)
