@@ -23,14 +23,13 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from marketplace.catalog.semver import Version
-from marketplace.platform.dynamo import bind
+from marketplace.platform.dynamo import bind, connection, get_or_none
 from marketplace.platform.resources import EXTENSIONS_TABLE
 
 EXTENSION_SK = "EXTENSION"
@@ -156,7 +155,6 @@ class ConcurrentChange(Exception):
 
 
 def _bound(model: type[CatalogItem]) -> type[CatalogItem]:
-    bind(CatalogItem, EXTENSIONS_TABLE)
     return bind(model, EXTENSIONS_TABLE)
 
 
@@ -165,20 +163,12 @@ def extension_key(extension_id: str) -> str:
 
 
 def get_extension(extension_id: str) -> ExtensionItem | None:
-    model = _bound(ExtensionItem)
-    try:
-        return model.get(extension_key(extension_id), EXTENSION_SK, consistent_read=True)  # type: ignore[return-value]
-    except DoesNotExist:
-        return None
+    return get_or_none(ExtensionItem, EXTENSIONS_TABLE, extension_key(extension_id), EXTENSION_SK)
 
 
 def get_version(extension_id: str, version: str, target_platform: str) -> VersionItem | None:
-    model = _bound(VersionItem)
-    try:
-        return model.get(extension_key(extension_id), VersionItem.sort_key(version, target_platform),  # type: ignore[return-value]
-                         consistent_read=True)
-    except DoesNotExist:
-        return None
+    return get_or_none(VersionItem, EXTENSIONS_TABLE, extension_key(extension_id),
+                       VersionItem.sort_key(version, target_platform))
 
 
 def versions(extension_id: str) -> list[VersionItem]:
@@ -242,9 +232,8 @@ def record_version(new: NewVersion) -> VersionItem:
     summary = _summary(current, new)
     summary_condition = (ExtensionItem.pk.does_not_exist() if current is None
                          else ExtensionItem.revision == int(current.revision))
-    connection: Connection = _bound(CatalogItem)._get_connection().connection
     try:
-        with TransactWrite(connection=connection) as transaction:
+        with TransactWrite(connection=connection(CatalogItem, EXTENSIONS_TABLE)) as transaction:
             transaction.save(item, condition=VersionItem.sk.does_not_exist())
             transaction.save(summary, condition=summary_condition)
     except TransactWriteError as error:
@@ -288,9 +277,8 @@ def unpublish(extension_id: str, version: str | None, target_platform: str | Non
         summary += [ExtensionItem.display_name.set(leader.display_name), ExtensionItem.description.set(
             leader.description), ExtensionItem.categories.set(list(leader.categories)),
             ExtensionItem.tags.set(list(leader.tags))]
-    connection: Connection = _bound(CatalogItem)._get_connection().connection
     try:
-        with TransactWrite(connection=connection) as transaction:
+        with TransactWrite(connection=connection(CatalogItem, EXTENSIONS_TABLE)) as transaction:
             for item in chosen[:99]:
                 transaction.update(item, actions=[VersionItem.unpublished_at.set(now)],
                                    condition=VersionItem.unpublished_at.does_not_exist())

@@ -24,13 +24,13 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from marketplace.platform.dynamo import bind
+from marketplace.platform.dynamo import bind, connection, get_or_none
 from marketplace.platform.resources import PUBLISHING_TABLE
 
 OPEN_STATES = ("pending", "validating")
@@ -137,19 +137,15 @@ M = TypeVar("M", bound=PublishingItem)
 
 
 def _model(model: type[M]) -> type[M]:
-    bind(PublishingItem, PUBLISHING_TABLE)
     return bind(model, PUBLISHING_TABLE)
 
 
 def _connection() -> Connection:
-    return _model(PublishingItem)._get_connection().connection
+    return connection(PublishingItem, PUBLISHING_TABLE)
 
 
 def _get(model: type[M], pk: str, sk: str) -> M | None:
-    try:
-        return _model(model).get(pk, sk, consistent_read=True)
-    except DoesNotExist:
-        return None
+    return get_or_none(model, PUBLISHING_TABLE, pk, sk)
 
 
 # --- namespaces and members ---------------------------------------------------------------------------

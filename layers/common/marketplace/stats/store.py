@@ -6,10 +6,9 @@ from collections import Counter
 from collections.abc import Mapping
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DoesNotExist
 from pynamodb.models import Model
 
-from marketplace.platform.dynamo import bind
+from marketplace.platform.dynamo import bind, get_or_none
 from marketplace.platform.resources import STATISTICS_TABLE
 
 TOTALS_SK = "TOTALS"
@@ -41,9 +40,7 @@ def add_totals(totals: Mapping[str, Counter[str]]) -> None:
 
 
 def get_totals(extension: str) -> dict[str, int]:
-    model = bind(ExtensionTotals, STATISTICS_TABLE)
-    try:
-        item = model.get(ExtensionTotals.key(extension), TOTALS_SK)
-    except DoesNotExist:
+    item = get_or_none(ExtensionTotals, STATISTICS_TABLE, ExtensionTotals.key(extension), TOTALS_SK)
+    if item is None:
         return dict.fromkeys(KINDS, 0)
     return {kind: int(getattr(item, f"{kind}s")) for kind in KINDS}
