@@ -138,21 +138,18 @@ def _inspect(record: store.UploadRecord, obj: UploadedObject) -> tuple[vsix.Arch
         raise Rejected("upload.too_large", f"the package is {declared} bytes; at most "
                                            f"{uploads.max_upload_bytes()} bytes are accepted")
     downloaded = objects.download(obj.key, declared)
-    if downloaded.truncated or downloaded.size != declared:
-        downloaded.path.unlink(missing_ok=True)
-        raise Rejected("upload.size", f"the uploaded object is not the {declared} bytes the upload declared")
-    try:
-        archive = vsix.inspect_archive(downloaded.path, keep=manifest.wanted)
-    except Rejected:
-        if _file_sha256(downloaded.path) != record.sha256:  # the wrong file: say that rather than why it is bad
-            downloaded.path.unlink(missing_ok=True)
-            raise Rejected("upload.sha256", "the uploaded bytes do not match the SHA-256 the upload declared") from None
-        downloaded.path.unlink(missing_ok=True)
-        raise
-    if archive.sha256 != record.sha256:
-        downloaded.path.unlink(missing_ok=True)
-        raise Rejected("upload.sha256", "the uploaded bytes do not match the SHA-256 the upload declared")
-    try:
+    try:  # the caller removes the file once the package is handled; here, only when it never gets it
+        if downloaded.truncated or downloaded.size != declared:
+            raise Rejected("upload.size", f"the uploaded object is not the {declared} bytes the upload declared")
+        try:
+            archive = vsix.inspect_archive(downloaded.path, keep=manifest.wanted)
+        except Rejected:
+            if _file_sha256(downloaded.path) != record.sha256:  # the wrong file: say that, not why it is bad
+                raise Rejected("upload.sha256", "the uploaded bytes do not match the SHA-256 the upload declared") \
+                    from None
+            raise
+        if archive.sha256 != record.sha256:
+            raise Rejected("upload.sha256", "the uploaded bytes do not match the SHA-256 the upload declared")
         return archive, manifest.read_package(archive), downloaded.path
     except BaseException:
         downloaded.path.unlink(missing_ok=True)
