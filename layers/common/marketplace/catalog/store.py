@@ -4,6 +4,7 @@
 |-----------|---------------------|---------------------------------|---------------|-----------------|
 | extension | ``EXT#<pub>.<name>`` | ``EXTENSION``                   | ``NS#<pub>``  | ``EXT#<name>``  |
 | version   | ``EXT#<pub>.<name>`` | ``VERSION#<version>#<target>``  |               |                 |
+| pointer   | ``UUID#<uuid>``      | ``EXTENSION``                   |               |                 |
 
 Ids are lower-cased ``publisher.name``; display casing is kept in attributes. A version and the
 extension's summary are written in one transaction: the version only if it does not exist (versions are
@@ -29,6 +30,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from marketplace.catalog.semver import Version
+from marketplace.gallery.model import extension_uuid
 from marketplace.platform.dynamo import bind, connection, get_or_none
 from marketplace.platform.resources import EXTENSIONS_TABLE
 
@@ -61,8 +63,16 @@ class ExtensionItem(CatalogItem):
     deprecated = BooleanAttribute(default=False)
     replacement = UnicodeAttribute(null=True)  # the extension id to use instead, for a deprecated one
     deprecation_message = UnicodeAttribute(null=True)
+    featured = BooleanAttribute(default=False)  # picked by the operator: the gallery's Featured filter
+    verified = BooleanAttribute(default=False)  # the namespace's owner is verified by the operator
     gsi1pk = UnicodeAttribute(null=True)
     gsi1sk = UnicodeAttribute(null=True)
+
+
+class UuidPointer(CatalogItem):
+    """``UUID#<uuid>`` → the extension id: the gallery's ExtensionId filter looks extensions up by UUID."""
+
+    extension_id = UnicodeAttribute()
 
 
 class VersionItem(CatalogItem):
@@ -136,6 +146,7 @@ class NewVersion:
     homepage: str | None = None
     bugs: str | None = None
     signature_key_id: str | None = None
+    verified: bool = False  # the namespace is verified (publishing.store.NamespaceItem.verified)
 
     @property
     def extension_id(self) -> str:
@@ -160,6 +171,10 @@ def _bound(model: type[CatalogItem]) -> type[CatalogItem]:
 
 def extension_key(extension_id: str) -> str:
     return f"EXT#{extension_id.lower()}"
+
+
+def uuid_key(value: str) -> str:
+    return f"UUID#{value.lower()}"
 
 
 def get_extension(extension_id: str) -> ExtensionItem | None:
@@ -207,6 +222,8 @@ def _summary(current: ExtensionItem | None, new: NewVersion) -> ExtensionItem:
         deprecated=bool(current.deprecated) if current else False,
         replacement=current.replacement if current else None,
         deprecation_message=current.deprecation_message if current else None,
+        featured=bool(current.featured) if current else False,
+        verified=bool(current.verified) if current else new.verified,
         gsi1pk=f"NS#{new.publisher.lower()}", gsi1sk=f"EXT#{new.name.lower()}",
     )
     return item  # type: ignore[return-value]
@@ -236,6 +253,9 @@ def record_version(new: NewVersion) -> VersionItem:
         with TransactWrite(connection=connection(CatalogItem, EXTENSIONS_TABLE)) as transaction:
             transaction.save(item, condition=VersionItem.sk.does_not_exist())
             transaction.save(summary, condition=summary_condition)
+            if current is None:
+                transaction.save(_bound(UuidPointer)(uuid_key(extension_uuid(new.extension_id)), EXTENSION_SK,
+                                                     extension_id=new.extension_id))
     except TransactWriteError as error:
         reasons = [getattr(reason, "code", None) for reason in (error.cancellation_reasons or [])]
         if reasons and reasons[0] == "ConditionalCheckFailed":

@@ -148,6 +148,8 @@ GALLERY = FunctionDef(
         TableGrant(r.EXTENSIONS_TABLE.id),
         TableGrant(r.STATISTICS_TABLE.id),
         ObjectGrant(r.PACKAGES_BUCKET.id, _SEARCH_PREFIX, _READ),
+        # the API fallback for assets (fallbackAssetUri) reads what the CDN serves
+        ObjectGrant(r.PACKAGES_BUCKET.id, r.PACKAGES_BUCKET.public_prefix, _READ),
         StreamGrant(r.EVENTS_STREAM.id),
     ),
 )
@@ -195,11 +197,16 @@ INGEST = FunctionDef(
 )
 SEARCH_INDEXER = FunctionDef(
     name="search_indexer",
-    purpose="keeps the search documents current from the extensions table's stream",
-    memory_mb=512,
+    purpose="keeps the search snapshot current from the extensions table's stream",
+    memory_mb=1024,
     timeout_seconds=60,
     source=StreamSource(kind="dynamodb", source=r.EXTENSIONS_TABLE.id, on_failure=r.INDEXER_DLQ.id),
-    grants=(ObjectGrant(r.PACKAGES_BUCKET.id, _SEARCH_PREFIX, _READ_WRITE),),
+    reserved_concurrency=1,  # the single writer of the snapshot's segments
+    grants=(
+        TableGrant(r.EXTENSIONS_TABLE.id),
+        TableGrant(r.STATISTICS_TABLE.id),
+        ObjectGrant(r.PACKAGES_BUCKET.id, _SEARCH_PREFIX, _READ_WRITE),
+    ),
 )
 SYNC = FunctionDef(
     name="sync",

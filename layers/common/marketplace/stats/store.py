@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.models import Model
@@ -25,6 +26,9 @@ class ExtensionTotals(Model):
     installs = NumberAttribute(default=0)
     updates = NumberAttribute(default=0)
     uninstalls = NumberAttribute(default=0)
+    # written by the reviews capability when a rating changes
+    average_rating = NumberAttribute(null=True)
+    rating_count = NumberAttribute(default=0)
 
     @staticmethod
     def key(extension: str) -> str:
@@ -44,3 +48,17 @@ def get_totals(extension: str) -> dict[str, int]:
     if item is None:
         return dict.fromkeys(KINDS, 0)
     return {kind: int(getattr(item, f"{kind}s")) for kind in KINDS}
+
+
+def totals_for(extensions: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Statistics of many extensions in one BatchGet: id → downloads, installs, updates, uninstalls,
+    average_rating, rating_count. Extensions without totals are left out."""
+    model = bind(ExtensionTotals, STATISTICS_TABLE)
+    keys = [(ExtensionTotals.key(e), TOTALS_SK) for e in dict.fromkeys(extensions)]
+    found: dict[str, dict[str, Any]] = {}
+    for item in model.batch_get(keys):
+        values: dict[str, Any] = {f"{kind}s": int(getattr(item, f"{kind}s") or 0) for kind in KINDS}
+        values["average_rating"] = float(item.average_rating) if item.average_rating is not None else None
+        values["rating_count"] = int(item.rating_count or 0)
+        found[item.pk.removeprefix("EXT#")] = values
+    return found

@@ -1,0 +1,72 @@
+"""Authoritative reads of the catalog for the gallery: an extension, its versions and its statistics.
+
+One strongly consistent Query per extension returns the summary item and every version item (they share
+the partition key); statistics come from one BatchGet on the statistics table for all extensions asked.
+A just-published version is installable at once, and an unpublished one is gone at once, whatever the
+search snapshot says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from marketplace.catalog.store import (
+    EXTENSION_SK,
+    CatalogItem,
+    ExtensionItem,
+    UuidPointer,
+    VersionItem,
+    extension_key,
+    uuid_key,
+)
+from marketplace.gallery.model import ExtensionView, from_items
+from marketplace.platform.dynamo import bind
+from marketplace.platform.resources import EXTENSIONS_TABLE
+from marketplace.stats.store import totals_for
+
+MAX_LOOKUPS = 100  # ids or UUIDs in one request: what BatchGet takes in one call
+
+
+def _items(extension_id: str) -> tuple[ExtensionItem | None, list[VersionItem]]:
+    connection = bind(CatalogItem, EXTENSIONS_TABLE)._get_connection()
+    summary: ExtensionItem | None = None
+    versions: list[VersionItem] = []
+    start: dict[str, Any] | None = None
+    while True:
+        page = connection.query(extension_key(extension_id), consistent_read=True, exclusive_start_key=start)
+        for raw in page.get("Items", []):
+            if raw.get("sk", {}).get("S") == EXTENSION_SK:
+                summary = bind(ExtensionItem, EXTENSIONS_TABLE).from_raw_data(raw)
+            elif raw.get("sk", {}).get("S", "").startswith("VERSION#"):
+                versions.append(bind(VersionItem, EXTENSIONS_TABLE).from_raw_data(raw))
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return summary, versions
+
+
+def load(extension_id: str, *, with_statistics: bool = True) -> ExtensionView | None:
+    """The extension with every published version, or ``None`` when it does not exist."""
+    found = load_many([extension_id], with_statistics=with_statistics)
+    return found[0] if found else None
+
+
+def load_many(extension_ids: Sequence[str], *, with_statistics: bool = True) -> list[ExtensionView]:
+    """The extensions that exist among ``extension_ids`` (lower-cased, de-duplicated), in the order asked."""
+    wanted = list(dict.fromkeys(i.lower() for i in extension_ids))[:MAX_LOOKUPS]
+    loaded: list[tuple[ExtensionItem, list[VersionItem]]] = []
+    for extension_id in wanted:
+        summary, versions = _items(extension_id)
+        if summary is not None:
+            loaded.append((summary, versions))
+    totals = totals_for([s.extension_id for s, _ in loaded]) if with_statistics and loaded else {}
+    return [from_items(s, v, totals.get(s.extension_id)) for s, v in loaded]
+
+
+def ids_for_uuids(uuids: Iterable[str]) -> list[str]:
+    """The extension ids the given UUIDs (``extensionId`` in gallery responses) point to."""
+    keys = [(uuid_key(u), EXTENSION_SK) for u in dict.fromkeys(u.strip().lower() for u in uuids) if u][:MAX_LOOKUPS]
+    if not keys:
+        return []
+    model = bind(UuidPointer, EXTENSIONS_TABLE)
+    return [pointer.extension_id for pointer in model.batch_get(keys, consistent_read=True)]
