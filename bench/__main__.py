@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import cold_start, ingest
+from bench import cold_start, gallery_query, ingest
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--rounds", type=int, default=15, help="cold-start samples per function (default 15)")
-    parser.add_argument("--only", choices=("cold-start", "ingest"), help="run one benchmark")
+    parser.add_argument("--only", choices=("cold-start", "ingest", "gallery-query"), help="run one benchmark")
     parser.add_argument("--ingest-mib", type=int, default=50, help="size of the ingest benchmark's package")
+    parser.add_argument("--catalog", type=int, default=gallery_query.CATALOG_SIZE,
+                        help="extensions in the gallery-query benchmark's catalog (default 50,000)")
     args = parser.parse_args()
     ok = True
     if args.only in (None, "cold-start"):
@@ -23,6 +25,10 @@ def main() -> int:
         result = ingest.measure(args.ingest_mib)
         print(("\n" if args.only is None else "") + ingest.table(result), flush=True)
         ok = ok and result.ok
+    if args.only in (None, "gallery-query"):
+        queries = gallery_query.measure(args.catalog)
+        print(("\n" if args.only is None else "") + gallery_query.table(queries), flush=True)
+        ok = ok and queries.ok
     return 0 if ok else 1
 
 

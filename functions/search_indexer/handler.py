@@ -1,7 +1,9 @@
-"""Lambda entry point: the extensions table's DynamoDB stream keeps the search documents current.
+"""Lambda entry point: the extensions table's DynamoDB stream keeps the search snapshot current.
 
-Each change is idempotent (a put or a delete of one document), so failures are reported per record and a
-retried record is simply written again.
+Only changes to an extension's own item matter (every publish, unpublish, deprecation or block rewrites
+it); each such extension is read again from the table and rewritten in its segment, each touched segment
+once per batch. Failures are reported per record: a record fails when its extension's segment could not
+be written, and a retried record simply indexes the extension again.
 """
 
 from __future__ import annotations
@@ -14,25 +16,27 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from marketplace.platform.batch import process_partial
 from marketplace.platform.observability import observability
-from marketplace.search import documents, store
+from marketplace.search import indexer
 
 observed = observability("search-indexer")
 logger = observed.logger
 
 
-def record_handler(record: DynamoDBRecord) -> None:
-    data = record.dynamodb
-    if data is None:
-        return
-    name = record.event_name.name if record.event_name else ""
-    change = documents.change_for(name, data.keys or {}, data.new_image)
-    if change is not None:
-        store.apply(change)
+def _extension(record: DynamoDBRecord) -> str | None:
+    return indexer.changed_extension(record.dynamodb.keys if record.dynamodb else None)
 
 
 @observed.entry_point()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial(DynamoDBStreamEvent(event).records, record_handler, _sequence, logger)
+    records = list(DynamoDBStreamEvent(event).records)
+    failed = indexer.index(i for r in records if (i := _extension(r)) is not None)
+
+    def outcome(record: DynamoDBRecord) -> None:
+        extension = _extension(record)
+        if extension in failed:
+            raise failed[extension]
+
+    return process_partial(records, outcome, _sequence, logger)
 
 
 def _sequence(record: DynamoDBRecord) -> str:

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
+import ssl
 import subprocess
 import time
+import urllib.error
+import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -29,8 +34,8 @@ def test_healthz_within_60_seconds(served: Served):
 def test_routes_reach_the_deployed_handlers(served: Served):
     status, headers, body = http("POST", f"{served.base_url}/_apis/public/gallery/extensionquery", b"{}",
                                  {"Content-Type": "application/json", "Origin": "http://127.0.0.1:8090"})
-    assert status == 404 and headers["access-control-allow-origin"] == "*"
-    assert json.loads(body)["message"] == "No route for POST /_apis/public/gallery/extensionquery"
+    assert status == 400 and headers["access-control-allow-origin"] == "*"
+    assert "filters" in json.loads(body)["message"]
     status, _, body = http("GET", f"{served.base_url}/no/such/route")
     assert status == 404 and json.loads(body) == {"message": "Not Found"}
     status, headers, _ = http("OPTIONS", f"{served.base_url}/sync/v1/manifest", headers={
@@ -152,3 +157,71 @@ def _health(port: int) -> int:
         return http("GET", f"http://127.0.0.1:{port}/healthz", timeout=2)[0]
     except OSError:
         return 0
+
+
+def test_serve_tls_speaks_https_with_its_own_ca_and_the_cli_follows(tmp_path):
+    """``marketplace serve --tls``: HTTPS verified against the generated CA, https URLs everywhere, the state
+    file names the CA, and ``marketplace publish`` (which finds the runtime through that file) works."""
+    from tests import vsix_factory
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["MARKETPLACE_STATE_FILE"] = str(tmp_path / "local-runtime.json")
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        process = subprocess.Popen([str(MARKETPLACE), "serve", "--tls", "--port", str(port)], stdout=out,
+                                   stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
+    base = f"https://127.0.0.1:{port}"
+    ca = tmp_path / "tls" / "ca.pem"
+    try:
+        def healthy() -> bool:
+            assert process.poll() is None, log.read_text()
+            try:
+                return ca.exists() and _https(f"{base}/healthz", ca)[0] == 200
+            except OSError:
+                return False
+
+        wait_until(healthy, timeout=60)
+        status, body = _https(f"{base}/healthz", ca)
+        assert status == 200 and json.loads(body)["status"] == "ok"
+        with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):  # system trust alone refuses
+            http("GET", f"{base}/healthz")
+        status, _, body = http("GET", f"http://127.0.0.1:{port}/healthz")  # plain HTTP gets a readable answer
+        assert status == 400 and "https://" in json.loads(body)["message"]
+
+        output = log.read_text()
+        assert f"Marketplace is running at {base}" in output
+        assert f"NODE_EXTRA_CA_CERTS={ca}" in output and "--ignore-certificate-errors-spki-list=" in output
+        fragment = json.loads(output[output.index("{"): output.rindex("}") + 1].split("\n\nPress")[0])
+        assert fragment["extensionsGallery"]["serviceUrl"] == f"{base}/_apis/public/gallery"
+        assert fragment["configurationSync.store"]["url"] == f"{base}/sync"
+        state = json.loads((tmp_path / "local-runtime.json").read_text())
+        assert state["base_url"] == base and state["ca_file"] == str(ca)
+
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([str(MARKETPLACE), *args], capture_output=True, text=True, env=env, cwd=ROOT,
+                                  timeout=60)
+
+        created = cli("publisher", "create", "tlspub", "--owner", "tls-owner")
+        assert created.returncode == 0, created.stderr
+        token = created.stdout.strip().splitlines()[-1]
+        package = vsix_factory.build_vsix(tmp_path / "x.vsix", publisher="tlspub", name="secure")
+        published = cli("publish", str(package), "--token", token, "--quiet")  # the registry: the state file's
+        assert published.returncode == 0, published.stderr
+        assert published.stdout.strip() == "Published tlspub.secure v1.0.0."
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    assert process.returncode == 0, log.read_text()
+
+
+def _https(url: str, ca: Path) -> tuple[int, bytes]:
+    context = ssl.create_default_context(cafile=str(ca))
+    try:
+        with urllib.request.urlopen(url, timeout=5, context=context) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()

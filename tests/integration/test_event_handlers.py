@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import boto3
 import pytest
@@ -11,8 +12,11 @@ from botocore.exceptions import ClientError
 from functions.ingest import handler as ingest_handler
 from functions.search_indexer import handler as indexer_handler
 from functions.stats import handler as stats_handler
+from marketplace.catalog import store as catalog
+from marketplace.catalog.store import NewVersion
 from marketplace.platform.batch import BatchFailed
-from marketplace.search.store import document_key
+from marketplace.search import snapshot
+from marketplace.search.encoding import SEGMENTS, segment_of
 from marketplace.stats import store as stats_store
 from tests.integration.events import context, kinesis_event, sqs_event
 
@@ -75,29 +79,57 @@ def test_stats_checkpoints_at_the_first_unreadable_record(deployment):
     assert stats_store.get_totals("pub.ext")["install"] == 1
 
 
-def test_search_indexer_follows_the_extensions_table(deployment):
-    table = deployment.env["EXTENSIONS_TABLE"]
-    bucket = deployment.env["PACKAGES_BUCKET"]
-    dynamodb = boto3.client("dynamodb")
-    dynamodb.put_item(TableName=table, Item={"pk": {"S": "EXT#pub.ext"}, "sk": {"S": "EXTENSION"},
-                                             "displayName": {"S": "Hello"}})
-    dynamodb.put_item(TableName=table, Item={"pk": {"S": "EXT#pub.ext"}, "sk": {"S": "VERSION#1"}})
-    dynamodb.delete_item(TableName=table, Key={"pk": {"S": "EXT#pub.ext"}, "sk": {"S": "EXTENSION"}})
+def _stream_records(deployment) -> list[dict]:
+    """Every record of the extensions table's stream so far, as Lambda delivers them."""
+    from marketplace.local.pollers import _dynamodb_record
+
     streams = boto3.client("dynamodbstreams")
     arn = deployment.table_stream_arns["extensions"]
     shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
     iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
     records = streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
-    assert [r["eventName"] for r in records] == ["INSERT", "INSERT", "REMOVE"]
-    from marketplace.local.pollers import _dynamodb_record
+    return [_dynamodb_record(r, shard, arn) for r in records]
 
-    first = {"Records": [_dynamodb_record(r, shard, arn) for r in records[:2]]}
-    assert indexer_handler.lambda_handler(first, context("search_indexer")) == {"batchItemFailures": []}
-    document = boto3.client("s3").get_object(Bucket=bucket, Key=document_key("pub.ext"))["Body"].read()
-    assert json.loads(document) == {"displayName": "Hello", "id": "pub.ext"}
-    last = {"Records": [_dynamodb_record(records[2], shard, arn)]}
-    indexer_handler.lambda_handler(last, context("search_indexer"))
-    assert not _exists(bucket, document_key("pub.ext"))
+
+def _indexed() -> dict[str, dict]:
+    """The snapshot's extensions: id -> record."""
+    found = {}
+    for segment in range(SEGMENTS):
+        read = snapshot.read_segment(segment)
+        if read is not None:
+            found.update({d.extension_id: json.loads(d.record) for d in read[0].documents})
+    return found
+
+
+def _new_version(name: str, version: str) -> NewVersion:
+    return NewVersion(publisher="Pub", name=name, version=version, target_platform="universal", pre_release=False,
+                      engine="^1.80.0", sha256="0" * 64, size=1, asset_base=f"assets/pub/{name}/{version}/universal/u",
+                      assets={}, upload_id="u", published_by="alice", published_at=datetime.now(UTC),
+                      display_name=f"{name.title()} {version}", description="Says hello")
+
+
+def test_search_indexer_follows_the_extensions_table(deployment):
+    catalog.record_version(_new_version("hello", "1.0.0"))
+    catalog.record_version(_new_version("hello", "1.1.0"))
+    catalog.record_version(_new_version("other", "1.0.0"))
+    records = _stream_records(deployment)
+    # version items and UUID pointers are in the stream too; only the extensions' own items count
+    assert {r["dynamodb"]["Keys"]["sk"]["S"].split("#")[0] for r in records} == {"EXTENSION", "VERSION"}
+    assert any(r["dynamodb"]["Keys"]["pk"]["S"].startswith("UUID#") for r in records)
+    assert indexer_handler.lambda_handler({"Records": records}, context("search_indexer")) == {
+        "batchItemFailures": []}
+    indexed = _indexed()
+    assert sorted(indexed) == ["pub.hello", "pub.other"]
+    assert indexed["pub.hello"]["dn"] == "Hello 1.1.0" and [v["v"] for v in indexed["pub.hello"]["v"]] == ["1.1.0"]
+    generations = {n: i.generation for n, i in snapshot.read_manifest().segments.items()}  # type: ignore[union-attr]
+    # one rewrite per touched segment, however many records the batch held for it
+    assert generations == {segment_of("pub.hello"): 1, segment_of("pub.other"): 1} or (
+        segment_of("pub.hello") == segment_of("pub.other") and sum(generations.values()) == 1)
+
+    catalog.unpublish("pub.hello", None, None, datetime.now(UTC))
+    later = _stream_records(deployment)[len(records):]
+    assert indexer_handler.lambda_handler({"Records": later}, context("search_indexer")) == {"batchItemFailures": []}
+    assert sorted(_indexed()) == ["pub.other"]
 
 
 def test_search_indexer_reports_a_failed_write(deployment, monkeypatch: pytest.MonkeyPatch):
@@ -111,6 +143,7 @@ def test_search_indexer_reports_a_failed_write(deployment, monkeypatch: pytest.M
     second["dynamodb"] = {**record["dynamodb"], "SequenceNumber": "43",  # type: ignore[dict-item]
                           "Keys": {"pk": {"S": "EXT#a.b"}, "sk": {"S": "VERSION#1"}}}
     result = indexer_handler.lambda_handler({"Records": [record, second]}, context("search_indexer"))
+    # the extension's segment cannot be written; the version item never needed it
     assert result == {"batchItemFailures": [{"itemIdentifier": "42"}]}
     # a batch in which every record fails is a function error: Lambda retries (and bisects) all of it
     with pytest.raises(BatchFailed):

@@ -71,9 +71,12 @@ def test_least_privilege_on_the_upload_prefix():
     readers = {fn.name for fn in FUNCTIONS for g in fn.grants
                if isinstance(g, ObjectGrant) and g.prefix == upload and "s3:GetObject" in g.actions}
     assert writers == {"publish_api"} and readers == {"ingest"}
-    public_writers = {fn.name for fn in FUNCTIONS for g in fn.grants
-                      if isinstance(g, ObjectGrant) and g.prefix == r.PACKAGES_BUCKET.public_prefix}
-    assert public_writers == {"ingest"}
+    public = r.PACKAGES_BUCKET.public_prefix
+    public_writers = {fn.name for fn in FUNCTIONS for g in fn.grants if isinstance(g, ObjectGrant)
+                      and g.prefix == public and set(g.actions) & {"s3:PutObject", "s3:DeleteObject"}}
+    public_readers = {fn.name for fn in FUNCTIONS for g in fn.grants if isinstance(g, ObjectGrant)
+                      and g.prefix == public and g.actions == ("s3:GetObject",)}
+    assert public_writers == {"ingest"} and public_readers == {"gallery"}  # the API's asset fallback
     assert all(isinstance(g, TableGrant) for fn in FUNCTIONS for g in fn.grants if getattr(g, "table", None))
 
 

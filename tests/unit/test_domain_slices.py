@@ -2,12 +2,11 @@
 
 import json
 from datetime import UTC, datetime
-from decimal import Decimal
 
 import pytest
 
 from marketplace.publishing.ingest import MalformedNotification, uploaded_objects
-from marketplace.search.documents import Delete, Upsert, change_for
+from marketplace.search.indexer import changed_extension
 from marketplace.stats import events
 
 
@@ -62,13 +61,12 @@ def test_invalid_stats_events_are_refused(data):
 
 
 def test_search_changes_come_only_from_extension_items():
-    keys = {"pk": "EXT#pub.ext", "sk": "EXTENSION"}
-    change = change_for("INSERT", keys, {**keys, "displayName": "Hello", "installs": Decimal(3), "tags": {"a"}})
-    assert isinstance(change, Upsert) and change.extension_id == "pub.ext"
-    assert json.loads(change.document) == {"displayName": "Hello", "id": "pub.ext", "installs": 3, "tags": ["a"]}
-    assert change_for("REMOVE", keys, None) == Delete("pub.ext")
-    assert change_for("INSERT", {"pk": "EXT#pub.ext", "sk": "VERSION#1.0.0"}, {}) is None
-    assert change_for("INSERT", {"pk": "OTHER", "sk": "EXTENSION"}, {}) is None
+    assert changed_extension({"pk": "EXT#Pub.Ext", "sk": "EXTENSION"}) == "pub.ext"
+    assert changed_extension({"pk": "EXT#pub.ext", "sk": "VERSION#1.0.0#universal"}) is None
+    assert changed_extension({"pk": "UUID#0f1e", "sk": "EXTENSION"}) is None
+    assert changed_extension({"pk": "CONTROL", "sk": "EXT#pub.ext"}) is None
+    assert changed_extension({"pk": "EXT#", "sk": "EXTENSION"}) is None
+    assert changed_extension(None) is None
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,9 @@
   act on the running local marketplace, or on a deployment with ``--stage`` and the caller's AWS credentials.
 - ``marketplace publish FILE.vsix``: upload a package and wait for the ingest's verdict.
 - ``marketplace extension unpublish|deprecate|undeprecate ID``: an owner's lifecycle actions.
+- ``marketplace extension feature|block ID [--off]``, ``marketplace publisher verify NS``: operator actions.
 - ``marketplace product-json URL``: the editor configuration for a deployment.
+- ``marketplace search rebuild``: write the whole search snapshot from the extensions table (operator).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import logging
 import os
 import signal
+import ssl
 import sys
 import threading
 from collections.abc import Sequence
@@ -26,7 +29,16 @@ def _serve(args: argparse.Namespace) -> int:
     from marketplace import operator
     from marketplace.local.runtime import LocalMarketplace  # moto and friends load only for this command
 
-    runtime = LocalMarketplace(args.host, args.port, moto_port=args.moto_port)
+    tls = None
+    if args.tls:
+        from pathlib import Path
+
+        from marketplace.local import tls as local_tls
+
+        directory = Path(args.tls_dir) if args.tls_dir else operator.state_file().parent / "tls"
+        tls = local_tls.ensure(directory.resolve(), local_tls.names_for(args.host))
+    runtime = LocalMarketplace(args.host, args.port, moto_port=args.moto_port,
+                               tls=tls.server_context() if tls else None)
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -40,12 +52,26 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"marketplace: cannot start: {error}", file=sys.stderr)
         runtime.stop()
         return 1
-    operator.write_state(runtime.stage, runtime.moto_endpoint, runtime.base_url)
+    operator.write_state(runtime.stage, runtime.moto_endpoint, runtime.base_url,
+                         str(tls.ca_cert) if tls else None)
     fragment = json.dumps(runtime.product_json(), indent=2)
+    trust = ""
+    if tls:
+        trust = (
+            f"HTTPS, with a certificate ({', '.join(tls.names)}) from the local CA {tls.ca_cert}\n"
+            f"({'made now' if tls.created else 'reused'}; valid until {tls.not_after:%Y-%m-%d}). To trust it:\n"
+            f"  Node, code-server: NODE_EXTRA_CA_CERTS={tls.ca_cert}\n"
+            f"  curl:              curl --cacert {tls.ca_cert} {runtime.base_url}/healthz\n"
+            f"  browsers:          import {tls.ca_cert.name} as a certificate authority (it only vouches for the names"
+            " above)\n"
+            f"  Chromium in tests: --ignore-certificate-errors-spki-list={tls.spki_sha256}\n"
+            "  marketplace CLI:   finds the CA through the state file; elsewhere --ca-file (or MARKETPLACE_CA_FILE)\n\n"
+        )
     print(
         f"Marketplace is running at {runtime.base_url}\n"
         f"  health:        {runtime.base_url}/healthz\n"
         f"  AWS (moto):    {runtime.moto_endpoint}\n\n"
+        f"{trust}"
         "Add this to the editor's product.json (code-server: EXTENSIONS_GALLERY='<extensionsGallery value>'):\n"
         f"{fragment}\n\nPress Ctrl-C to stop.",
         flush=True,
@@ -110,6 +136,56 @@ def _member_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _publisher_verify(args: argparse.Namespace) -> int:
+    from marketplace.publishing import service
+
+    verified = not args.revoke
+    changed = service.verify_namespace(args.namespace, verified)
+    state = "verified" if verified else "no longer verified"
+    _emit(args, {"namespace": args.namespace.lower(), "verified": verified, "extensions": changed},
+          f"Publisher {args.namespace.lower()} is {state} ({len(changed)} extension(s) updated).")
+    return 0
+
+
+def _extension_feature(args: argparse.Namespace) -> int:
+    from marketplace.catalog import store as catalog
+    from marketplace.catalog.ids import EXTENSION_ID
+    from marketplace.platform.errors import BadRequest, NotFound
+
+    extension_id = args.extension.lower()
+    if not EXTENSION_ID.fullmatch(extension_id):
+        raise BadRequest(f"{args.extension!r} is not an extension id (publisher.name)")
+    featured = not args.off
+    try:
+        catalog.set_featured(extension_id, featured)
+    except LookupError as error:
+        raise NotFound(str(error)) from error
+    _emit(args, {"extension": extension_id, "featured": featured},
+          f"{extension_id} is {'featured' if featured else 'no longer featured'}.")
+    return 0
+
+
+def _extension_block(args: argparse.Namespace) -> int:
+    from marketplace.catalog import store as catalog
+    from marketplace.catalog.ids import EXTENSION_ID
+    from marketplace.platform.errors import BadRequest, NotFound
+    from marketplace.publishing.tokens import utcnow
+
+    extension_id = args.extension.lower()
+    if not EXTENSION_ID.fullmatch(extension_id):
+        raise BadRequest(f"{args.extension!r} is not an extension id (publisher.name)")
+    try:
+        if args.off:
+            catalog.clear_malicious(extension_id, utcnow())
+        else:
+            catalog.mark_malicious(extension_id, args.reason, utcnow())
+    except LookupError as error:
+        raise NotFound(str(error)) from error
+    state = "no longer blocked" if args.off else "blocked: hidden from the gallery and listed as malicious"
+    _emit(args, {"extension": extension_id, "malicious": not args.off}, f"{extension_id} is {state}.")
+    return 0
+
+
 def _token_create(args: argparse.Namespace) -> int:
     from marketplace.publishing import service
 
@@ -152,6 +228,7 @@ def _publish(args: argparse.Namespace) -> int:
     registry, token = target
     try:
         verdict = client.publish(Path(args.file), registry, token, wait_seconds=args.wait,
+                                 context=_tls_context(args, registry),
                                  progress=None if args.quiet else client.progress_bar())
     except client.PublishError as error:
         print(f"marketplace: {error}", file=sys.stderr)
@@ -183,6 +260,46 @@ def _registry_and_token(args: argparse.Namespace) -> tuple[str, str] | None:
     return str(registry).rstrip("/"), token
 
 
+def _tls_context(args: argparse.Namespace, registry: str) -> ssl.SSLContext | None:
+    """Trust, besides the system's authorities, --ca-file / $MARKETPLACE_CA_FILE, or the CA of the running
+    local marketplace when ``registry`` is its (HTTPS) address."""
+    from marketplace.publishing.client import trusting
+
+    ca_file = getattr(args, "ca_file", None) or os.environ.get("MARKETPLACE_CA_FILE")
+    if not ca_file and registry.startswith("https://"):
+        from marketplace import operator
+
+        try:
+            local = operator.resolve(None, None)
+        except operator.NoTarget:
+            local = None
+        if local and local.ca_file and (local.base_url or "").rstrip("/") == registry.rstrip("/"):
+            ca_file = local.ca_file
+    return trusting(ca_file) if ca_file else None
+
+
+def _search_rebuild(args: argparse.Namespace) -> int:
+    """The whole search snapshot from a scan of the extensions table: the first one, or after trouble."""
+    from marketplace import operator
+    from marketplace.platform import resources as r
+    from marketplace.search import indexer
+
+    bucket = args.bucket
+    if not bucket:
+        target = operator.resolve(args.stage, args.aws_endpoint)
+        if not target.aws_endpoint:  # a deployed stage: CDK names the bucket
+            print("marketplace: name the packages bucket with --bucket (the stack's PackagesBucketName output)",
+                  file=sys.stderr)
+            return 2
+        bucket = f"{r.PRODUCT}-{target.stage}-{r.PACKAGES_BUCKET.id}"  # as the local runtime provisions it
+    os.environ[r.PACKAGES_BUCKET.env_var] = bucket
+    manifest = indexer.rebuild()
+    _emit(args, {"extensions": manifest.total, "segments": len(manifest.segments), "bucket": bucket},
+          f"Rebuilt the search snapshot: {manifest.total} extensions in {len(manifest.segments)} segments "
+          f"(s3://{bucket}/{r.PACKAGES_BUCKET.private_prefix}search/).")
+    return 0
+
+
 def _extension_action(args: argparse.Namespace) -> int:
     """An owner's lifecycle action through the API (owners are not operators: they hold a token)."""
     from marketplace.publishing import client
@@ -202,7 +319,7 @@ def _extension_action(args: argparse.Namespace) -> int:
         if getattr(args, option, None):
             body[field] = getattr(args, option)
     try:
-        answer = client.api(args.method, url, token, body)
+        answer = client.api(args.method, url, token, body, context=_tls_context(args, registry))
     except client.PublishError as error:
         print(f"marketplace: {error}", file=sys.stderr)
         return 1
@@ -226,6 +343,10 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080; 0 picks one)")
     serve.add_argument("--moto-port", type=int, default=0, help="port of the embedded AWS emulator (default: any)")
+    serve.add_argument("--tls", action="store_true",
+                       help="serve HTTPS with a certificate from a local CA, made once and reused (browser clients)")
+    serve.add_argument("--tls-dir", help="where the CA and certificate live (default: .build/tls, next to the state "
+                                         "file)")
     serve.set_defaults(run=_serve)
 
     product = commands.add_parser("product-json", help="print the product.json fragment for a base URL")
@@ -247,6 +368,11 @@ def parser() -> argparse.ArgumentParser:
     member.add_argument("--role", choices=("owner", "contributor"), default="contributor")
     _add_target_options(member)
     member.set_defaults(run=_operator, action=_member_add)
+    verify = publisher_commands.add_parser("verify", help="vouch for a publisher: its extensions show as verified")
+    verify.add_argument("namespace")
+    verify.add_argument("--revoke", action="store_true", help="take the verification back")
+    _add_target_options(verify)
+    verify.set_defaults(run=_operator, action=_publisher_verify)
 
     publish = commands.add_parser("publish", help="publish a .vsix (straight to storage, then wait for the verdict)")
     publish.add_argument("file", help="the .vsix to publish")
@@ -254,6 +380,8 @@ def parser() -> argparse.ArgumentParser:
     publish.add_argument("--token", help="a personal access token (default: $MARKETPLACE_TOKEN)")
     publish.add_argument("--wait", type=float, default=300, help="seconds to wait for the verdict (default 300)")
     publish.add_argument("--quiet", action="store_true", help="no progress bar")
+    publish.add_argument("--ca-file", help="also trust this CA (PEM) for an HTTPS registry (default: "
+                                           "$MARKETPLACE_CA_FILE, or the running local marketplace's)")
     publish.set_defaults(run=_publish)
 
     extension = commands.add_parser("extension", help="an owner's actions on a published extension")
@@ -267,6 +395,7 @@ def parser() -> argparse.ArgumentParser:
         action.add_argument("extension", help="publisher.name")
         action.add_argument("--registry", help="the marketplace's base URL (default: the running local marketplace)")
         action.add_argument("--token", help="an owner's personal access token (default: $MARKETPLACE_TOKEN)")
+        action.add_argument("--ca-file", help="also trust this CA (PEM) for an HTTPS registry")
         if name == "unpublish":
             action.add_argument("--version", help="only this version (default: every version)")
             action.add_argument("--target", help="only this target platform of --version")
@@ -274,6 +403,25 @@ def parser() -> argparse.ArgumentParser:
             action.add_argument("--replacement", help="publisher.name of the extension to use instead")
             action.add_argument("--message", help="a short explanation shown to users")
         action.set_defaults(run=_extension_action, method=method, path=path)
+    feature = extension_commands.add_parser("feature", help="operator: list an extension under Featured")
+    feature.add_argument("extension", help="publisher.name")
+    feature.add_argument("--off", action="store_true", help="stop featuring it")
+    _add_target_options(feature)
+    feature.set_defaults(run=_operator, action=_extension_feature)
+    block = extension_commands.add_parser("block", help="operator: block a malicious extension everywhere")
+    block.add_argument("extension", help="publisher.name")
+    block.add_argument("--reason", help="why (kept with the block)")
+    block.add_argument("--off", action="store_true", help="lift the block")
+    _add_target_options(block)
+    block.set_defaults(run=_operator, action=_extension_block)
+
+    search = commands.add_parser("search", help="the gallery's search snapshot")
+    search_commands = search.add_subparsers(dest="search_command", required=True)
+    rebuild = search_commands.add_parser("rebuild", help="rewrite the whole search snapshot from the extensions "
+                                                         "table (first deployment, recovery, fresh statistics)")
+    rebuild.add_argument("--bucket", help="the packages bucket (needed with --stage: the PackagesBucketName output)")
+    _add_target_options(rebuild)
+    rebuild.set_defaults(run=_operator, action=_search_rebuild)
 
     token = commands.add_parser("token", help="personal access tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True)

@@ -23,6 +23,7 @@ class Target:
     stage: str
     aws_endpoint: str | None
     base_url: str | None = None
+    ca_file: str | None = None  # the local CA when the runtime serves HTTPS (``marketplace serve --tls``)
 
     def describe(self) -> str:
         return f"local marketplace ({self.aws_endpoint})" if self.aws_endpoint else f"stage {self.stage!r} on AWS"
@@ -40,11 +41,11 @@ def state_file() -> Path:
     return project_root() / ".build" / "local-runtime.json"
 
 
-def write_state(stage: str, aws_endpoint: str, base_url: str) -> Path:
+def write_state(stage: str, aws_endpoint: str, base_url: str, ca_file: str | None = None) -> Path:
     path = state_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"stage": stage, "aws_endpoint": aws_endpoint, "base_url": base_url,
-                                "pid": os.getpid()}))
+                                "ca_file": ca_file, "pid": os.getpid()}))
     return path
 
 
@@ -74,7 +75,8 @@ def resolve(stage: str | None, aws_endpoint: str | None) -> Target:
                        "with --stage") from error
     if not _alive(int(state.get("pid", 0))):
         raise NoTarget("the local marketplace that wrote the state file has stopped: start it with ./dev serve")
-    return Target(str(state["stage"]), str(state["aws_endpoint"]), str(state.get("base_url") or "") or None)
+    return Target(str(state["stage"]), str(state["aws_endpoint"]), str(state.get("base_url") or "") or None,
+                  str(state.get("ca_file") or "") or None)
 
 
 def activate(target: Target) -> None:

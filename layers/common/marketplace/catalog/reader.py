@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from pynamodb.attributes import UnicodeAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+
 from marketplace.catalog.store import (
     EXTENSION_SK,
     CatalogItem,
@@ -22,7 +25,7 @@ from marketplace.catalog.store import (
 )
 from marketplace.gallery.model import ExtensionView, from_items
 from marketplace.platform.dynamo import bind
-from marketplace.platform.resources import EXTENSIONS_TABLE
+from marketplace.platform.resources import EXTENSIONS_TABLE, GSI1
 from marketplace.stats.store import totals_for
 
 MAX_LOOKUPS = 100  # ids or UUIDs in one request: what BatchGet takes in one call
@@ -70,3 +73,34 @@ def ids_for_uuids(uuids: Iterable[str]) -> list[str]:
         return []
     model = bind(UuidPointer, EXTENSIONS_TABLE)
     return [pointer.extension_id for pointer in model.batch_get(keys, consistent_read=True)]
+
+
+class _ByNamespace(GlobalSecondaryIndex[ExtensionItem]):
+    class Meta:
+        index_name = GSI1.name
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class _NamespacedExtension(ExtensionItem):
+    """An extension summary as the gsi1 index (``NS#<namespace>`` / ``EXT#<name>``) returns it."""
+
+    by_namespace = _ByNamespace()
+
+
+def extensions_in_namespace(namespace: str) -> list[ExtensionItem]:
+    """Every extension summary of ``namespace`` (hidden ones too), by name. Read from the gsi1 index, which
+    is eventually consistent: an extension created a moment ago may be missing."""
+    model = bind(_NamespacedExtension, EXTENSIONS_TABLE)
+    return [item for item in model.by_namespace.query(f"NS#{namespace.lower()}") if item.sk == EXTENSION_SK]
+
+
+def load_all(extension_ids: Sequence[str], *, with_statistics: bool = True) -> list[ExtensionView]:
+    """``load_many`` for any number of ids, ``MAX_LOOKUPS`` at a time."""
+    wanted = list(dict.fromkeys(i.lower() for i in extension_ids))
+    views: list[ExtensionView] = []
+    for start in range(0, len(wanted), MAX_LOOKUPS):
+        views += load_many(wanted[start:start + MAX_LOOKUPS], with_statistics=with_statistics)
+    return views

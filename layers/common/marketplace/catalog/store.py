@@ -24,7 +24,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -63,6 +63,7 @@ class ExtensionItem(CatalogItem):
     deprecated = BooleanAttribute(default=False)
     replacement = UnicodeAttribute(null=True)  # the extension id to use instead, for a deprecated one
     deprecation_message = UnicodeAttribute(null=True)
+    malicious = BooleanAttribute(default=False)  # blocked by the operator: hidden, and editors refuse it
     featured = BooleanAttribute(default=False)  # picked by the operator: the gallery's Featured filter
     verified = BooleanAttribute(default=False)  # the namespace's owner is verified by the operator
     gsi1pk = UnicodeAttribute(null=True)
@@ -73,6 +74,18 @@ class UuidPointer(CatalogItem):
     """``UUID#<uuid>`` → the extension id: the gallery's ExtensionId filter looks extensions up by UUID."""
 
     extension_id = UnicodeAttribute()
+
+
+class ControlEntry(CatalogItem):
+    """``CONTROL`` / ``EXT#<id>``: an extension editors must be warned about or kept from installing. The
+    gallery's control manifest is one Query of this partition (wire-protocols A8)."""
+
+    PK = "CONTROL"
+    extension_id = UnicodeAttribute()
+    kind = UnicodeAttribute()  # deprecated | unpublished | malicious
+    replacement = UnicodeAttribute(null=True)
+    message = UnicodeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute()
 
 
 class VersionItem(CatalogItem):
@@ -223,6 +236,7 @@ def _summary(current: ExtensionItem | None, new: NewVersion) -> ExtensionItem:
         replacement=current.replacement if current else None,
         deprecation_message=current.deprecation_message if current else None,
         featured=bool(current.featured) if current else False,
+        malicious=bool(current.malicious) if current else False,
         verified=bool(current.verified) if current else new.verified,
         gsi1pk=f"NS#{new.publisher.lower()}", gsi1sk=f"EXT#{new.name.lower()}",
     )
@@ -253,6 +267,8 @@ def record_version(new: NewVersion) -> VersionItem:
         with TransactWrite(connection=connection(CatalogItem, EXTENSIONS_TABLE)) as transaction:
             transaction.save(item, condition=VersionItem.sk.does_not_exist())
             transaction.save(summary, condition=summary_condition)
+            if current is not None and current.unpublished and not current.malicious:
+                _restore_control(transaction, summary, new.published_at)  # it is back in the gallery
             if current is None:
                 transaction.save(_bound(UuidPointer)(uuid_key(extension_uuid(new.extension_id)), EXTENSION_SK,
                                                      extension_id=new.extension_id))
@@ -305,7 +321,58 @@ def unpublish(extension_id: str, version: str | None, target_platform: str | Non
             transaction.update(current, actions=summary, condition=ExtensionItem.revision == int(current.revision))
     except TransactWriteError as error:
         raise ConcurrentChange(extension_id) from error
+    if not remaining and not current.malicious:
+        _control(extension_id).update(actions=[
+            ControlEntry.extension_id.set(extension_id), ControlEntry.kind.set("unpublished"),
+            ControlEntry.updated_at.set(now)])
     return [f"{v.version}@{v.target_platform}" for v in chosen[:99]]
+
+
+def _control(extension_id: str) -> ControlEntry:
+    return _bound(ControlEntry)(ControlEntry.PK, extension_key(extension_id))  # type: ignore[return-value]
+
+
+def control_entries() -> list[ControlEntry]:
+    """Every extension the control manifest names."""
+    model = _bound(ControlEntry)
+    return list(model.query(ControlEntry.PK))  # type: ignore[arg-type]
+
+
+def mark_malicious(extension_id: str, reason: str | None, now: datetime) -> None:
+    """Block an extension everywhere: it leaves the gallery and editors refuse to install (and offer to
+    remove) it. Reversible with ``clear_malicious``."""
+    current = get_extension(extension_id)
+    if current is None:
+        raise LookupError(f"extension {extension_id} does not exist")
+    with TransactWrite(connection=connection(CatalogItem, EXTENSIONS_TABLE)) as transaction:
+        transaction.update(current, actions=[ExtensionItem.malicious.set(True), ExtensionItem.updated_at.set(now),
+                                             ExtensionItem.revision.add(1)])
+        transaction.save(_bound(ControlEntry)(ControlEntry.PK, extension_key(extension_id), extension_id=extension_id,
+                                              kind="malicious", message=reason, updated_at=now))
+
+
+def clear_malicious(extension_id: str, now: datetime) -> None:
+    current = get_extension(extension_id)
+    if current is None:
+        raise LookupError(f"extension {extension_id} does not exist")
+    with TransactWrite(connection=connection(CatalogItem, EXTENSIONS_TABLE)) as transaction:
+        transaction.update(current, actions=[ExtensionItem.malicious.set(False), ExtensionItem.updated_at.set(now),
+                                             ExtensionItem.revision.add(1)])
+        _restore_control(transaction, current, now)
+
+
+def _restore_control(transaction: TransactWrite, current: ExtensionItem, now: datetime) -> None:
+    """After a flag is cleared, the control entry says what still applies (or goes)."""
+    entry = _control(current.extension_id)
+    if current.unpublished:
+        transaction.save(_bound(ControlEntry)(entry.pk, entry.sk, extension_id=current.extension_id,
+                                              kind="unpublished", updated_at=now))
+    elif current.deprecated:
+        transaction.save(_bound(ControlEntry)(entry.pk, entry.sk, extension_id=current.extension_id,
+                                              kind="deprecated", replacement=current.replacement,
+                                              message=current.deprecation_message, updated_at=now))
+    else:
+        transaction.delete(entry)
 
 
 def deprecate(extension_id: str, replacement: str | None, message: str | None, now: datetime) -> None:
@@ -313,17 +380,52 @@ def deprecate(extension_id: str, replacement: str | None, message: str | None, n
     current = get_extension(extension_id)
     if current is None:
         raise LookupError(f"extension {extension_id} does not exist")
-    current.update(actions=[
-        ExtensionItem.deprecated.set(True),
-        ExtensionItem.replacement.set(replacement) if replacement else ExtensionItem.replacement.remove(),
-        ExtensionItem.deprecation_message.set(message) if message else ExtensionItem.deprecation_message.remove(),
-        ExtensionItem.updated_at.set(now), ExtensionItem.revision.add(1)])
+    with TransactWrite(connection=connection(CatalogItem, EXTENSIONS_TABLE)) as transaction:
+        transaction.update(current, actions=[
+            ExtensionItem.deprecated.set(True),
+            ExtensionItem.replacement.set(replacement) if replacement else ExtensionItem.replacement.remove(),
+            ExtensionItem.deprecation_message.set(message) if message else ExtensionItem.deprecation_message.remove(),
+            ExtensionItem.updated_at.set(now), ExtensionItem.revision.add(1)])
+        if not current.malicious and not current.unpublished:
+            transaction.save(_bound(ControlEntry)(ControlEntry.PK, extension_key(extension_id),
+                                                  extension_id=extension_id, kind="deprecated",
+                                                  replacement=replacement, message=message, updated_at=now))
 
 
 def undeprecate(extension_id: str, now: datetime) -> None:
     current = get_extension(extension_id)
     if current is None:
         raise LookupError(f"extension {extension_id} does not exist")
-    current.update(actions=[ExtensionItem.deprecated.set(False), ExtensionItem.replacement.remove(),
-                            ExtensionItem.deprecation_message.remove(), ExtensionItem.updated_at.set(now),
-                            ExtensionItem.revision.add(1)])
+    with TransactWrite(connection=connection(CatalogItem, EXTENSIONS_TABLE)) as transaction:
+        transaction.update(current, actions=[ExtensionItem.deprecated.set(False), ExtensionItem.replacement.remove(),
+                                             ExtensionItem.deprecation_message.remove(),
+                                             ExtensionItem.updated_at.set(now), ExtensionItem.revision.add(1)])
+        current.deprecated = False
+        if not current.malicious:
+            _restore_control(transaction, current, now)
+
+
+def _set_flag(extension_id: str, attribute: BooleanAttribute, value: bool) -> None:
+    """Set an operator's flag; the revision moves so a concurrent ``record_version`` re-reads the summary
+    (which keeps the flag) instead of overwriting it."""
+    current = get_extension(extension_id)
+    if current is None:
+        raise LookupError(f"extension {extension_id} does not exist")
+    try:
+        current.update(actions=[attribute.set(value), ExtensionItem.revision.add(1)],
+                       condition=ExtensionItem.pk.exists())
+    except UpdateError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            raise LookupError(f"extension {extension_id} does not exist") from error
+        raise
+
+
+def set_featured(extension_id: str, featured: bool) -> None:
+    """Feature an extension (the gallery's Featured filter) or stop featuring it."""
+    _set_flag(extension_id, ExtensionItem.featured, featured)
+
+
+def set_verified(extension_id: str, verified: bool) -> None:
+    """Mark the extension's namespace verified (or not); ``publishing.service.verify_namespace`` calls this
+    for every extension of the namespace."""
+    _set_flag(extension_id, ExtensionItem.verified, verified)

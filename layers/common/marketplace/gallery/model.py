@@ -14,11 +14,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from marketplace.catalog.ids import UNIVERSAL, WEB_EXTENSION_TAG
 from marketplace.catalog.semver import Version
 
-UNIVERSAL = "universal"
 WEB = "web"
-WEB_EXTENSION_TAG = "__web_extension"
 
 # Ids in responses are UUIDs derived from the lower-cased identity, so they are stable without being stored
 # and the same on every deployment; ``catalog.store`` keeps a pointer item from the UUID back to the id.
@@ -194,7 +193,9 @@ def from_items(extension: Any, versions: Iterable[Any], totals: dict[str, Any] |
     ``rating_count``) when the caller read them.
     """
     totals = totals or {}
-    published = [version_from_item(v) for v in versions if getattr(v, "unpublished_at", None) is None]
+    blocked = bool(getattr(extension, "malicious", False))  # an operator's block hides every version
+    published = [] if blocked else [version_from_item(v) for v in versions
+                                    if getattr(v, "unpublished_at", None) is None]
     rating = totals.get("average_rating")
     return ExtensionView(
         extension_id=extension.extension_id, publisher=extension.publisher, name=extension.name,
@@ -203,7 +204,8 @@ def from_items(extension: Any, versions: Iterable[Any], totals: dict[str, Any] |
         latest_version=extension.latest_version, latest_prerelease=extension.latest_prerelease,
         created_at=extension.created_at, updated_at=extension.updated_at, versions=sort_versions(published),
         all_versions=True, deprecated=bool(extension.deprecated), replacement=extension.replacement,
-        deprecation_message=extension.deprecation_message, unpublished=bool(extension.unpublished),
+        deprecation_message=extension.deprecation_message,
+        unpublished=bool(extension.unpublished) or blocked,
         featured=bool(getattr(extension, "featured", False)), verified=bool(getattr(extension, "verified", False)),
         downloads=int(totals.get("downloads", 0)), installs=int(totals.get("installs", 0)),
         updates=int(totals.get("updates", 0)), average_rating=float(rating) if rating is not None else None,

@@ -1,12 +1,229 @@
-"""Routes of the gallery function: ``{base}/_apis/public/gallery/*`` (extensionquery, latest,
-assets, vspackage, stats, control manifest) and the Open VSX read API under ``{base}/api``.
-
-The capability's handlers attach to ``router``; ``functions/gallery/handler.py`` mounts it. Until a route is
-added here, every request the function receives gets a JSON 404 that names the method and path.
+"""Routes of the VS Code gallery protocol under ``serviceUrl = {base}/_apis/public/gallery``
+(wire-protocols part A): ``extensionquery``, the latest-version lookup, assets through the API
+(``fallbackAssetUri``), ``vspackage``, web resources (``resourceUrlTemplate``), statistics, the control
+manifest and the item/publisher links. The Open VSX read API lives in ``gallery.openvsx_routes``.
 """
 
 from __future__ import annotations
 
+import json
+import re
+import time
+from typing import Any
+from urllib.parse import unquote
+
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
+from marketplace.catalog import reader
+from marketplace.catalog import store as catalog
+from marketplace.catalog.ids import EXTENSION_ID, TARGET_PLATFORMS
+from marketplace.gallery import assets, control, downloads, serialize, service
+from marketplace.gallery.model import ExtensionView, VersionView
+from marketplace.platform.errors import BadRequest, NotFound
+from marketplace.platform.http import json_response, public_base_url
+
 router = Router()
+
+SERVICE = "/_apis/public/gallery"
+NO_STORE = {"Cache-Control": "no-store"}
+ASSET_CACHE = {"Cache-Control": "public, max-age=3600"}
+LATEST_CACHE = {"Cache-Control": "public, max-age=60"}
+CONTROL_CACHE = {"Cache-Control": "public, max-age=300"}
+CONTROL_TTL_SECONDS = 60.0
+STAT_TYPES = {"install": "install", "1": "install", "uninstall": "uninstall", "3": "uninstall"}
+_VERSION_PLATFORM = re.compile(r"^(?P<version>[^+@]+)(?:[+@](?P<platform>[a-z0-9-]+))?$")
+
+
+def _base() -> str:
+    return public_base_url(router.current_event.headers or {})
+
+
+def _query() -> dict[str, str]:
+    return dict(router.current_event.query_string_parameters or {})
+
+
+def _header(name: str) -> str | None:
+    headers = {k.lower(): v for k, v in (router.current_event.headers or {}).items()}
+    return headers.get(name.lower())
+
+
+def _target_platform(value: str | None) -> str | None:
+    if value in (None, "", "undefined", "unknown"):
+        return None
+    if value not in TARGET_PLATFORMS:
+        raise BadRequest(f"targetPlatform {value!r} is not one of {', '.join(sorted(TARGET_PLATFORMS))}")
+    return value
+
+
+def _extension(publisher: str, name: str) -> ExtensionView:
+    extension_id = f"{unquote(publisher)}.{unquote(name)}"
+    view = reader.load(extension_id, with_statistics=False) if EXTENSION_ID.fullmatch(extension_id) else None
+    if view is None or not view.versions:
+        raise NotFound(f"Extension {extension_id} not found")
+    return view
+
+
+def _version(view: ExtensionView, version: str, target_platform: str | None) -> VersionView:
+    found = service.find_version(view, unquote(version), target_platform)
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    builds = sorted(v.target_platform for v in view.versions if v.version == unquote(version))
+    if builds and not target_platform:
+        raise BadRequest(f"{view.extension_id} {version} is built per platform ({', '.join(builds)}): "
+                         "name one with ?targetPlatform=")
+    where = f" for {target_platform}" if target_platform else ""
+    raise NotFound(f"Version {version}{where} of {view.extension_id} not found")
+
+
+@router.post(f"{SERVICE}/extensionquery", compress=True)
+def extension_query() -> Response[str]:
+    try:
+        raw = router.current_event.decoded_body or ""  # base64 bodies are decoded here: bad UTF-8 is a 400 too
+        body = json.loads(raw) if raw.strip() else None
+    except (ValueError, RecursionError) as error:  # also integers over 4300 digits and absurd nesting
+        raise BadRequest(f"the request body is not valid JSON: {str(error)[:200]}") from None
+    answer = service.extension_query(body, _base())
+    return json_response(200, answer, {"activityid": router.current_event.raw_event.get(
+        "requestContext", {}).get("requestId", "")})
+
+
+@router.get(f"{SERVICE}/vscode/<publisher>/<name>/latest", compress=True)
+def latest(publisher: str, name: str) -> Response[str]:
+    answer = service.latest(unquote(publisher), unquote(name), _base())
+    if answer is None:
+        raise NotFound(f"Extension {unquote(publisher)}.{unquote(name)} not found")
+    return json_response(200, answer, LATEST_CACHE)
+
+
+def _redirect(location: str, headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(status_code=302, content_type="text/plain", body="",
+                    headers={"Location": location, **(headers or NO_STORE)})
+
+
+def _download(view: ExtensionView, version: VersionView, query: dict[str, str]) -> Response[str]:
+    """Count the fetch (never failing it), then send the client to the CDN."""
+    downloads.record_download(view.extension_id, version.version, version.target_platform,
+                              downloads.event_kind(query), user_agent=_header("user-agent"),
+                              client_id=_header("x-market-client-id"))
+    return _redirect(f"{_base()}/{version.asset_base}/{serialize.PACKAGE}")
+
+
+def _serve(key: str | None, missing: str) -> Response[Any]:
+    stored = assets.read(key) if key else None
+    if stored is None:
+        raise NotFound(missing)
+    if stored.body is None:
+        return _redirect(f"{_base()}/{stored.key}", ASSET_CACHE)
+    body: bytes | str = stored.body
+    content_type = stored.content_type
+    if content_type.startswith("application/json"):
+        # the resolver JSON-encodes a non-str body under a JSON content type (a TypeError for bytes): send text
+        try:
+            body = stored.body.decode("utf-8")
+        except UnicodeDecodeError:
+            content_type = "application/octet-stream"
+    return Response(status_code=200, content_type=content_type, body=body,
+                    headers={**ASSET_CACHE, "X-Content-Type-Options": "nosniff"})
+
+
+@router.get(f"{SERVICE}/assets/<publisher>/<name>/<version>/<asset_type>")
+def asset(publisher: str, name: str, version: str, asset_type: str) -> Response[Any]:
+    query = _query()
+    view = _extension(publisher, name)
+    chosen = _version(view, version, _target_platform(query.get("targetPlatform")))
+    asset_type = unquote(asset_type)
+    if asset_type == serialize.PACKAGE:
+        return _download(view, chosen, query)
+    return _serve(assets.object_key(chosen, asset_type),
+                  f"{view.extension_id} {chosen.version} has no asset {asset_type}")
+
+
+@router.get(f"{SERVICE}/publishers/<publisher>/vsextensions/<name>/<version>/vspackage")
+def vspackage(publisher: str, name: str, version: str) -> Response[str]:
+    query = _query()
+    view = _extension(publisher, name)
+    return _download(view, _version(view, version, _target_platform(query.get("targetPlatform"))), query)
+
+
+def _web_resource(publisher: str, name: str, version_text: str, path: str) -> Response[Any]:
+    found = _VERSION_PLATFORM.match(unquote(version_text))
+    if not found:
+        raise NotFound(f"no version {version_text}")
+    view = _extension(publisher, name)
+    chosen = _version(view, found["version"], _target_platform(found["platform"] or _query().get("targetPlatform")))
+    return _serve(assets.web_resource_key(chosen, unquote(path)),
+                  f"{view.extension_id} {chosen.version} has no web resource {unquote(path)}")
+
+
+@router.get(f"{SERVICE}/resources/.+")
+def resource() -> Response[Any]:
+    """``resourceUrlTemplate``: ``{service}/resources/{publisher}/{name}/{version}/{path}`` where VS Code puts
+    ``version+targetPlatform`` for platform-specific builds and ``extension/<file>`` as the path."""
+    parts = router.current_event.path.split(f"{SERVICE}/resources/", 1)[1].split("/", 3)
+    if len(parts) < 4:
+        raise NotFound("a resource path is /resources/{publisher}/{name}/{version}/extension/<file>")
+    return _web_resource(*parts)
+
+
+@router.get(f"{SERVICE}/assets/<publisher>/<name>/<version>/{serialize.WEB_RESOURCES}/.+")
+def asset_web_resource(publisher: str, name: str, version: str) -> Response[Any]:
+    path = router.current_event.path.split(f"/{serialize.WEB_RESOURCES}/", 1)[1]
+    return _web_resource(publisher, name, version, path)
+
+
+def _stat(publisher: str, name: str, version: str, stat_type: str | None) -> Response[str]:
+    kind = STAT_TYPES.get((stat_type or "").lower())
+    if kind is None:
+        raise BadRequest("statType must be install or uninstall (1 or 3 from web clients)")
+    extension_id = f"{unquote(publisher)}.{unquote(name)}"
+    summary = catalog.get_extension(extension_id) if EXTENSION_ID.fullmatch(extension_id) else None
+    if summary is None or summary.unpublished or summary.malicious:
+        raise NotFound(f"Extension {extension_id} not found")
+    downloads.record_download(extension_id, unquote(version), None, kind,  # type: ignore[arg-type]
+                              user_agent=_header("user-agent"), client_id=_header("x-market-client-id"))
+    return json_response(200, {"success": True, "statType": kind}, NO_STORE)
+
+
+@router.post(f"{SERVICE}/publishers/<publisher>/extensions/<name>/<version>/stats")
+def stats(publisher: str, name: str, version: str) -> Response[str]:
+    return _stat(publisher, name, version, _query().get("statType"))
+
+
+@router.post(f"{SERVICE}/itemName/<item>/version/<version>/statType/<stat_type>/vscodewebextension")
+def web_stats(item: str, version: str, stat_type: str) -> Response[str]:
+    publisher, _, name = unquote(item).partition(".")
+    if not name:
+        raise BadRequest("itemName must be publisher.name")
+    return _stat(publisher, name, version, stat_type)
+
+
+_control_cache: tuple[float, dict[str, Any]] | None = None
+
+
+def _display_name(extension_id: str) -> str | None:
+    item = catalog.get_extension(extension_id) if EXTENSION_ID.fullmatch(extension_id) else None
+    return (item.display_name or item.name) if item is not None else None
+
+
+@router.get(f"{SERVICE}/control.json")
+def control_manifest() -> Response[str]:
+    global _control_cache
+    now = time.monotonic()
+    if _control_cache is None or now - _control_cache[0] > CONTROL_TTL_SECONDS:
+        _control_cache = (now, control.manifest(catalog.control_entries(), _display_name))
+    return json_response(200, _control_cache[1], CONTROL_CACHE)
+
+
+@router.get(f"{SERVICE}/items")
+def item() -> Response[str]:
+    name = _query().get("itemName", "")
+    publisher, _, extension = name.partition(".")
+    if not publisher or not extension:
+        raise BadRequest("itemName must be publisher.name")
+    return _redirect(f"{_base()}/api/{publisher}/{extension}", LATEST_CACHE)
+
+
+@router.get(f"{SERVICE}/publishers/<publisher>")
+def publisher_page(publisher: str) -> Response[str]:
+    return _redirect(f"{_base()}/api/{unquote(publisher)}", LATEST_CACHE)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import ssl
 import threading
 import time
 import warnings
@@ -55,9 +56,11 @@ class LocalMarketplace:
         handler_overrides: Mapping[str, Handler] | None = None,
         sqs_retry_delay: int = 1,
         stream_retry_delay: float = 0.5,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.host, self.port, self.moto_port, self.stage = host, port, moto_port, stage
-        self.scheme = "http"
+        self.tls = tls  # a server context: the front door speaks HTTPS (``marketplace serve --tls``)
+        self.scheme = "https" if tls is not None else "http"
         self.functions = tuple(functions)
         self.routes = RouteTable(self.functions)
         self.invoker = Invoker(handler_overrides)
@@ -92,7 +95,7 @@ class LocalMarketplace:
         warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
         self._set_environment(LOCAL_ENVIRONMENT)
         # The front door opens first: a taken port fails at once, and /healthz answers 503 while starting.
-        self._http, loop = serve(self, self.host, self.port)
+        self._http, loop = serve(self, self.host, self.port, self.tls)
         self.port = self._http.server_address[1]
         threading.Thread(target=loop, name="http", daemon=True).start()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)

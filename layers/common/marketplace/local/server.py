@@ -3,11 +3,14 @@ as the deployed distribution serves both from one domain."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import socket
+import ssl
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from marketplace.local.apigw import MAX_BODY_BYTES, HttpResponse, build_event, gateway_error, to_response
 
@@ -17,6 +20,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("marketplace.local.http")
 DRAIN_LIMIT = 64 * 1024 * 1024
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "date", "server"}
+HANDSHAKE_TIMEOUT = 10.0
 
 
 def make_handler(runtime: LocalMarketplace) -> type[BaseHTTPRequestHandler]:
@@ -114,7 +118,46 @@ def make_handler(runtime: LocalMarketplace) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def serve(runtime: LocalMarketplace, host: str, port: int) -> tuple[ThreadingHTTPServer, Callable[[], None]]:
-    server = ThreadingHTTPServer((host, port), make_handler(runtime))
+def _plain_http_answer() -> bytes:
+    body = json.dumps({"message": "This port speaks HTTPS (marketplace serve --tls): use an https:// URL"}).encode()
+    head = ("HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+    return head.encode() + body
+
+
+class TlsHTTPServer(ThreadingHTTPServer):
+    """HTTPS: the TLS handshake runs in the request's own thread, so a slow client holds up only itself,
+    never the accept loop; a plain-HTTP request on the HTTPS port gets a readable 400 instead of a reset."""
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
+                 context: ssl.SSLContext) -> None:
+        self.context = context
+        super().__init__(address, handler)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        assert isinstance(request, socket.socket)
+        request.settimeout(HANDSHAKE_TIMEOUT)
+        try:
+            first = request.recv(1, socket.MSG_PEEK)
+            if first and first != b"\x16":  # not a TLS handshake record
+                request.sendall(_plain_http_answer())
+                return
+            connection = self.context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as error:  # e.g. a client that does not trust the certificate
+            log.info("TLS handshake with %s failed: %s", client_address[0], error)
+            return
+        try:
+            connection.settimeout(None)
+            super().finish_request(connection, client_address)
+        finally:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_WR)
+            connection.close()
+
+
+def serve(runtime: LocalMarketplace, host: str, port: int,
+          tls: ssl.SSLContext | None = None) -> tuple[ThreadingHTTPServer, Callable[[], None]]:
+    handler = make_handler(runtime)
+    server = ThreadingHTTPServer((host, port), handler) if tls is None else TlsHTTPServer((host, port), handler, tls)
     server.daemon_threads = True
     return server, server.serve_forever

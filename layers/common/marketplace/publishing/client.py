@@ -7,6 +7,7 @@ import hashlib
 import http.client
 import json
 import secrets
+import ssl
 import sys
 import time
 import urllib.error
@@ -41,12 +42,21 @@ def digest(path: Path) -> tuple[int, str]:
     return size, sha.hexdigest()
 
 
-def api(method: str, url: str, token: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+def trusting(ca_file: str) -> ssl.SSLContext:
+    """A verifying context that trusts the system's authorities and, besides them, ``ca_file`` (PEM)."""
+    context = ssl.create_default_context()
+    context.load_verify_locations(cafile=ca_file)
+    return context
+
+
+def api(method: str, url: str, token: str, body: dict[str, Any] | None = None, *,
+        context: ssl.SSLContext | None = None) -> dict[str, Any]:
+    """One JSON call; ``context`` verifies HTTPS against a given CA (a local runtime's, say)."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method, headers={  # noqa: S310 - the registry URL
         "Authorization": f"Bearer {token}", "Content-Type": "application/json", "Accept": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=30, context=context) as response:  # noqa: S310
             return dict(json.loads(response.read()))
     except urllib.error.HTTPError as error:
         text = error.read().decode(errors="replace")
@@ -79,11 +89,15 @@ def _multipart(fields: dict[str, str], file_name: str, handle: BinaryIO, size: i
     return f"multipart/form-data; boundary={boundary}", len(head) + size + len(tail), chunks()
 
 
-def send_to_storage(upload: dict[str, Any], path: Path, size: int, progress: Progress | None = None) -> None:
+def send_to_storage(upload: dict[str, Any], path: Path, size: int, progress: Progress | None = None, *,
+                    context: ssl.SSLContext | None = None) -> None:
     """POST the file to the presigned URL, streaming it (S3 answers 204 on success)."""
     parts = urlsplit(upload["url"])
-    connection_type = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    connection = connection_type(parts.netloc, timeout=60)
+    connection: http.client.HTTPConnection
+    if parts.scheme == "https":
+        connection = http.client.HTTPSConnection(parts.netloc, timeout=60, context=context)
+    else:
+        connection = http.client.HTTPConnection(parts.netloc, timeout=60)
     fields = upload["fields"]
     with path.open("rb") as handle:
         content_type, length, body = _multipart(fields, path.name, handle, size,
@@ -110,18 +124,18 @@ def send_to_storage(upload: dict[str, Any], path: Path, size: int, progress: Pro
 
 
 def publish(path: Path, registry: str, token: str, *, wait_seconds: float = 300, poll: float = 1.0,
-            progress: Progress | None = None) -> Verdict:
+            progress: Progress | None = None, context: ssl.SSLContext | None = None) -> Verdict:
     if not path.is_file():
         raise PublishError(f"{path} is not a file")
     base = registry.rstrip("/")
     size, sha256 = digest(path)
     created = api("POST", f"{base}/api/publish/uploads", token,
-                   {"fileName": path.name, "size": size, "sha256": sha256})
-    send_to_storage(created["upload"], path, size, progress)
+                  {"fileName": path.name, "size": size, "sha256": sha256}, context=context)
+    send_to_storage(created["upload"], path, size, progress, context=context)
     deadline = time.monotonic() + wait_seconds
     status_url = f"{base}/api/publish/uploads/{created['id']}"
     while True:
-        current = api("GET", status_url, token)
+        current = api("GET", status_url, token, context=context)
         if current["status"] in ("published", "rejected"):
             return Verdict(current["status"], current.get("reason"), current)
         if time.monotonic() > deadline:

@@ -12,10 +12,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from datetime import UTC
-from typing import Any
 
-from marketplace.catalog import store as catalog
 from marketplace.platform.errors import BadRequest, PayloadTooLarge
 from marketplace.publishing import objects, store, tokens, uploads
 from marketplace.publishing.service import Principal
@@ -23,16 +20,6 @@ from marketplace.publishing.service import Principal
 MAX_BYTES = 4 * 1024 * 1024
 WAIT_SECONDS = 25.0  # API Gateway gives an integration 30 s
 POLL_SECONDS = 0.25
-PACKAGE_ASSET = "Microsoft.VisualStudio.Services.VSIXPackage"
-_FILES = {
-    "download": PACKAGE_ASSET,
-    "manifest": "Microsoft.VisualStudio.Code.Manifest",
-    "readme": "Microsoft.VisualStudio.Services.Content.Details",
-    "changelog": "Microsoft.VisualStudio.Services.Content.Changelog",
-    "license": "Microsoft.VisualStudio.Services.Content.License",
-    "icon": "Microsoft.VisualStudio.Services.Icons.Default",
-    "vsixmanifest": "Microsoft.VisualStudio.Services.VsixManifest",
-}
 
 
 def publish(principal: Principal, data: bytes, *, file_name: str = "package.vsix",
@@ -53,26 +40,3 @@ def publish(principal: Principal, data: bytes, *, file_name: str = "package.vsix
         if current.status not in store.OPEN_STATES or time.monotonic() >= deadline:
             return current
         time.sleep(POLL_SECONDS)
-
-
-def extension_json(version: catalog.VersionItem, base_url: str) -> dict[str, Any]:
-    """The Open VSX ``ExtensionJson`` fields a publishing client reads for the version just published."""
-    namespace, name = version.publisher, version.name
-    assets = version.assets.as_dict()
-    files = {key: f"{base_url}/{version.asset_base}/{asset}" for key, asset in _FILES.items() if asset in assets}
-    return {
-        "namespaceUrl": f"{base_url}/api/{namespace}",
-        "url": f"{base_url}/api/{namespace}/{name}/{version.target_platform}/{version.version}",
-        "namespace": namespace,
-        "name": name,
-        "version": version.version,
-        "targetPlatform": version.target_platform,
-        "preRelease": bool(version.pre_release),
-        "displayName": version.display_name,
-        "description": version.description,
-        "timestamp": version.published_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        "engines": {"vscode": version.engine},
-        "categories": list(version.categories),
-        "tags": list(version.tags),
-        "files": files,
-    }

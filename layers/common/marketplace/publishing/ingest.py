@@ -167,7 +167,7 @@ def _publish(record: store.UploadRecord, obj: UploadedObject) -> catalog.Version
     archive, package, path = _inspect(record, obj)
     try:
         principal = service.principal_of(record.token_id)
-        service.authorize(principal, package.namespace)
+        namespace = service.authorize(principal, package.namespace)
         existing = catalog.get_version(package.id, package.version, package.target_platform)
         if existing is not None and existing.upload_id != record.upload_id:
             raise Rejected("version.exists", already_published(package))
@@ -175,7 +175,8 @@ def _publish(record: store.UploadRecord, obj: UploadedObject) -> catalog.Version
                 f"{package.target_platform}/{record.upload_id}")
         written: list[str] = []
         try:
-            version = existing or _write(record, obj, archive, package, base, principal.user, written)
+            version = existing or _write(record, obj, archive, package, base, principal.user, written,
+                                         verified=bool(namespace.verified))
         except BaseException:
             if written:
                 objects.delete_keys(written)
@@ -188,7 +189,7 @@ def _publish(record: store.UploadRecord, obj: UploadedObject) -> catalog.Version
 
 
 def _write(record: store.UploadRecord, obj: UploadedObject, archive: vsix.Archive, package: manifest.PackageInfo,
-           base: str, user: str, written: list[str]) -> catalog.VersionItem:
+           base: str, user: str, written: list[str], *, verified: bool = False) -> catalog.VersionItem:
     assets: dict[str, str] = {}
     for asset_type, data in package.asset_bytes.items():
         content_type = _CONTENT_TYPES.get(asset_type) or _guess(package.assets.get(asset_type, ""), data)
@@ -228,7 +229,7 @@ def _write(record: store.UploadRecord, obj: UploadedObject, archive: vsix.Archiv
         enabled_api_proposals=list(package.enabled_api_proposals), executes_code=package.executes_code,
         web_extension=package.web_extension, web_resource_count=len(package.web_resources),
         license=package.license, repository=package.repository, homepage=package.homepage, bugs=package.bugs,
-        signature_key_id=signer.key_id,
+        signature_key_id=signer.key_id, verified=verified,
     )
     for attempt in range(_WRITE_ATTEMPTS):
         try:

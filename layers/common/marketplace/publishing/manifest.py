@@ -48,6 +48,9 @@ from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
 from defusedxml.ElementTree import fromstring as parse_xml  # type: ignore[import-untyped]
 
 from marketplace.catalog.ids import EXTENSION_ID, ID_PART, ID_PART_PATTERN
+from marketplace.catalog.ids import TARGET_PLATFORMS as TARGET_PLATFORMS
+from marketplace.catalog.ids import UNIVERSAL as UNIVERSAL
+from marketplace.catalog.ids import WEB_EXTENSION_TAG as WEB_EXTENSION_TAG
 from marketplace.platform.text import FORBIDDEN_CATEGORIES
 from marketplace.publishing.vsix import (
     EXTENSION_DIR,
@@ -72,12 +75,6 @@ ASSET_VSIXMANIFEST = "Microsoft.VisualStudio.Services.VsixManifest"
 PROPERTY_PRE_RELEASE = "Microsoft.VisualStudio.Code.PreRelease"
 PROPERTY_ENGINE = "Microsoft.VisualStudio.Code.Engine"
 
-UNIVERSAL = "universal"
-TARGET_PLATFORMS = frozenset({
-    "win32-x64", "win32-arm64", "win32-ia32", "linux-x64", "linux-arm64", "linux-armhf", "alpine-x64",
-    "alpine-arm64", "darwin-x64", "darwin-arm64", "web", UNIVERSAL,
-})
-WEB_EXTENSION_TAG = "__web_extension"
 RESERVED_VERSIONS = frozenset({"latest", "pre-release", "reviews"})
 EXTENSION_KINDS = ("ui", "workspace", "web")
 

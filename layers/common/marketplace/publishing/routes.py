@@ -22,6 +22,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from marketplace.catalog import store as catalog
+from marketplace.gallery import model, openvsx
 from marketplace.platform.errors import BadRequest, NotFound
 from marketplace.platform.http import json_response, public_base_url
 from marketplace.publishing import direct, lifecycle, service, store, uploads, vsce
@@ -118,10 +119,13 @@ def _verdict(record: store.UploadRecord) -> Response[str]:
     """Open VSX's answers: 201 with the extension, or 400 with the reason (``... is already published.``)."""
     if record.status == "published" and record.extension_id and record.version and record.target_platform:
         version = catalog.get_version(record.extension_id, record.version, record.target_platform)
-        if version is not None:
-            body = direct.extension_json(version, public_base_url(router.current_event.headers))
+        summary = catalog.get_extension(record.extension_id)
+        if version is not None and summary is not None:
+            view = model.from_items(summary, catalog.versions(record.extension_id))
+            body = openvsx.extension_json(view, model.version_from_item(version),
+                                          openvsx.Urls.of(public_base_url(router.current_event.headers)))
             body["success"] = "It can take a couple minutes before the extension version is available"
-            return json_response(201, body)
+            return json_response(201, body, {"Location": body["url"]})
     if record.status == "rejected":
         reason = record.reason or "the package was rejected"
         return json_response(400, {"error": reason, "message": reason})

@@ -179,11 +179,37 @@ def principal_of(token_id: str | None) -> Principal:
     return Principal(item.user, item.token_id, frozenset(item.namespaces))
 
 
-def authorize(principal: Principal, namespace: str) -> None:
-    """The token must cover ``namespace`` and its user must still be a member there."""
+def authorize(principal: Principal, namespace: str) -> store.NamespaceItem:
+    """The token must cover ``namespace`` and its user must still be a member there; returns the namespace."""
     if namespace not in principal.namespaces:
         raise Forbidden(f"this token may not publish to namespace {namespace!r}")
-    if store.get_namespace(namespace) is None:
+    item = store.get_namespace(namespace)
+    if item is None:
         raise Forbidden(f"namespace {namespace!r} does not exist")
     if store.get_member(namespace, principal.user) is None:
         raise Forbidden(f"{principal.user!r} is no longer a member of namespace {namespace!r}")
+    return item
+
+
+def verify_namespace(name: str, verified: bool = True) -> list[str]:
+    """The operator vouches for a namespace (or takes it back): the namespace item and every extension in it
+    carry the flag, so the gallery, Open VSX answers and search (through the table's stream) show it, and the
+    ingest copies it into extensions published later. Returns the extension ids changed.
+
+    An extension whose first version is being recorded while this runs may keep the old value: run it again.
+    """
+    from marketplace.catalog import reader  # the operator's path only: the publish API does not load it
+    from marketplace.catalog import store as catalog
+
+    item = store.get_namespace(name.lower())
+    if item is None:
+        raise NotFound(f"namespace {name!r} does not exist")
+    store.set_namespace_verified(item, verified)
+    changed: list[str] = []
+    for extension in reader.extensions_in_namespace(item.name):
+        try:
+            catalog.set_verified(extension.extension_id, verified)
+        except LookupError:
+            continue  # removed since the index was read
+        changed.append(extension.extension_id)
+    return changed

@@ -64,6 +64,7 @@ class NamespaceItem(PublishingItem):
     created_by = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
     reserved_override = BooleanAttribute(default=False)
+    verified = BooleanAttribute(default=False)  # vouched for by the operator (``marketplace publisher verify``)
 
     @staticmethod
     def key(name: str) -> str:
@@ -157,6 +158,10 @@ def get_namespace(name: str) -> NamespaceItem | None:
 
 def get_member(namespace: str, user: str) -> MemberItem | None:
     return _get(MemberItem, NamespaceItem.key(namespace), MemberItem.sort_key(user))
+
+
+def set_namespace_verified(namespace: NamespaceItem, verified: bool) -> None:
+    namespace.update(actions=[NamespaceItem.verified.set(verified)], condition=NamespaceItem.pk.exists())
 
 
 def members(namespace: str) -> list[MemberItem]:

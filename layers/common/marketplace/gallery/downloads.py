@@ -1,0 +1,55 @@
+"""Download, install, update and uninstall events, put on the event stream for the stats function.
+
+Counting must never cost a user their download: a failure to put the event is logged and swallowed. The
+record's shape is what ``stats.events.parse`` reads; ``id`` lets the consumer drop a redelivered event.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import UTC, datetime
+
+from marketplace.platform import aws
+from marketplace.platform.config import location
+from marketplace.platform.resources import EVENTS_STREAM
+from marketplace.stats.events import Kind
+
+logger = logging.getLogger(__name__)
+
+
+def event_kind(query: dict[str, str]) -> Kind:
+    """What a VSIX fetch counts as: VS Code appends ``install=true`` or ``update=true`` (wire-protocols A5.1)."""
+    if query.get("install", "").lower() == "true":
+        return "install"
+    if query.get("update", "").lower() == "true":
+        return "update"
+    return "download"
+
+
+def _client(user_agent: str | None, client_id: str | None) -> str | None:
+    value = (client_id or user_agent or "").strip()
+    return value[:128] or None
+
+
+def record_download(extension_id: str, version: str, target_platform: str | None, kind: Kind, *,
+                    user_agent: str | None = None, client_id: str | None = None) -> bool:
+    """Put one event on the stream; ``False`` (and a warning) when that failed. Never raises."""
+    record = {
+        "type": kind,
+        "id": uuid.uuid4().hex,
+        "extension": extension_id.lower(),
+        "version": version,
+        "target_platform": target_platform,
+        "client": _client(user_agent, client_id),
+        "at": datetime.now(UTC).isoformat(),
+    }
+    try:
+        aws.client("kinesis").put_record(
+            StreamName=location(EVENTS_STREAM), Data=json.dumps(record, separators=(",", ":")).encode(),
+            PartitionKey=record["extension"])
+    except Exception as error:  # counting is best effort by design
+        logger.warning("could not record a %s event for %s: %s", kind, extension_id, type(error).__name__)
+        return False
+    return True

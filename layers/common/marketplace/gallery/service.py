@@ -1,0 +1,133 @@
+"""``extensionquery`` and the latest-version lookup: which extensions answer a query, in what order.
+
+Lookups by id or UUID (the install and update path) read the extensions table, so a version is installable
+the moment its record is written and an unpublished one is gone at once. Text search and browsing read the
+in-memory search index that the search snapshot keeps current (seconds behind the table).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from marketplace.catalog import reader
+from marketplace.catalog.ids import EXTENSION_ID
+from marketplace.catalog.semver import Version
+from marketplace.gallery import serialize
+from marketplace.gallery.model import ExtensionView
+from marketplace.gallery.query import Filter, Flags, parse
+from marketplace.search.index import SearchRequest
+from marketplace.search.loader import current_index
+
+_WORD = re.compile(r"[\w-]+", re.UNICODE)
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _matches_text(view: ExtensionView, text: str) -> bool:
+    haystack = " ".join([view.extension_id, view.display_name or "", view.description or "", *view.tags]).lower()
+    return all(word in haystack for word in _WORD.findall(text.lower()))
+
+
+def _keep(view: ExtensionView, flt: Filter) -> bool:
+    """The other criteria of a lookup: every given type must match (values of one type are OR-ed)."""
+    if not view.versions:
+        return False
+    if flt.tags and not {t.lower() for t in view.all_tags} & {t.lower() for t in flt.tags}:
+        return False
+    if flt.categories and not {c.lower() for c in view.categories} & {c.lower() for c in flt.categories}:
+        return False
+    if flt.featured and not view.featured:
+        return False
+    return not (flt.text and not _matches_text(view, flt.text))
+
+
+_SORT_KEYS: dict[str, Any] = {
+    "installs": lambda v: v.installs,
+    "downloads": lambda v: v.downloads,
+    "updated": lambda v: v.updated_at,
+    "published": lambda v: v.created_at,
+    "title": lambda v: (v.display_name or v.name).lower(),
+    "publisher": lambda v: (v.publisher.lower(), (v.display_name or v.name).lower()),
+    "rating": lambda v: (v.average_rating or 0.0, v.rating_count),
+    "weighted_rating": lambda v: serialize.weighted_rating(v),
+}
+
+
+def _lookup(flt: Filter) -> tuple[int, list[ExtensionView]]:
+    # a value that cannot be an id finds nothing; DynamoDB would refuse a key over 2048 bytes with an error
+    ids = [n for n in flt.extension_names if EXTENSION_ID.fullmatch(n)]
+    uuids = [u for u in flt.extension_ids if _UUID.fullmatch(u)]
+    if uuids:
+        ids += reader.ids_for_uuids(uuids)
+    found = [v for v in reader.load_many(ids) if _keep(v, flt)]
+    if flt.sort != "relevance" and flt.sort_given:
+        found.sort(key=_SORT_KEYS[flt.sort], reverse=flt.descending)
+    return len(found), found[flt.offset: flt.offset + flt.page_size]
+
+
+def _search(flt: Filter, flags: Flags) -> tuple[int, list[ExtensionView]]:
+    request = SearchRequest(text=flt.text, tags=flt.tags, categories=flt.categories, featured=flt.featured,
+                            sort=flt.sort, descending=flt.descending, offset=flt.offset, limit=flt.page_size)
+    found = current_index().search(request)
+    views = list(found.views)
+    if flags & Flags.INCLUDE_VERSIONS and views:
+        # the snapshot holds head versions only: every version comes from the table
+        complete = {v.extension_id: v for v in reader.load_many([v.extension_id for v in views],
+                                                                with_statistics=False)}
+        views = [v.with_versions(complete[v.extension_id].versions, all_versions=True)
+                 for v in views if v.extension_id in complete]
+    return found.total, views
+
+
+def run_filter(flt: Filter, flags: Flags) -> tuple[int, list[ExtensionView]]:
+    if not flt.targets_code or flt.page_size == 0:
+        return 0, []
+    if flt.is_lookup:
+        return _lookup(flt)
+    return _search(flt, flags)
+
+
+def extension_query(body: object, base_url: str) -> dict[str, Any]:
+    """The full ``extensionquery`` answer for a parsed JSON body (``BadRequest`` when it is malformed)."""
+    query = parse(body)
+    urls = serialize.Urls.of(base_url)
+    results = []
+    for flt in query.filters:
+        total, views = run_filter(flt, query.flags)
+        results.append(serialize.result([serialize.extension_json(v, query.flags, urls) for v in views], total))
+    return {"results": results}
+
+
+LATEST_FLAGS = (Flags.INCLUDE_LATEST_PRERELEASE_AND_STABLE_VERSION_ONLY | Flags.INCLUDE_FILES
+                | Flags.INCLUDE_VERSION_PROPERTIES | Flags.INCLUDE_ASSET_URI | Flags.INCLUDE_STATISTICS
+                | Flags.INCLUDE_CATEGORY_AND_TAGS)
+
+
+def latest(publisher: str, name: str, base_url: str) -> dict[str, Any] | None:
+    """One raw extension with its newest release and pre-release per platform (wire-protocols A6)."""
+    extension_id = f"{publisher}.{name}"
+    view = reader.load(extension_id) if EXTENSION_ID.fullmatch(extension_id) else None
+    if view is None or not view.versions:
+        return None
+    return serialize.extension_json(view, LATEST_FLAGS, serialize.Urls.of(base_url))
+
+
+def find_version(view: ExtensionView, version: str, target_platform: str | None) -> Any:
+    """The published ``version`` (``latest`` allowed) for ``target_platform``: the exact platform when given
+    (falling back to the universal build), else the universal build, else the only build there is."""
+    if version == "latest":
+        releases = [v for v in view.versions if not v.pre_release] or list(view.versions)
+        if not releases:
+            return None
+        version = max((v.version for v in releases), key=Version)
+    builds = [v for v in view.versions if v.version == version]
+    if target_platform:
+        exact = [v for v in builds if v.target_platform == target_platform]
+        if exact:
+            return exact[0]
+    universal = [v for v in builds if v.target_platform == "universal"]
+    if universal:
+        return universal[0]
+    if len(builds) == 1 and not target_platform:
+        return builds[0]
+    return None
