@@ -9,12 +9,16 @@ answers, with the flags VS Code sends (950), three workloads:
 - text search: what people type (a language, its first letters, two words, an id, a display name, a
   publisher), relevance order, 50 per page;
 - id lookup: one ``ExtensionName`` criterion, as VS Code installs and updates (a DynamoDB Query and a
-  BatchGet, whose cost does not depend on the table's size);
+  BatchGet);
 - category browse: one ``Category`` criterion, by install count, pages 1 to 3.
 
-Each latency includes serializing the answer. The index's memory is the Python heap it holds (tracemalloc,
-measured in a separate load so tracing does not slow the timed one). Budget: P95 <= 10 ms for each
-workload and < 512 MiB for the index.
+Each latency includes parsing the request and serializing the answer, but not the time the AWS emulator
+spends inside its own request handling (measured around moto's dispatcher and subtracted): that part
+stands for the network round trip and the service's own work, and moto's is unlike AWS's (its DynamoDB
+Query sorts the whole table on every call, so the table holds a 500-extension subset: in DynamoDB a
+Query costs the same whatever the table's size). The table reports how many AWS calls a query makes and
+what moto took for them. The index's memory is the Python heap it holds (tracemalloc, in a separate load
+so tracing does not slow the timed one). Budget: P95 <= 10 ms for each workload, index < 512 MiB.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from typing import Any
 from bench import synthetic_catalog
 
 CATALOG_SIZE = 50_000
-TABLE_SUBSET = 2_000
+TABLE_SUBSET = 500
 SAMPLES = 400
 BUDGET_MS = 10.0
 BUDGET_MIB = 512.0
@@ -52,7 +56,9 @@ AWS_ENV = {
 @dataclass(frozen=True)
 class Workload:
     name: str
-    samples_ms: list[float]
+    samples_ms: list[float]  # in-process time: everything but the emulator's request handling
+    aws_calls: float  # per query, on average
+    emulator_ms: float  # the emulator's time per query, median
     note: str
 
     def percentile(self, fraction: float) -> float:
@@ -69,13 +75,42 @@ class Result:
     extensions: int
     snapshot_mib: float
     write_s: float
-    load_s: float
+    load_s: float  # the loader's first load, fetching from moto's S3
+    index_s: float  # decoding and indexing the segments alone
     index_mib: float
     workloads: list[Workload]
 
     @property
     def ok(self) -> bool:
         return self.index_mib < BUDGET_MIB and all(w.ok for w in self.workloads)
+
+
+class _Emulator:
+    """Time spent inside moto's request handling (its dispatcher), and the number of requests."""
+
+    seconds = 0.0
+    calls = 0
+
+
+@contextmanager
+def _timed_emulator() -> Iterator[None]:
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    original = BotocoreStubber.process_request
+
+    def timed(self: BotocoreStubber, request: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return original(self, request)
+        finally:
+            _Emulator.seconds += time.perf_counter() - started
+            _Emulator.calls += 1
+
+    BotocoreStubber.process_request = timed  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        BotocoreStubber.process_request = original  # type: ignore[method-assign]
 
 
 @contextmanager
@@ -146,29 +181,56 @@ def _body(*criteria: dict[str, Any], page: int = 1, sort_by: int = 0) -> dict[st
             "assetTypes": [], "flags": FLAGS}
 
 
-def _time(call: Callable[[dict[str, Any]], Any], bodies: list[dict[str, Any]]) -> list[float]:
-    for body in bodies[:20]:  # warm the code paths (not the answers: they are not cached)
+def _run(name: str, call: Callable[[dict[str, Any]], Any], bodies: list[dict[str, Any]], note: str) -> Workload:
+    for body in bodies[:20]:  # warm the code paths
         call(body)
-    samples = []
-    for body in bodies:
+    samples, emulated, calls = [], [], 0
+    with _timed_emulator():
+        for body in bodies:
+            _Emulator.seconds, _Emulator.calls = 0.0, 0
+            started = time.perf_counter()
+            call(body)
+            elapsed = time.perf_counter() - started
+            samples.append((elapsed - _Emulator.seconds) * 1000)
+            emulated.append(_Emulator.seconds * 1000)
+            calls += _Emulator.calls
+    return Workload(name, samples, calls / len(bodies), statistics.median(emulated), note)
+
+
+def _index(segments: list[bytes]) -> Any:
+    from marketplace.search.encoding import decode_segment
+    from marketplace.search.index import SearchIndex
+
+    index = SearchIndex()
+    collecting = gc.isenabled()
+    gc.disable()  # as the loader does
+    try:
+        for data in segments:
+            index.apply(decode_segment(data).documents)
+        index.settle()
+    finally:
+        if collecting:
+            gc.enable()
+    return index
+
+
+def _index_seconds(segments: list[bytes]) -> float:
+    """Decoding and indexing alone, best of 2."""
+    times = []
+    for _ in range(2):
+        gc.collect()
         started = time.perf_counter()
-        call(body)
-        samples.append((time.perf_counter() - started) * 1000)
-    return samples
+        _index(segments)
+        times.append(time.perf_counter() - started)
+    return min(times)
 
 
 def _index_heap(segments: list[bytes]) -> float:
     """MiB of Python heap an index of these segments holds once loaded."""
-    from marketplace.search.encoding import decode_segment
-    from marketplace.search.index import SearchIndex
-
     gc.collect()
     tracemalloc.start()
     try:
-        index = SearchIndex()
-        for data in segments:
-            index.apply(decode_segment(data).documents)
-        index.settle()
+        index = _index(segments)
         held = tracemalloc.get_traced_memory()[0]
     finally:
         tracemalloc.stop()
@@ -213,32 +275,35 @@ def measure(count: int = CATALOG_SIZE, samples: int = SAMPLES, table_subset: int
         answer = query(lookups[0])["results"][0]
         assert len(answer["extensions"]) == 1, "the id lookup found nothing"
         workloads = [
-            Workload("text search", _time(query, text), "in-memory index, relevance, 50 per page"),
-            Workload("id lookup", _time(query, lookups),
-                     f"DynamoDB (moto) Query + BatchGet, {len(subset):,} in the table; same cost at any size"),
-            Workload("category browse", _time(query, browse), "in-memory index, by installs, pages 1-3"),
+            _run("text search", query, text, "in-memory index, relevance, 50 per page"),
+            _run("id lookup", query, lookups, f"DynamoDB Query + BatchGet ({len(subset):,} extensions in the table)"),
+            _run("category browse", query, browse, "in-memory index, by installs, pages 1-3"),
         ]
         loader.reset()
-    return Result(count, sum(map(len, segments)) / MiB, write_s, load_s, _index_heap(segments), workloads)
+    return Result(count, sum(map(len, segments)) / MiB, write_s, load_s, _index_seconds(segments),
+                  _index_heap(segments), workloads)
 
 
 def table(result: Result) -> str:
     lines = [
         f"Gallery extensionquery with {result.extensions:,} extensions, in-process, flags 950 "
-        f"(budget P95 <= {BUDGET_MS:.0f} ms, index < {BUDGET_MIB:.0f} MiB)",
-        f"| {'workload':<15} | {'P50 ms':>6} | {'P95 ms':>6} | {'P99 ms':>6} | ok  | notes",
-        f"|{'-' * 17}|{'-' * 8}|{'-' * 8}|{'-' * 8}|-----|{'-' * 60}",
+        f"(budget P95 <= {BUDGET_MS:.0f} ms, index < {BUDGET_MIB:.0f} MiB; AWS emulator time excluded)",
+        f"| {'workload':<15} | {'P50 ms':>6} | {'P95 ms':>6} | {'P99 ms':>6} | {'AWS calls':>9} | {'moto ms':>7} "
+        f"| ok  | what",
+        f"|{'-' * 17}|{'-' * 8}|{'-' * 8}|{'-' * 8}|{'-' * 11}|{'-' * 9}|-----|{'-' * 50}",
     ]
     for w in result.workloads:
         lines.append(f"| {w.name:<15} | {w.percentile(0.5):>6.2f} | {w.percentile(0.95):>6.2f} | "
-                     f"{w.percentile(0.99):>6.2f} | {'yes' if w.ok else 'NO':<3} | {w.note} "
-                     f"({len(w.samples_ms)} queries, mean {statistics.fmean(w.samples_ms):.2f} ms)")
+                     f"{w.percentile(0.99):>6.2f} | {w.aws_calls:>9.2f} | {w.emulator_ms:>7.2f} | "
+                     f"{'yes' if w.ok else 'NO':<3} | {w.note} ({len(w.samples_ms)} queries)")
     lines += [
         "",
-        f"| {'snapshot':<15} | {result.snapshot_mib:.1f} MiB gzipped in 64 segments; written in {result.write_s:.1f} s",
-        f"| {'cold load':<15} | {result.load_s:.2f} s: fetch, decode and index every segment (first query of a "
-        "new gallery instance)",
-        f"| {'index memory':<15} | {result.index_mib:.0f} MiB of Python heap | "
-        f"{'yes' if result.index_mib < BUDGET_MIB else 'NO'}",
+        f"| {'snapshot':<15} | {result.snapshot_mib:.1f} MiB gzipped in 64 segments, written in {result.write_s:.1f} s",
+        f"| {'cold load':<15} | {result.index_s:.2f} s to decode and index every segment; {result.load_s:.2f} s "
+        "through the loader from moto's S3 (a new gallery instance's first search)",
+        f"| {'index memory':<15} | {result.index_mib:.0f} MiB of Python heap "
+        f"| {'yes' if result.index_mib < BUDGET_MIB else 'NO'}",
+        "A DynamoDB Query or BatchGet costs the same whatever the table's size; the moto column is the emulator's "
+        "median time per query, not AWS's.",
     ]
     return "\n".join(lines)

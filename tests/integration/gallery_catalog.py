@@ -34,6 +34,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from functions.gallery import handler
 from marketplace.catalog import store as catalog
 from marketplace.local.provision import Deployment, provision
 from marketplace.platform import aws
@@ -189,15 +190,16 @@ class Reply:
 
 
 def call(method: str, path: str, *, body: Any = None, query: str = "", headers: dict[str, str] | None = None,
-         raw_body: str | None = None) -> Reply:
-    """Invoke the gallery function with an API Gateway payload-v2 event for ``{PREFIX}{path}``."""
-    from functions.gallery import handler
-
+         raw_body: str | None = None, base64_body: bool = False) -> Reply:
+    """Invoke the gallery function with an API Gateway payload-v2 event for ``{PREFIX}{path}``: ``body`` is
+    sent as JSON, ``raw_body`` as it is (``base64_body``: API Gateway's base64 form)."""
     sent = {"host": HOST, "user-agent": "VSCode 1.100.3 (code-server)", **(headers or {})}
     if body is not None:
         raw_body = json.dumps(body)
+    if raw_body is not None:
         sent.setdefault("content-type", "application/json")
     event = http_event(method, PREFIX + path, ROUTE, headers=sent, body=raw_body, query=query)
+    event["isBase64Encoded"] = base64_body
     result = handler.lambda_handler(event, context("gallery"))
     out_headers = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
     for name, values in (result.get("multiValueHeaders") or {}).items():

@@ -448,7 +448,7 @@ def test_unknown_or_unlisted_assets_are_json_404s():
     error(call("GET", f"/assets/not_an.id!/x/1.0.0/{MANIFEST}"), 404)
 
 
-def test_the_signature_is_listed_and_served_only_when_the_operator_asks(monkeypatch):
+def test_the_signature_is_listed_and_served_only_when_the_operator_asks(gallery_catalog, monkeypatch):
     signature = "Microsoft.VisualStudio.Services.VsixSignature"
     monkeypatch.delenv("GALLERY_ADVERTISE_VSIX_SIGNATURE", raising=False)
     assert signature not in {f["assetType"] for f in by_name("acme.linter")["versions"][0]["files"]}
@@ -456,7 +456,10 @@ def test_the_signature_is_listed_and_served_only_when_the_operator_asks(monkeypa
     monkeypatch.setenv("GALLERY_ADVERTISE_VSIX_SIGNATURE", "true")  # for code-server's web UI (real-clients 3.5)
     (version,) = by_name("acme.linter")["versions"]
     (listed,) = [f for f in version["files"] if f["assetType"] == signature]
-    assert listed["source"] == f"{version['assetUri']}/Marketplace.RepositorySignature"
+    assert listed["source"] == f"{version['assetUri']}/{signature}"
+    key = listed["source"].removeprefix(BASE + "/")  # the CDN serves it too (wire-protocols A5.1)
+    body = boto3.client("s3").get_object(Bucket=gallery_catalog.env["PACKAGES_BUCKET"], Key=key)["Body"].read()
+    assert body.startswith(b"PK")
     reply = _get(f"{version['fallbackAssetUri']}/{signature}")
     assert reply.status == 200 and reply.headers["content-type"] == "application/zip"
     assert reply.raw.startswith(b"PK")
@@ -754,18 +757,7 @@ def test_search_hits_carry_the_same_ids_as_lookups():
 
 
 def _post(raw: str | None, *, base64_body: bool = False) -> Reply:
-    from functions.gallery import handler
-    from tests.integration.events import context, http_event
-    from tests.integration.gallery_catalog import HOST, PREFIX, ROUTE
-
-    event = http_event("POST", PREFIX + "/extensionquery", ROUTE, headers={"host": HOST,
-                                                                         "content-type": "application/json"},
-                       body=raw)
-    if base64_body:
-        event["isBase64Encoded"] = True
-    result = handler.lambda_handler(event, context("gallery"))
-    return Reply(result["statusCode"], {k.lower(): v for k, v in result["headers"].items()},
-                 result["body"].encode())
+    return call("POST", "/extensionquery", raw_body=raw, base64_body=base64_body)
 
 
 @pytest.mark.parametrize(("raw", "message"), [

@@ -57,7 +57,7 @@ def test_listed_assets_leave_out_what_cannot_be_fetched_and_the_signature_unless
     assert serialize.listed_assets(v) == [PACKAGE, MANIFEST, DETAILS, serialize.VSIX_SIGNATURE]
     files = serialize.version_json(view(v), v, Flags.INCLUDE_FILES, URLS)["files"]
     signature = next(f for f in files if f["assetType"] == serialize.VSIX_SIGNATURE)
-    assert signature["source"] == f"{URLS.asset_uri(v)}/{serialize.REPOSITORY_SIGNATURE}"
+    assert signature["source"] == f"{URLS.asset_uri(v)}/{serialize.VSIX_SIGNATURE}"  # the ingest stores both
     unsigned = version("1.0.0", assets=(PACKAGE,))
     assert serialize.listed_assets(unsigned) == [PACKAGE]  # nothing to advertise without our signature
 

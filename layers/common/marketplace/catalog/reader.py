@@ -9,6 +9,7 @@ search snapshot says.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pynamodb.attributes import UnicodeAttribute
@@ -28,7 +29,8 @@ from marketplace.platform.dynamo import bind
 from marketplace.platform.resources import EXTENSIONS_TABLE, GSI1
 from marketplace.stats.store import totals_for
 
-MAX_LOOKUPS = 100  # ids or UUIDs in one request: what BatchGet takes in one call
+MAX_LOOKUPS = 1000  # ids or UUIDs in one request (an editor checking updates names every installed extension)
+PARALLEL_QUERIES = 16  # Queries in flight at once when many extensions are asked for
 
 
 def _items(extension_id: str) -> tuple[ExtensionItem | None, list[VersionItem]]:
@@ -57,11 +59,12 @@ def load(extension_id: str, *, with_statistics: bool = True) -> ExtensionView | 
 def load_many(extension_ids: Sequence[str], *, with_statistics: bool = True) -> list[ExtensionView]:
     """The extensions that exist among ``extension_ids`` (lower-cased, de-duplicated), in the order asked."""
     wanted = list(dict.fromkeys(i.lower() for i in extension_ids))[:MAX_LOOKUPS]
-    loaded: list[tuple[ExtensionItem, list[VersionItem]]] = []
-    for extension_id in wanted:
-        summary, versions = _items(extension_id)
-        if summary is not None:
-            loaded.append((summary, versions))
+    if len(wanted) > 1:
+        with ThreadPoolExecutor(max_workers=min(PARALLEL_QUERIES, len(wanted))) as pool:
+            found = list(pool.map(_items, wanted))
+    else:
+        found = [_items(i) for i in wanted]
+    loaded = [(summary, versions) for summary, versions in found if summary is not None]
     totals = totals_for([s.extension_id for s, _ in loaded]) if with_statistics and loaded else {}
     return [from_items(s, v, totals.get(s.extension_id)) for s, v in loaded]
 
@@ -71,7 +74,7 @@ def ids_for_uuids(uuids: Iterable[str]) -> list[str]:
     keys = [(uuid_key(u), EXTENSION_SK) for u in dict.fromkeys(u.strip().lower() for u in uuids) if u][:MAX_LOOKUPS]
     if not keys:
         return []
-    model = bind(UuidPointer, EXTENSIONS_TABLE)
+    model = bind(UuidPointer, EXTENSIONS_TABLE)  # batch_get sends 100 keys per call
     return [pointer.extension_id for pointer in model.batch_get(keys, consistent_read=True)]
 
 

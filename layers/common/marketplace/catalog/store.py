@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -197,6 +198,13 @@ def get_extension(extension_id: str) -> ExtensionItem | None:
 def get_version(extension_id: str, version: str, target_platform: str) -> VersionItem | None:
     return get_or_none(VersionItem, EXTENSIONS_TABLE, extension_key(extension_id),
                        VersionItem.sort_key(version, target_platform))
+
+
+def has_published_version(extension_id: str, version: str) -> bool:
+    """Whether any build of ``version`` is published (not withdrawn)."""
+    model: Any = _bound(VersionItem)
+    return any(v.unpublished_at is None for v in model.query(
+        extension_key(extension_id), VersionItem.sk.startswith(f"VERSION#{version}#"), consistent_read=True))
 
 
 def versions(extension_id: str) -> list[VersionItem]:

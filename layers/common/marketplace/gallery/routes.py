@@ -18,6 +18,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from marketplace.catalog import reader
 from marketplace.catalog import store as catalog
 from marketplace.catalog.ids import EXTENSION_ID, TARGET_PLATFORMS
+from marketplace.catalog.semver import is_valid
 from marketplace.gallery import assets, control, downloads, serialize, service
 from marketplace.gallery.model import ExtensionView, VersionView
 from marketplace.platform.errors import BadRequest, NotFound
@@ -180,6 +181,8 @@ def _stat(publisher: str, name: str, version: str, stat_type: str | None) -> Res
     summary = catalog.get_extension(extension_id) if EXTENSION_ID.fullmatch(extension_id) else None
     if summary is None or summary.unpublished or summary.malicious:
         raise NotFound(f"Extension {extension_id} not found")
+    if not is_valid(unquote(version)) or not catalog.has_published_version(extension_id, unquote(version)):
+        raise NotFound(f"Version {unquote(version)} of {extension_id} not found")
     downloads.record_download(extension_id, unquote(version), None, kind,  # type: ignore[arg-type]
                               user_agent=_header("user-agent"), client_id=_header("x-market-client-id"))
     return json_response(200, {"success": True, "statType": kind}, NO_STORE)

@@ -125,8 +125,7 @@ def version_json(extension: ExtensionView, version: VersionView, flags: Flags, u
         out["targetPlatform"] = version.target_platform
     if flags & Flags.INCLUDE_FILES:
         cdn = urls.asset_uri(version)
-        out["files"] = [{"assetType": a, "source": f"{cdn}/{REPOSITORY_SIGNATURE if a == VSIX_SIGNATURE else a}"}
-                        for a in listed_assets(version)]
+        out["files"] = [{"assetType": a, "source": f"{cdn}/{a}"} for a in listed_assets(version)]
     if flags & Flags.INCLUDE_VERSION_PROPERTIES:
         out["properties"] = properties(version)
     if flags & Flags.INCLUDE_ASSET_URI:

@@ -116,7 +116,9 @@ def find_version(view: ExtensionView, version: str, target_platform: str | None)
     """The published ``version`` (``latest`` allowed) for ``target_platform``: the exact platform when given
     (falling back to the universal build), else the universal build, else the only build there is."""
     if version == "latest":
-        releases = [v for v in view.versions if not v.pre_release] or list(view.versions)
+        usable = [v for v in view.versions
+                  if v.target_platform in ("universal", target_platform) or not target_platform]
+        releases = [v for v in usable if not v.pre_release] or usable
         if not releases:
             return None
         version = max((v.version for v in releases), key=Version)

@@ -211,11 +211,13 @@ def _write(record: store.UploadRecord, obj: UploadedObject, archive: vsix.Archiv
     objects.copy_package(obj.key, package_key, uploads.CONTENT_TYPE)
     assets[PACKAGE_ASSET] = uploads.CONTENT_TYPE
     signer = signing.signing_key()
-    signature_key = f"{base}/{signing.ASSET}"
-    written.append(signature_key)
-    objects.put_asset(signature_key, signing.signature_archive(
-        signer, package.namespace, package.extension, package.version, package.target_platform, archive.file_size,
-        archive.sha256), "application/zip")
+    signature = signing.signature_archive(signer, package.namespace, package.extension, package.version,
+                                          package.target_platform, archive.file_size, archive.sha256)
+    # also under VS Code's name, so a gallery that lists it (GALLERY_ADVERTISE_VSIX_SIGNATURE) serves it at
+    # {assetUri}/Microsoft.VisualStudio.Services.VsixSignature from the CDN as well as through the API
+    for name in (signing.ASSET, signing.VSIX_SIGNATURE_ALIAS):
+        written.append(f"{base}/{name}")
+        objects.put_asset(f"{base}/{name}", signature, "application/zip")
     assets[signing.ASSET] = "application/zip"
     new = catalog.NewVersion(
         publisher=package.namespace, name=package.extension, version=package.version,

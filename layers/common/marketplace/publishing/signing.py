@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 # check is signed, so the ingest's cold start (bench/) does not pay for it when it rejects.
 
 ASSET = "Marketplace.RepositorySignature"
+VSIX_SIGNATURE_ALIAS = "Microsoft.VisualStudio.Services.VsixSignature"
 MANIFEST = ".signature.manifest"
 SIGNATURE = ".signature.sig"
 PURPOSE = "marketplace-repository-signing"

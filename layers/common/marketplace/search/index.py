@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left, insort
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import islice
@@ -48,6 +49,9 @@ from marketplace.search.encoding import document_of, searchable, view_of
 MAX_TEXT = 200  # what VS Code sends at most
 MAX_QUERY_WORDS = 8
 MIN_PREFIX = 2  # a single letter matches whole words only
+SHORT_PREFIX = 2  # prefixes this short complete to common words only (used by COMMON or more extensions)
+COMMON = 5
+VIEW_CACHE = 4096  # decoded views kept for the extensions results show most
 MAX_PAGE = 1000
 BULK = 256  # more changes than this at once: sort the orderings afterwards instead of inserting one by one
 
@@ -112,6 +116,9 @@ class SearchIndex:
         self._orders: dict[str, list[int]] = {}  # sort -> slots, ascending; made on first use
         self._terms: dict[str, dict[int, set[int]]] = {}  # word -> field -> slots
         self._vocabulary: list[str] = []  # the words of _terms, sorted (prefix lookups)
+        self._common: list[str] = []  # the words of COMMON or more documents, sorted (short prefixes)
+        self._static_keys: list[tuple[float, str] | None] = []  # slot -> the "static" sort key (relevance)
+        self._views: OrderedDict[str, tuple[Document, ExtensionView]] = OrderedDict()
         self._exact: dict[str, tuple[int, ...]] = {}
         self._categories: dict[str, set[int]] = {}
         self._tags: dict[str, set[int]] = {}
@@ -160,6 +167,7 @@ class SearchIndex:
             if self._unsorted:
                 self._orders.clear()
                 self._vocabulary = sorted(self._terms)
+                self._common = [w for w in self._vocabulary if _frequency(self._terms[w]) >= COMMON]
                 self._unsorted = False
             self._order("static")
 
@@ -169,8 +177,10 @@ class SearchIndex:
             order = self._orders[sort] = sorted(self._slots.values(), key=self._key(sort))
         return order
 
-    def _key(self, sort: str) -> Callable[[int], tuple[Any, ...]]:
+    def _key(self, sort: str) -> Callable[[int], Any]:
         """The ``sort`` key of a slot."""
+        if sort == "static":
+            return self._static_keys.__getitem__
         key, documents = _SORT_KEYS[sort], self._documents
         return lambda slot: key(documents[slot])  # type: ignore[arg-type]
 
@@ -178,10 +188,12 @@ class SearchIndex:
         if self._free:
             return self._free.pop()
         self._documents.append(None)
+        self._static_keys.append(None)
         return len(self._documents) - 1
 
     def _index(self, slot: int, document: Document, *, ordered: bool) -> None:
         self._documents[slot] = document
+        self._static_keys[slot] = (-document.static, document.extension_id)
         terms = self._terms
         for where in FIELDS:
             for word in document.words[where].split():
@@ -195,6 +207,10 @@ class SearchIndex:
                     fields[where] = {slot}
                 else:
                     members.add(slot)
+                if ordered and _frequency(fields) == COMMON:
+                    position = bisect_left(self._common, word)
+                    if position == len(self._common) or self._common[position] != word:
+                        self._common.insert(position, word)
         for table, values in ((self._categories, document.categories), (self._tags, document.tags),
                               (self._platforms, document.platforms)):
             for value in values:
@@ -227,9 +243,8 @@ class SearchIndex:
                 if not fields:
                     del self._terms[word]
                     if ordered:
-                        position = bisect_left(self._vocabulary, word)
-                        if position < len(self._vocabulary) and self._vocabulary[position] == word:
-                            del self._vocabulary[position]
+                        _remove_word(self._vocabulary, word)
+                        _remove_word(self._common, word)
         for table, values in ((self._categories, document.categories), (self._tags, document.tags),
                               (self._platforms, document.platforms)):
             for value in values:
@@ -267,7 +282,22 @@ class SearchIndex:
 
     def get(self, extension_id: str) -> ExtensionView | None:
         document = self.document(extension_id)
-        return view_of(document) if document is not None else None
+        return self._view(document) if document is not None else None
+
+    def _view(self, document: Document) -> ExtensionView:
+        """The view of a document: decoded once, then kept while it is among the most asked-for (views are
+        immutable; their ``extra`` must not be changed)."""
+        with self._lock:
+            cached = self._views.get(document.extension_id)
+            if cached is not None and cached[0] is document:
+                self._views.move_to_end(document.extension_id)
+                return cached[1]
+        view = view_of(document)
+        with self._lock:
+            self._views[document.extension_id] = (document, view)
+            if len(self._views) > VIEW_CACHE:
+                self._views.popitem(last=False)
+        return view
 
     def search(self, request: SearchRequest) -> SearchResult:
         if request.sort not in SORTS:
@@ -280,12 +310,11 @@ class SearchIndex:
             text = normalize((request.text or "")[:MAX_TEXT])
             slots: list[int] = []
             if text:
-                groups = self._match(text, allowed)
-                total = sum(len(members) for _, members in groups)
-                if limit and groups and request.sort == "relevance":
+                groups, matched = self._match(text, allowed)
+                total = len(matched)
+                if limit and matched and request.sort == "relevance":
                     slots = self._rank(groups, offset + limit)[offset:]
-                elif limit and groups:
-                    matched = groups[0][1] if len(groups) == 1 else set().union(*(m for _, m in groups))
+                elif limit and matched:
                     slots = self._ordered(request.sort, request.descending, matched, offset, limit)
             else:
                 browse = request.sort == "relevance"  # browsing by relevance: the most installed first
@@ -294,21 +323,21 @@ class SearchIndex:
                     slots = self._ordered("installs" if browse else request.sort, browse or request.descending,
                                           allowed, offset, limit)
             found = [self._documents[slot] for slot in slots]
-        return SearchResult(total, [view_of(d) for d in found if d is not None])
+        return SearchResult(total, [self._view(d) for d in found if d is not None])
 
     def _allowed(self, request: SearchRequest) -> set[int] | None:
         """The documents the filters let through (None: every document). Never mutate the result."""
         wanted: list[set[int]] = []
         if request.categories:
-            wanted.append(_union(self._categories, (c.lower() for c in request.categories)))
+            wanted.append(_union_of(self._categories, (c.lower() for c in request.categories)))
         if request.tags:
-            wanted.append(_union(self._tags, (t.lower() for t in request.tags)))
+            wanted.append(_union_of(self._tags, (t.lower() for t in request.tags)))
         if request.target_platform:
             platform = request.target_platform.lower()
             if platform == WEB:  # VS Code offers web clients only extensions tagged for the web
                 wanted.append(self._tags.get(WEB_EXTENSION_TAG, set()))
             else:
-                wanted.append(_union(self._platforms, (platform, UNIVERSAL)))
+                wanted.append(_union_of(self._platforms, (platform, UNIVERSAL)))
         if request.featured:
             wanted.append(self._flags[FEATURED])
         if request.pre_release is not None:
@@ -325,7 +354,9 @@ class SearchIndex:
         """The indexed words a query word stands for: itself, and its completions (``True``: exact)."""
         found = [(word, True)] if word in self._terms else []
         if len(word) >= MIN_PREFIX:
-            vocabulary = self._vocabulary
+            # a short prefix of a large vocabulary stands for thousands of rare words: complete it to common
+            # words only (the rare ones are found with a letter or two more)
+            vocabulary = self._common if len(word) <= SHORT_PREFIX else self._vocabulary
             position = bisect_left(vocabulary, word)
             while position < len(vocabulary) and vocabulary[position].startswith(word):
                 if vocabulary[position] != word:
@@ -333,8 +364,9 @@ class SearchIndex:
                 position += 1
         return found
 
-    def _levels(self, word: str, allowed: set[int] | None) -> list[Group]:
-        """The documents matching one query word, by weight, each under its best weight only."""
+    def _levels(self, word: str, allowed: set[int] | None) -> tuple[list[Group], set[int]]:
+        """The documents matching one query word, by weight (a document may be under several), and all of
+        them. Never mutate the sets: they may be the index's own."""
         parts: dict[int, list[set[int]]] = {}
         for term, exact in self._expansions(word):
             weights = WORD_WEIGHT if exact else PREFIX_WEIGHT
@@ -342,52 +374,56 @@ class SearchIndex:
                 parts.setdefault(weights[where], []).append(members)
         levels: list[Group] = []
         for weight in sorted(parts, reverse=True):
-            sets = parts[weight]
-            members = sets[0] if len(sets) == 1 else set().union(*sets)
+            members = _union(parts[weight])
             if allowed is not None:
                 members = members & allowed
-            if levels:
-                members = members.difference(*(better for _, better in levels))
             if members:
                 levels.append((weight, members))
-        return levels
+        return levels, _union([members for _, members in levels])
 
-    def _match(self, text: str, allowed: set[int] | None) -> list[Group]:
-        """Disjoint groups of the matching documents, each with its total field weight. Every word of the
-        query must match (prefixes count); an exact match of the whole query outranks everything."""
+    def _match(self, text: str, allowed: set[int] | None) -> tuple[list[Group], set[int]]:
+        """Groups of matching documents with their total field weight (a document may be in several: its
+        best counts), and every matching document. Every word of the query must match (prefixes count); an
+        exact match of the whole query outranks everything."""
         query = list(dict.fromkeys(words(text)))
         meaningful = [w for w in query if w not in STOPWORDS]
         query = (meaningful or query)[:MAX_QUERY_WORDS]
         per_word = [self._levels(w, allowed) for w in query]
         groups: list[Group] = []
-        if per_word and all(per_word):
-            per_word.sort(key=lambda levels: sum(len(m) for _, m in levels))
-            groups = per_word[0]
-            for levels in per_word[1:]:
-                combined: dict[int, set[int]] = {}
+        matched: set[int] = set()
+        if per_word and all(everything for _, everything in per_word):
+            per_word.sort(key=lambda found: len(found[1]))
+            groups, matched = per_word[0]
+            for levels, everything in per_word[1:]:
+                matched = matched & everything
+                combined: dict[int, list[set[int]]] = {}
                 for weight, members in groups:
+                    members = members & matched
                     for other_weight, other in levels:
                         both = members & other
                         if both:
-                            total = weight + other_weight
-                            combined[total] = combined[total] | both if total in combined else both
-                groups = list(combined.items())
-                if not groups:
+                            combined.setdefault(weight + other_weight, []).append(both)
+                groups = [(weight, _union(sets)) for weight, sets in combined.items()]
+                if not matched:
                     break
         exact = set(self._exact.get(text, ()))
         if exact and allowed is not None:
             exact &= allowed
         if exact:
-            groups = [(weight, rest) for weight, members in groups if (rest := members - exact)]
-            groups.append((EXACT_WEIGHT, exact))
-        return groups
+            groups = [*groups, (EXACT_WEIGHT, exact)]
+            matched = matched | exact
+        return groups, matched
 
     def _rank(self, groups: list[Group], count: int) -> list[int]:
         """The ``count`` best documents by field weight x static score."""
         documents = self._documents
         scored: list[tuple[float, str, int]] = []
-        for weight, members in groups:
+        seen: set[int] = set()
+        for weight, members in sorted(groups, key=lambda group: -group[0]):
             for slot in self._first(members, "static", False, count):
+                if slot in seen:  # already under a better weight
+                    continue
+                seen.add(slot)
                 document = documents[slot]
                 assert document is not None
                 scored.append((-weight * document.static, document.extension_id, slot))
@@ -414,11 +450,21 @@ class SearchIndex:
         return self._first(allowed, sort, descending, offset + limit)[offset:]
 
 
-def _union(table: dict[str, set[int]], keys: Iterable[str]) -> set[int]:
-    found = [table[k] for k in dict.fromkeys(keys) if k in table]
-    if len(found) == 1:
-        return found[0]
-    return set().union(*found)
+def _union_of(table: dict[str, set[int]], keys: Iterable[str]) -> set[int]:
+    return _union([table[k] for k in dict.fromkeys(keys) if k in table])
+
+
+def _union(sets: list[set[int]]) -> set[int]:
+    """The union of ``sets``: the only one itself (do not mutate it), else a copy of the largest (a fast
+    table copy) updated with the others."""
+    if len(sets) == 1:
+        return sets[0]
+    if not sets:
+        return set()
+    largest = max(sets, key=len)
+    result = set(largest)
+    result.update(*(other for other in sets if other is not largest))
+    return result
 
 
 def _discard(table: dict[Any, set[int]], key: Any, slot: int) -> None:
@@ -427,6 +473,17 @@ def _discard(table: dict[Any, set[int]], key: Any, slot: int) -> None:
         members.discard(slot)
         if not members:
             del table[key]
+
+
+def _frequency(fields: dict[int, set[int]]) -> int:
+    """How many documents use a word (a document is under one field per word)."""
+    return sum(len(members) for members in fields.values())
+
+
+def _remove_word(words: list[str], word: str) -> None:
+    position = bisect_left(words, word)
+    if position < len(words) and words[position] == word:
+        del words[position]
 
 
 def _remove_sorted(order: list[int], slot: int, key: Callable[[int], Any]) -> None:
