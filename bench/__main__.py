@@ -15,6 +15,8 @@ def main() -> int:
     parser.add_argument("--ingest-mib", type=int, default=50, help="size of the ingest benchmark's package")
     parser.add_argument("--catalog", type=int, default=gallery_query.CATALOG_SIZE,
                         help="extensions in the gallery-query benchmark's catalog (default 50,000)")
+    parser.add_argument("--queries", type=int, default=gallery_query.SAMPLES,
+                        help="queries per gallery-query workload (default 400)")
     args = parser.parse_args()
     ok = True
     if args.only in (None, "cold-start"):
@@ -26,7 +28,7 @@ def main() -> int:
         print(("\n" if args.only is None else "") + ingest.table(result), flush=True)
         ok = ok and result.ok
     if args.only in (None, "gallery-query"):
-        queries = gallery_query.measure(args.catalog)
+        queries = gallery_query.measure(args.catalog, args.queries)
         print(("\n" if args.only is None else "") + gallery_query.table(queries), flush=True)
         ok = ok and queries.ok
     return 0 if ok else 1

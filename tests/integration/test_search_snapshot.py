@@ -103,6 +103,17 @@ def test_a_conflicting_writer_is_not_lost(deployment, monkeypatch: pytest.Monkey
     assert _manifest().segments[5].generation == 3
 
 
+def test_a_segment_deleted_by_hand_comes_back_above_its_generation(deployment, refresh_always):
+    a, b = _same_segment(2)
+    snapshot.apply({5: {a: _doc(a, "Alpha")}})
+    snapshot.apply({5: {a: _doc(a, "Alpha Two")}})
+    assert loader.current_index().ids() == [a]
+    boto3.client("s3").delete_object(Bucket=deployment.env["PACKAGES_BUCKET"], Key=snapshot.segment_key(5))
+    snapshot.apply({5: {b: _doc(b, "Beta")}})
+    assert _manifest().segments[5].generation == 3
+    assert loader.current_index().ids() == [b]
+
+
 def test_the_manifest_keeps_the_highest_generation(deployment):
     snapshot.publish({1: snapshot.SegmentInfo(4, '"x"', 10)})
     snapshot.publish({1: snapshot.SegmentInfo(3, '"old"', 9), 2: snapshot.SegmentInfo(1, '"y"', 1)})
@@ -135,10 +146,10 @@ def test_a_failed_segment_is_reported_and_the_others_go_through(deployment, monk
     (b,) = _same_segment(1, 6)
     original = snapshot._rewrite
 
-    def failing(segment: int, change: Any, keep: Any) -> snapshot.SegmentInfo:
+    def failing(segment: int, *rest: Any) -> snapshot.SegmentInfo:
         if segment == 6:
             raise RuntimeError("boom")
-        return original(segment, change, keep)
+        return original(segment, *rest)
 
     monkeypatch.setattr(snapshot, "_rewrite", failing)
     failed = snapshot.apply({5: {a: _doc(a, "Alpha")}, 6: {b: _doc(b, "Beta")}})
@@ -178,6 +189,20 @@ def test_the_loader_follows_the_snapshot(deployment, refresh_always, monkeypatch
     assert sorted(index.ids()) == sorted([a, c])
     assert index.search(SearchRequest(text="formatter")).views[0].installs == 5
     assert index.search(SearchRequest(text="linter")).total == 0
+
+
+def test_a_snapshot_deleted_and_rebuilt_is_followed(deployment, refresh_always):
+    a, b = _same_segment(2)
+    snapshot.apply({5: {a: _doc(a, "Alpha")}})
+    snapshot.apply({5: {a: _doc(a, "Alpha Two")}})  # generation 2
+    index = loader.current_index()
+    assert index.search(SearchRequest(text="two")).total == 1
+    s3 = boto3.client("s3")
+    bucket = deployment.env["PACKAGES_BUCKET"]
+    for key in (snapshot.MANIFEST_KEY, snapshot.segment_key(5)):
+        s3.delete_object(Bucket=bucket, Key=key)
+    snapshot.apply({5: {b: _doc(b, "Beta")}})  # generation 1 again, within one refresh interval
+    assert loader.current_index().ids() == [b]
 
 
 def test_refreshes_wait_for_the_interval(deployment, monkeypatch: pytest.MonkeyPatch):

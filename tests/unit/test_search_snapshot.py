@@ -166,3 +166,21 @@ def test_title_words_split_names():
     assert analysis.title_words("vscode-eslint") == {"vscode", "eslint", "vscodeeslint"}
     assert analysis.title_words("Node.js Tools") == {"node", "js", "nodejs", "tools"}
     assert analysis.words("C# and C++ or F#") == ["c#", "and", "c++", "or", "f#"]
+
+
+@pytest.mark.parametrize("data", [b"nope", b"[]", b'{"format": 2}', b'{"format": 1}',
+                                  b'{"format": 1, "segments": {"01": {"etag": "x"}}}',
+                                  b'{"format": 1, "segments": {"x": {"generation": 1, "etag": "x"}}}'])
+def test_a_damaged_manifest_is_refused(data: bytes):
+    from marketplace.search.snapshot import Manifest
+
+    with pytest.raises(SnapshotFormatError):
+        Manifest.from_json(data, None)
+
+
+def test_a_manifest_round_trips():
+    from marketplace.search.snapshot import Manifest, SegmentInfo
+
+    manifest = Manifest({3: SegmentInfo(2, '"e"', 10), 40: SegmentInfo(1, '"f"', 0)})
+    assert Manifest.from_json(manifest.to_json(), '"m"') == Manifest(manifest.segments, '"m"')
+    assert manifest.total == 10 and b'"03"' in manifest.to_json()

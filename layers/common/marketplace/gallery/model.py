@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from marketplace.catalog.ids import UNIVERSAL, WEB_EXTENSION_TAG
@@ -24,10 +25,12 @@ WEB = "web"
 _EXTENSION_NAMESPACE = uuid.UUID("6f1c7a52-3d5e-4b1a-9a51-6d1e2b8a4c10")
 
 
+@lru_cache(maxsize=65536)
 def extension_uuid(extension_id: str) -> str:
     return str(uuid.uuid5(_EXTENSION_NAMESPACE, "extension:" + extension_id.lower()))
 
 
+@lru_cache(maxsize=16384)
 def publisher_uuid(publisher: str) -> str:
     return str(uuid.uuid5(_EXTENSION_NAMESPACE, "publisher:" + publisher.lower()))
 

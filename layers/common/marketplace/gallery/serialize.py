@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -43,6 +44,18 @@ VERSION_FLAGS = Flags.INCLUDE_VERSIONS | Flags.INCLUDE_LATEST_VERSION_ONLY | \
 # Without a version flag the Marketplace still answers these with the latest version to hang them on.
 NEEDS_A_VERSION = Flags.INCLUDE_FILES | Flags.INCLUDE_VERSION_PROPERTIES | Flags.INCLUDE_ASSET_URI
 
+# plain ints: IntFlag arithmetic costs microseconds per test, and a page tests flags hundreds of times
+_VERSIONS = int(Flags.INCLUDE_VERSIONS)
+_HEADS = int(Flags.INCLUDE_LATEST_PRERELEASE_AND_STABLE_VERSION_ONLY)
+_LATEST = int(Flags.INCLUDE_LATEST_VERSION_ONLY)
+_FILES = int(Flags.INCLUDE_FILES)
+_PROPERTIES = int(Flags.INCLUDE_VERSION_PROPERTIES)
+_ASSET_URI = int(Flags.INCLUDE_ASSET_URI)
+_CATEGORIES = int(Flags.INCLUDE_CATEGORY_AND_TAGS)
+_STATISTICS = int(Flags.INCLUDE_STATISTICS)
+_TARGETS = int(Flags.INCLUDE_INSTALLATION_TARGETS)
+_NEEDS_A_VERSION = int(NEEDS_A_VERSION)
+
 
 def advertise_signature() -> bool:
     """Whether versions list ``VsixSignature``. Off by default: desktop VS Code verifies a listed signature
@@ -67,10 +80,15 @@ class Urls:
         return f"{self.base}/{version.asset_base}"
 
     def fallback_asset_uri(self, extension: ExtensionView, version: VersionView) -> str:
-        return (f"{self.service}/assets/{quote(extension.publisher)}/{quote(extension.name)}/"
-                f"{quote(version.version)}")
+        return f"{self.service}/assets/{_quote(extension.publisher)}/{_quote(extension.name)}/{_quote(version.version)}"
 
 
+@lru_cache(maxsize=65536)
+def _quote(segment: str) -> str:
+    return quote(segment)
+
+
+@lru_cache(maxsize=65536)
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
@@ -108,27 +126,27 @@ def properties(version: VersionView) -> list[dict[str, str]]:
     return [{"key": k, "value": v} for k, v in values]
 
 
-def select_versions(extension: ExtensionView, flags: Flags) -> tuple[VersionView, ...]:
+def select_versions(extension: ExtensionView, flags: int) -> tuple[VersionView, ...]:
     """The versions a response carries for these flags (newest first)."""
-    if flags & Flags.INCLUDE_VERSIONS:
+    if flags & _VERSIONS:
         return extension.versions
-    if flags & Flags.INCLUDE_LATEST_PRERELEASE_AND_STABLE_VERSION_ONLY:
+    if flags & _HEADS:
         return extension.head_versions()
-    if flags & Flags.INCLUDE_LATEST_VERSION_ONLY or flags & NEEDS_A_VERSION:
+    if flags & _LATEST or flags & _NEEDS_A_VERSION:
         return extension.latest_per_platform()
     return ()
 
 
-def version_json(extension: ExtensionView, version: VersionView, flags: Flags, urls: Urls) -> dict[str, Any]:
+def version_json(extension: ExtensionView, version: VersionView, flags: int, urls: Urls) -> dict[str, Any]:
     out: dict[str, Any] = {"version": version.version, "flags": "validated", "lastUpdated": iso(version.published_at)}
     if version.target_platform != UNIVERSAL:
         out["targetPlatform"] = version.target_platform
-    if flags & Flags.INCLUDE_FILES:
+    if flags & _FILES:
         cdn = urls.asset_uri(version)
         out["files"] = [{"assetType": a, "source": f"{cdn}/{a}"} for a in listed_assets(version)]
-    if flags & Flags.INCLUDE_VERSION_PROPERTIES:
+    if flags & _PROPERTIES:
         out["properties"] = properties(version)
-    if flags & Flags.INCLUDE_ASSET_URI:
+    if flags & _ASSET_URI:
         out["assetUri"] = urls.asset_uri(version)
         out["fallbackAssetUri"] = urls.fallback_asset_uri(extension, version)
     return out
@@ -155,8 +173,9 @@ def weighted_rating(extension: ExtensionView, prior_mean: float = 3.0, prior_wei
     return round(total / (extension.rating_count + prior_weight), 4)
 
 
-def extension_json(extension: ExtensionView, flags: Flags, urls: Urls,
+def extension_json(extension: ExtensionView, flags: int, urls: Urls,
                    versions: tuple[VersionView, ...] | None = None) -> dict[str, Any]:
+    flags = int(flags)
     chosen = select_versions(extension, flags) if versions is None else versions
     head = extension.versions[0] if extension.versions else None
     out: dict[str, Any] = {
@@ -179,12 +198,12 @@ def extension_json(extension: ExtensionView, flags: Flags, urls: Urls,
         "versions": [version_json(extension, v, flags, urls) for v in chosen],
         "deploymentType": 0,
     }
-    if flags & Flags.INCLUDE_CATEGORY_AND_TAGS:
+    if flags & _CATEGORIES:
         out["categories"] = list(extension.categories)
         out["tags"] = list(extension.all_tags)
-    if flags & Flags.INCLUDE_STATISTICS:
+    if flags & _STATISTICS:
         out["statistics"] = statistics(extension)
-    if flags & Flags.INCLUDE_INSTALLATION_TARGETS:
+    if flags & _TARGETS:
         out["installationTargets"] = [{"target": TARGET, "targetVersion": ""}]
     if head is None:
         out["versions"] = []

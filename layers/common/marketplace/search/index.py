@@ -1,7 +1,7 @@
 """The in-memory search index the gallery answers text search and browsing from.
 
-Every published extension is one document: its snapshot record (``encoding``) plus what ranking and
-filtering need, computed once when it is added:
+Every published extension is one ``analysis.Document``: its snapshot record (JSON bytes, decoded only
+when a query returns it) plus what ranking and filtering need, computed by the snapshot's writer:
 
 - token postings per field, each document under its best field per word (name and display name, then
   publisher, then tags and categories, then description), with a sorted vocabulary for prefix matching
@@ -9,14 +9,15 @@ filtering need, computed once when it is added:
 - a static quality score (installs on a log scale, a Bayesian rating, deprecated and unverified extensions
   demoted) and the documents ordered by it;
 - one ordering per sort (installs, downloads, updated, published, title, publisher, rating, weighted
-  rating), kept sorted as documents come and go;
+  rating), made on first use and kept sorted as documents come and go;
 - sets per category, tag, target platform, featured, release and pre-release for the filters.
 
 A text query scores ``field weight x static score``. The words of a query are AND-ed; the best field a
-document matches a word in gives the weight, a prefix completion half of it, and an exact match of the
-whole query with an id, a name or a display name outranks everything. Documents fall into a few groups
-of equal field weight, so the best page of each group comes from the static ordering (or a small sort),
-never from scoring every match: a query costs about the same whether it matches 10 or 40,000 extensions.
+document matches a word in gives the weight (summed over the words), a prefix completion half of it, and
+an exact match of the whole query with an id, a name or a display name outranks everything. Documents
+fall into a few groups of equal weight, so the best page of each group comes from the static ordering
+(or a small sort), never from scoring every match: a query costs about the same whether it matches 10 or
+40,000 extensions.
 
 Pure Python: no AWS here (``loader`` keeps the gallery's index current from the snapshot).
 """

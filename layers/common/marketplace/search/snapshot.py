@@ -32,6 +32,7 @@ from marketplace.search.analysis import Document
 from marketplace.search.encoding import (
     SEGMENTS,
     Segment,
+    SnapshotFormatError,
     decode_segment,
     encode_segment,
     segment_name,
@@ -74,11 +75,18 @@ class Manifest:
 
     @classmethod
     def from_json(cls, data: bytes, etag: str | None) -> Manifest:
-        body = json.loads(data)
-        if not isinstance(body, dict) or body.get("format") != MANIFEST_FORMAT:
-            raise ValueError(f"search manifest format {body.get('format') if isinstance(body, dict) else '?'!r}")
-        segments = {int(name): SegmentInfo(int(i["generation"]), str(i["etag"]), int(i.get("count", 0)))
-                    for name, i in body.get("segments", {}).items()}
+        try:
+            body = json.loads(data)
+            if not isinstance(body, dict) or body.get("format") != MANIFEST_FORMAT:
+                found = body.get("format") if isinstance(body, dict) else None
+                raise SnapshotFormatError(f"search manifest format {found!r} is not {MANIFEST_FORMAT}")
+            segments = {int(name): SegmentInfo(int(i["generation"]), str(i["etag"]), int(i.get("count", 0)))
+                        for name, i in body["segments"].items()}
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            if isinstance(error, SnapshotFormatError):
+                raise
+            raise SnapshotFormatError(f"unreadable search manifest: {error!r}; rebuild the snapshot "
+                                      "(marketplace search rebuild)") from error
         return cls(segments, etag)
 
     @property
@@ -167,11 +175,13 @@ def _pause(attempt: int) -> None:
 Change = Mapping[str, Document | None]  # extension id -> its new document, or None to remove it
 
 
-def _rewrite(segment: int, change: Change, keep_newer_since: int | None) -> SegmentInfo:
-    """Read, change and conditionally write one segment, retrying on a conflict."""
+def _rewrite(segment: int, change: Change, keep_newer_since: int | None, floor: int = 0) -> SegmentInfo:
+    """Read, change and conditionally write one segment, retrying on a conflict. ``floor``: the generation
+    the manifest knows, so a segment deleted by hand does not start again below it (readers would keep
+    their copy)."""
     for attempt in range(ATTEMPTS):
         found = read_segment(segment)
-        current, etag = found if found is not None else (Segment(segment, 0, []), None)
+        current, etag = found if found is not None else (Segment(segment, floor, []), None)
         documents = {d.extension_id: d for d in current.documents}
         if keep_newer_since is None:
             updated = dict(documents)
@@ -239,9 +249,15 @@ def apply(changes: Mapping[int, Change]) -> dict[int, Exception]:
     """
     written: dict[int, SegmentInfo] = {}
     failed: dict[int, Exception] = {}
+    if not changes:
+        return failed
+    try:
+        floors = _generations()
+    except Exception as error:  # nothing can be written: every segment's records are retried
+        return dict.fromkeys(changes, error)
     for segment, change in sorted(changes.items()):
         try:
-            written[segment] = _rewrite(segment, change, None)
+            written[segment] = _rewrite(segment, change, None, floors.get(segment, 0))
         except Exception as error:  # reported per segment: the others still go through
             failed[segment] = error
     if written:
@@ -258,5 +274,11 @@ def replace_all(documents: Iterable[Document], scan_started: int) -> Manifest:
     by_segment: dict[int, dict[str, Document | None]] = {n: {} for n in range(SEGMENTS)}
     for document in documents:
         by_segment[segment_of(document.extension_id)][document.extension_id] = document
-    written = {n: _rewrite(n, change, scan_started) for n, change in by_segment.items()}
+    floors = _generations()
+    written = {n: _rewrite(n, change, scan_started, floors.get(n, 0)) for n, change in by_segment.items()}
     return publish(written)
+
+
+def _generations() -> dict[int, int]:
+    found = read_manifest()
+    return {n: i.generation for n, i in found.segments.items()} if isinstance(found, Manifest) else {}
