@@ -25,8 +25,6 @@ from marketplace.catalog.ids import EXTENSION_ID, UNIVERSAL
 from marketplace.gallery import downloads, openvsx
 from marketplace.gallery.model import ExtensionView, VersionView
 from marketplace.platform.http import json_response, public_base_url
-from marketplace.search.index import SearchRequest
-from marketplace.search.loader import current_index
 
 router = Router()
 
@@ -70,6 +68,9 @@ def registry_version() -> Response[str]:
 
 @router.get("/api/-/search", compress=True)
 def search() -> Response[str]:
+    from marketplace.search.index import SearchRequest  # loaded on the first search
+    from marketplace.search.loader import current_index
+
     params = openvsx.parse_search(_params())
     request = SearchRequest(text=params.query, tags=(), categories=(params.category,) if params.category else (),
                             target_platform=params.target_platform, featured=False, pre_release=None,
@@ -103,6 +104,9 @@ def _indexed_ids(query: openvsx.QueryParams) -> list[str]:
     """Ids of published extensions with the queried name or in the queried namespace UUID, found by walking
     the search index (it holds every published extension; a name narrows the walk to the extensions with
     that word in their title). The table then answers for them."""
+    from marketplace.search.index import SearchRequest
+    from marketplace.search.loader import current_index
+
     index = current_index()
     found: list[str] = []
     offset = 0

@@ -16,8 +16,6 @@ from marketplace.catalog.semver import Version
 from marketplace.gallery import serialize
 from marketplace.gallery.model import ExtensionView
 from marketplace.gallery.query import Filter, Flags, parse
-from marketplace.search.index import SearchRequest
-from marketplace.search.loader import current_index
 
 _WORD = re.compile(r"[\w-]+", re.UNICODE)
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -66,6 +64,10 @@ def _lookup(flt: Filter) -> tuple[int, list[ExtensionView]]:
 
 
 def _search(flt: Filter, flags: Flags) -> tuple[int, list[ExtensionView]]:
+    # loaded on the first search: installs, updates and downloads never touch the index
+    from marketplace.search.index import SearchRequest
+    from marketplace.search.loader import current_index
+
     request = SearchRequest(text=flt.text, tags=flt.tags, categories=flt.categories, featured=flt.featured,
                             sort=flt.sort, descending=flt.descending, offset=flt.offset, limit=flt.page_size)
     found = current_index().search(request)

@@ -22,7 +22,6 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from marketplace.catalog import store as catalog
-from marketplace.gallery import model, openvsx
 from marketplace.platform.errors import BadRequest, NotFound
 from marketplace.platform.http import json_response, public_base_url
 from marketplace.publishing import direct, lifecycle, service, store, uploads, vsce
@@ -117,6 +116,8 @@ def undeprecate(namespace: str, extension: str) -> Response[str]:
 
 def _verdict(record: store.UploadRecord) -> Response[str]:
     """Open VSX's answers: 201 with the extension, or 400 with the reason (``... is already published.``)."""
+    from marketplace.gallery import model, openvsx  # only the body-publishing clients need the serializer
+
     if record.status == "published" and record.extension_id and record.version and record.target_platform:
         version = catalog.get_version(record.extension_id, record.version, record.target_platform)
         summary = catalog.get_extension(record.extension_id)
