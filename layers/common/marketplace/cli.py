@@ -147,14 +147,21 @@ def _publisher_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _extension_feature(args: argparse.Namespace) -> int:
-    from marketplace.catalog import store as catalog
+def _extension_id(args: argparse.Namespace) -> str:
     from marketplace.catalog.ids import EXTENSION_ID
-    from marketplace.platform.errors import BadRequest, NotFound
+    from marketplace.platform.errors import BadRequest
 
-    extension_id = args.extension.lower()
+    extension_id = str(args.extension).lower()
     if not EXTENSION_ID.fullmatch(extension_id):
         raise BadRequest(f"{args.extension!r} is not an extension id (publisher.name)")
+    return extension_id
+
+
+def _extension_feature(args: argparse.Namespace) -> int:
+    from marketplace.catalog import store as catalog
+    from marketplace.platform.errors import NotFound
+
+    extension_id = _extension_id(args)
     featured = not args.off
     try:
         catalog.set_featured(extension_id, featured)
@@ -167,18 +174,12 @@ def _extension_feature(args: argparse.Namespace) -> int:
 
 def _extension_block(args: argparse.Namespace) -> int:
     from marketplace.catalog import store as catalog
-    from marketplace.catalog.ids import EXTENSION_ID
-    from marketplace.platform.errors import BadRequest, NotFound
+    from marketplace.platform.errors import NotFound
     from marketplace.publishing.tokens import utcnow
 
-    extension_id = args.extension.lower()
-    if not EXTENSION_ID.fullmatch(extension_id):
-        raise BadRequest(f"{args.extension!r} is not an extension id (publisher.name)")
+    extension_id = _extension_id(args)
     try:
-        if args.off:
-            catalog.clear_malicious(extension_id, utcnow())
-        else:
-            catalog.mark_malicious(extension_id, args.reason, utcnow())
+        catalog.set_malicious(extension_id, not args.off, args.reason, utcnow())
     except LookupError as error:
         raise NotFound(str(error)) from error
     state = "no longer blocked" if args.off else "blocked: hidden from the gallery and listed as malicious"

@@ -346,27 +346,29 @@ def control_entries() -> list[ControlEntry]:
     return list(model.query(ControlEntry.PK))  # type: ignore[arg-type]
 
 
-def mark_malicious(extension_id: str, reason: str | None, now: datetime) -> None:
-    """Block an extension everywhere: it leaves the gallery and editors refuse to install (and offer to
-    remove) it. Reversible with ``clear_malicious``."""
+def set_malicious(extension_id: str, malicious: bool, reason: str | None, now: datetime) -> None:
+    """Block an extension everywhere (it leaves the gallery, and editors refuse to install it and offer to
+    remove it), or lift the block: the control entry then says what still applies."""
     current = get_extension(extension_id)
     if current is None:
         raise LookupError(f"extension {extension_id} does not exist")
     with TransactWrite(connection=connection(CatalogItem, EXTENSIONS_TABLE)) as transaction:
-        transaction.update(current, actions=[ExtensionItem.malicious.set(True), ExtensionItem.updated_at.set(now),
-                                             ExtensionItem.revision.add(1)])
-        transaction.save(_bound(ControlEntry)(ControlEntry.PK, extension_key(extension_id), extension_id=extension_id,
-                                              kind="malicious", message=reason, updated_at=now))
+        transaction.update(current, actions=[ExtensionItem.malicious.set(malicious),
+                                             ExtensionItem.updated_at.set(now), ExtensionItem.revision.add(1)])
+        if malicious:
+            transaction.save(_bound(ControlEntry)(ControlEntry.PK, extension_key(extension_id),
+                                                  extension_id=extension_id, kind="malicious", message=reason,
+                                                  updated_at=now))
+        else:
+            _restore_control(transaction, current, now)
+
+
+def mark_malicious(extension_id: str, reason: str | None, now: datetime) -> None:
+    set_malicious(extension_id, True, reason, now)
 
 
 def clear_malicious(extension_id: str, now: datetime) -> None:
-    current = get_extension(extension_id)
-    if current is None:
-        raise LookupError(f"extension {extension_id} does not exist")
-    with TransactWrite(connection=connection(CatalogItem, EXTENSIONS_TABLE)) as transaction:
-        transaction.update(current, actions=[ExtensionItem.malicious.set(False), ExtensionItem.updated_at.set(now),
-                                             ExtensionItem.revision.add(1)])
-        _restore_control(transaction, current, now)
+    set_malicious(extension_id, False, None, now)
 
 
 def _restore_control(transaction: TransactWrite, current: ExtensionItem, now: datetime) -> None:
