@@ -147,7 +147,7 @@ def test_another_analysis_version_is_analysed_again(monkeypatch: pytest.MonkeyPa
     gzip.compress(b'{"format":99,"segment":1,"generation":1,"count":0}\n[]'),
     gzip.compress(b'{"format":1,"segment":1,"generation":1,"analysis":1,"count":2}\n[]\n{}'),
     gzip.compress(b'{"format":1,"segment":1,"generation":1,"analysis":1,"count":1}\n[["x"]]\n{}'),
-])
+], ids=["not gzip", "not json", "unknown format", "count mismatch", "bad analysis"])  # gzip embeds the time
 def test_damaged_segments_are_refused(data: bytes):
     with pytest.raises(SnapshotFormatError):
         decode_segment(data)
