@@ -30,6 +30,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from marketplace.catalog.ids import EXTENSION_ID
 from marketplace.catalog.semver import Version
 from marketplace.gallery.model import extension_uuid
 from marketplace.platform.dynamo import bind, connection, get_or_none
@@ -195,6 +196,12 @@ def get_extension(extension_id: str) -> ExtensionItem | None:
     return get_or_none(ExtensionItem, EXTENSIONS_TABLE, extension_key(extension_id), EXTENSION_SK)
 
 
+def display_name(extension_id: str) -> str | None:
+    """What editors show for ``extension_id`` (a deprecation's replacement); ``None`` when there is none."""
+    item = get_extension(extension_id) if EXTENSION_ID.fullmatch(extension_id) else None
+    return (item.display_name or item.name) if item is not None else None
+
+
 def get_version(extension_id: str, version: str, target_platform: str) -> VersionItem | None:
     return get_or_none(VersionItem, EXTENSIONS_TABLE, extension_key(extension_id),
                        VersionItem.sort_key(version, target_platform))
@@ -330,14 +337,19 @@ def unpublish(extension_id: str, version: str | None, target_platform: str | Non
     except TransactWriteError as error:
         raise ConcurrentChange(extension_id) from error
     if not remaining and not current.malicious:
-        _control(extension_id).update(actions=[
-            ControlEntry.extension_id.set(extension_id), ControlEntry.kind.set("unpublished"),
-            ControlEntry.updated_at.set(now)])
+        # after the transaction, which may already hold the 100 items DynamoDB allows
+        _control(extension_id, "unpublished", now).save()
     return [f"{v.version}@{v.target_platform}" for v in chosen[:99]]
 
 
-def _control(extension_id: str) -> ControlEntry:
-    return _bound(ControlEntry)(ControlEntry.PK, extension_key(extension_id))  # type: ignore[return-value]
+def _control(extension_id: str, kind: str | None = None, now: datetime | None = None, *,
+             replacement: str | None = None, message: str | None = None) -> ControlEntry:
+    """The control entry of ``extension_id``: its key only, or, with ``kind``, the whole entry to save."""
+    if kind is None:
+        return _bound(ControlEntry)(ControlEntry.PK, extension_key(extension_id))  # type: ignore[return-value]
+    return _bound(ControlEntry)(ControlEntry.PK, extension_key(extension_id),  # type: ignore[return-value]
+                                extension_id=extension_id, kind=kind, replacement=replacement, message=message,
+                                updated_at=now)
 
 
 def control_entries() -> list[ControlEntry]:
@@ -356,9 +368,7 @@ def set_malicious(extension_id: str, malicious: bool, reason: str | None, now: d
         transaction.update(current, actions=[ExtensionItem.malicious.set(malicious),
                                              ExtensionItem.updated_at.set(now), ExtensionItem.revision.add(1)])
         if malicious:
-            transaction.save(_bound(ControlEntry)(ControlEntry.PK, extension_key(extension_id),
-                                                  extension_id=extension_id, kind="malicious", message=reason,
-                                                  updated_at=now))
+            transaction.save(_control(extension_id, "malicious", now, message=reason))
         else:
             _restore_control(transaction, current, now)
 
@@ -373,16 +383,13 @@ def clear_malicious(extension_id: str, now: datetime) -> None:
 
 def _restore_control(transaction: TransactWrite, current: ExtensionItem, now: datetime) -> None:
     """After a flag is cleared, the control entry says what still applies (or goes)."""
-    entry = _control(current.extension_id)
     if current.unpublished:
-        transaction.save(_bound(ControlEntry)(entry.pk, entry.sk, extension_id=current.extension_id,
-                                              kind="unpublished", updated_at=now))
+        transaction.save(_control(current.extension_id, "unpublished", now))
     elif current.deprecated:
-        transaction.save(_bound(ControlEntry)(entry.pk, entry.sk, extension_id=current.extension_id,
-                                              kind="deprecated", replacement=current.replacement,
-                                              message=current.deprecation_message, updated_at=now))
+        transaction.save(_control(current.extension_id, "deprecated", now, replacement=current.replacement,
+                                  message=current.deprecation_message))
     else:
-        transaction.delete(entry)
+        transaction.delete(_control(current.extension_id))
 
 
 def deprecate(extension_id: str, replacement: str | None, message: str | None, now: datetime) -> None:
@@ -397,9 +404,7 @@ def deprecate(extension_id: str, replacement: str | None, message: str | None, n
             ExtensionItem.deprecation_message.set(message) if message else ExtensionItem.deprecation_message.remove(),
             ExtensionItem.updated_at.set(now), ExtensionItem.revision.add(1)])
         if not current.malicious and not current.unpublished:
-            transaction.save(_bound(ControlEntry)(ControlEntry.PK, extension_key(extension_id),
-                                                  extension_id=extension_id, kind="deprecated",
-                                                  replacement=replacement, message=message, updated_at=now))
+            transaction.save(_control(extension_id, "deprecated", now, replacement=replacement, message=message))
 
 
 def undeprecate(extension_id: str, now: datetime) -> None:

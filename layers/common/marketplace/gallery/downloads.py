@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from marketplace.platform import aws
@@ -28,21 +29,24 @@ def event_kind(query: dict[str, str]) -> Kind:
     return "download"
 
 
-def _client(user_agent: str | None, client_id: str | None) -> str | None:
-    value = (client_id or user_agent or "").strip()
+def _client(headers: Mapping[str, str]) -> str | None:
+    """Who fetched: VS Code's ``X-Market-Client-Id`` (``VSCode 1.100.3``), else the User-Agent."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    value = (lowered.get("x-market-client-id") or lowered.get("user-agent") or "").strip()
     return value[:128] or None
 
 
-def record_download(extension_id: str, version: str, target_platform: str | None, kind: Kind, *,
-                    user_agent: str | None = None, client_id: str | None = None) -> bool:
-    """Put one event on the stream; ``False`` (and a warning) when that failed. Never raises."""
+def record_download(extension_id: str, version: str, target_platform: str | None, kind: Kind,
+                    headers: Mapping[str, str] | None = None) -> bool:
+    """Put one event on the stream (``headers``: the request's, to name the client); ``False`` (and a
+    warning) when that failed. Never raises."""
     record = {
         "type": kind,
         "id": uuid.uuid4().hex,
         "extension": extension_id.lower(),
         "version": version,
         "target_platform": target_platform,
-        "client": _client(user_agent, client_id),
+        "client": _client(headers or {}),
         "at": datetime.now(UTC).isoformat(),
     }
     try:

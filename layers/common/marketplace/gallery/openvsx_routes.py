@@ -24,7 +24,7 @@ from marketplace.catalog import store as catalog
 from marketplace.catalog.ids import EXTENSION_ID, UNIVERSAL
 from marketplace.gallery import downloads, openvsx
 from marketplace.gallery.model import ExtensionView, VersionView
-from marketplace.platform.http import json_response, public_base_url
+from marketplace.platform.http import json_response, public_base_url, redirect
 
 router = Router()
 
@@ -44,17 +44,8 @@ def _params() -> dict[str, str]:
     return dict(router.current_event.query_string_parameters or {})
 
 
-def _header(name: str) -> str | None:
-    return {k.lower(): v for k, v in (router.current_event.headers or {}).items()}.get(name)
-
-
-def _display_name(extension_id: str) -> str | None:
-    item = catalog.get_extension(extension_id) if EXTENSION_ID.fullmatch(extension_id) else None
-    return (item.display_name or item.name) if item is not None else None
-
-
 def _extension_json(view: ExtensionView, version: VersionView, urls: openvsx.Urls, **options: Any) -> dict[str, Any]:
-    replacement = _display_name(view.replacement) if view.deprecated and view.replacement else None
+    replacement = catalog.display_name(view.replacement) if view.deprecated and view.replacement else None
     return openvsx.extension_json(view, version, urls, replacement_display_name=replacement, **options)
 
 
@@ -247,10 +238,6 @@ def _empty(status: int) -> Response[str]:
     return Response(status_code=status, content_type="text/plain", body="", headers=NO_STORE)
 
 
-def _redirect(location: str, headers: dict[str, str]) -> Response[str]:
-    return Response(status_code=302, content_type="text/plain", body="", headers={"Location": location, **headers})
-
-
 def _file(path: openvsx.ApiPath) -> Response[str]:
     """A file of a version: the package is counted and sent to the CDN, the digest answered here, the other
     files sent to the CDN. Anything missing is a 404 with an empty body, as Open VSX answers (B8)."""
@@ -270,10 +257,9 @@ def _file(path: openvsx.ApiPath) -> Response[str]:
         return _empty(404)
     if key == openvsx.DOWNLOAD:
         downloads.record_download(view.extension_id, version.version, version.target_platform,
-                                  downloads.event_kind(_params()), user_agent=_header("user-agent"),
-                                  client_id=_header("x-market-client-id"))
-        return _redirect(_urls().cdn(version, asset), NO_STORE)
-    return _redirect(_urls().cdn(version, asset), CACHED)
+                                  downloads.event_kind(_params()), router.current_event.headers)
+        return redirect(_urls().cdn(version, asset), NO_STORE)
+    return redirect(_urls().cdn(version, asset), CACHED)
 
 
 # Registered last: the static routes above win, and this matches every other ``GET /api/...``.

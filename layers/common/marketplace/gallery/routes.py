@@ -22,7 +22,7 @@ from marketplace.catalog.semver import is_valid
 from marketplace.gallery import assets, control, downloads, serialize, service
 from marketplace.gallery.model import ExtensionView, VersionView
 from marketplace.platform.errors import BadRequest, NotFound
-from marketplace.platform.http import json_response, public_base_url
+from marketplace.platform.http import json_response, public_base_url, redirect
 
 router = Router()
 
@@ -42,11 +42,6 @@ def _base() -> str:
 
 def _query() -> dict[str, str]:
     return dict(router.current_event.query_string_parameters or {})
-
-
-def _header(name: str) -> str | None:
-    headers = {k.lower(): v for k, v in (router.current_event.headers or {}).items()}
-    return headers.get(name.lower())
 
 
 def _target_platform(value: str | None) -> str | None:
@@ -97,17 +92,11 @@ def latest(publisher: str, name: str) -> Response[str]:
     return json_response(200, answer, LATEST_CACHE)
 
 
-def _redirect(location: str, headers: dict[str, str] | None = None) -> Response[str]:
-    return Response(status_code=302, content_type="text/plain", body="",
-                    headers={"Location": location, **(headers or NO_STORE)})
-
-
 def _download(view: ExtensionView, version: VersionView, query: dict[str, str]) -> Response[str]:
     """Count the fetch (never failing it), then send the client to the CDN."""
     downloads.record_download(view.extension_id, version.version, version.target_platform,
-                              downloads.event_kind(query), user_agent=_header("user-agent"),
-                              client_id=_header("x-market-client-id"))
-    return _redirect(f"{_base()}/{version.asset_base}/{serialize.PACKAGE}")
+                              downloads.event_kind(query), router.current_event.headers)
+    return redirect(f"{_base()}/{version.asset_base}/{serialize.PACKAGE}", NO_STORE)
 
 
 def _serve(key: str | None, missing: str) -> Response[Any]:
@@ -115,7 +104,7 @@ def _serve(key: str | None, missing: str) -> Response[Any]:
     if stored is None:
         raise NotFound(missing)
     if stored.body is None:
-        return _redirect(f"{_base()}/{stored.key}", ASSET_CACHE)
+        return redirect(f"{_base()}/{stored.key}", ASSET_CACHE)
     body: bytes | str = stored.body
     content_type = stored.content_type
     if content_type.startswith("application/json"):
@@ -184,7 +173,7 @@ def _stat(publisher: str, name: str, version: str, stat_type: str | None) -> Res
     if not is_valid(unquote(version)) or not catalog.has_published_version(extension_id, unquote(version)):
         raise NotFound(f"Version {unquote(version)} of {extension_id} not found")
     downloads.record_download(extension_id, unquote(version), None, kind,  # type: ignore[arg-type]
-                              user_agent=_header("user-agent"), client_id=_header("x-market-client-id"))
+                              router.current_event.headers)
     return json_response(200, {"success": True, "statType": kind}, NO_STORE)
 
 
@@ -204,17 +193,12 @@ def web_stats(item: str, version: str, stat_type: str) -> Response[str]:
 _control_cache: tuple[float, dict[str, Any]] | None = None
 
 
-def _display_name(extension_id: str) -> str | None:
-    item = catalog.get_extension(extension_id) if EXTENSION_ID.fullmatch(extension_id) else None
-    return (item.display_name or item.name) if item is not None else None
-
-
 @router.get(f"{SERVICE}/control.json")
 def control_manifest() -> Response[str]:
     global _control_cache
     now = time.monotonic()
     if _control_cache is None or now - _control_cache[0] > CONTROL_TTL_SECONDS:
-        _control_cache = (now, control.manifest(catalog.control_entries(), _display_name))
+        _control_cache = (now, control.manifest(catalog.control_entries(), catalog.display_name))
     return json_response(200, _control_cache[1], CONTROL_CACHE)
 
 
@@ -224,9 +208,9 @@ def item() -> Response[str]:
     publisher, _, extension = name.partition(".")
     if not publisher or not extension:
         raise BadRequest("itemName must be publisher.name")
-    return _redirect(f"{_base()}/api/{publisher}/{extension}", LATEST_CACHE)
+    return redirect(f"{_base()}/api/{publisher}/{extension}", LATEST_CACHE)
 
 
 @router.get(f"{SERVICE}/publishers/<publisher>")
 def publisher_page(publisher: str) -> Response[str]:
-    return _redirect(f"{_base()}/api/{unquote(publisher)}", LATEST_CACHE)
+    return redirect(f"{_base()}/api/{unquote(publisher)}", LATEST_CACHE)

@@ -52,6 +52,11 @@ def json_response(status: int, body: object, headers: Mapping[str, str] | None =
     )
 
 
+def redirect(location: str, headers: Mapping[str, str]) -> Response[str]:
+    """A 302 to ``location``, with the caller's cache headers (a counted download must say ``no-store``)."""
+    return Response(status_code=302, content_type="text/plain", body="", headers={"Location": location, **headers})
+
+
 def public_base_url(headers: Mapping[str, str]) -> str:
     """The public origin the caller used: CloudFront's viewer host (copied to ``x-forwarded-host`` by the
     distribution's viewer-request function), or the Host header when called directly."""
