@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 
+from marketplace.local import atomic_dynamodb
 from marketplace.platform import resources as r
 
 
@@ -64,6 +65,7 @@ def table_request(table: r.TableDef, stage: str, kms_key_id: str) -> dict[str, A
 
 
 def provision(stage: str = "local", session: boto3.session.Session | None = None) -> Deployment:
+    atomic_dynamodb.install()  # the emulator's conditional writes must be atomic, as DynamoDB's are
     session = session or boto3.session.Session()
     deployment = Deployment(stage)
     kms = session.client("kms")

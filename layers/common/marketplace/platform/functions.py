@@ -98,6 +98,8 @@ class FunctionDef:
     source: EventSource | None = None
     grants: tuple[Grant, ...] = ()
     reserved_concurrency: int | None = None
+    # checks bearer tokens (``marketplace.identity``): gets the issuer settings in its environment
+    authenticates: bool = False
 
     @property
     def code_dir(self) -> str:
@@ -214,6 +216,7 @@ SYNC = FunctionDef(
     memory_mb=512,
     timeout_seconds=10,
     routes=(Route("ANY", "/sync/{proxy+}"),),
+    authenticates=True,
     grants=(
         TableGrant(r.SYNC_TABLE.id, "read_write"),
         ObjectGrant(r.PACKAGES_BUCKET.id, _SYNC_PREFIX, _READ_WRITE),
@@ -230,6 +233,7 @@ REVIEWS = FunctionDef(
         Route("ANY", "/api/{namespace}/{extension}/review"),
         Route("ANY", "/api/{namespace}/{extension}/review/delete"),
     ),
+    authenticates=True,
     grants=(
         TableGrant(r.REVIEWS_TABLE.id, "read_write"),
         TableGrant(r.EXTENSIONS_TABLE.id, "read_write"),

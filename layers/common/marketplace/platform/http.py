@@ -70,6 +70,15 @@ def error_response(error: MarketplaceError) -> Response[str]:
     return json_response(error.status, error.body(), error.headers)
 
 
+def with_operation_id(response: dict[str, Any], event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Every answer names its request (``X-Operation-Id``): clients log it with errors, and it finds the
+    request's log lines (the API Gateway request id is the logs' correlation id)."""
+    request_id = (event.get("requestContext") or {}).get("requestId") or getattr(context, "aws_request_id", "")
+    if request_id:
+        response.setdefault("headers", {})["X-Operation-Id"] = str(request_id)
+    return response
+
+
 def http_app(service: str, *routers: Router, logger: Logger | None = None) -> APIGatewayHttpResolver:
     """A resolver with the shared CORS, not-found and error handling, and the capability's routers."""
     app = APIGatewayHttpResolver(cors=CORS)
@@ -105,6 +114,6 @@ def http_function(service: str, *routers: Router) -> tuple[APIGatewayHttpResolve
 
     @observed.entry_point(correlation_paths.API_GATEWAY_HTTP)
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        return app.resolve(event, context)
+        return with_operation_id(app.resolve(event, context), event, context)
 
     return app, lambda_handler
