@@ -5,18 +5,20 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import cold_start, gallery_query, ingest
+from bench import cold_start, gallery_query, ingest, sync
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--rounds", type=int, default=15, help="cold-start samples per function (default 15)")
-    parser.add_argument("--only", choices=("cold-start", "ingest", "gallery-query"), help="run one benchmark")
+    parser.add_argument("--only", choices=("cold-start", "ingest", "gallery-query", "sync"), help="run one benchmark")
     parser.add_argument("--ingest-mib", type=int, default=50, help="size of the ingest benchmark's package")
     parser.add_argument("--catalog", type=int, default=gallery_query.CATALOG_SIZE,
                         help="extensions in the gallery-query benchmark's catalog (default 50,000)")
     parser.add_argument("--queries", type=int, default=gallery_query.SAMPLES,
                         help="queries per gallery-query workload (default 400)")
+    parser.add_argument("--sync-rounds", type=int, default=sync.ROUNDS,
+                        help="rounds of the sync benchmark (each: a write and a read per user and variant)")
     args = parser.parse_args()
     ok = True
     if args.only in (None, "cold-start"):
@@ -31,6 +33,10 @@ def main() -> int:
         queries = gallery_query.measure(args.catalog, args.queries)
         print(("\n" if args.only is None else "") + gallery_query.table(queries), flush=True)
         ok = ok and queries.ok
+    if args.only in (None, "sync"):
+        synced = sync.measure(rounds=args.sync_rounds)
+        print(("\n" if args.only is None else "") + sync.table(synced), flush=True)
+        ok = ok and synced.ok
     return 0 if ok else 1
 
 

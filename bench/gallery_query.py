@@ -24,17 +24,16 @@ so tracing does not slow the timed one). Budget: P95 <= 10 ms for each workload,
 from __future__ import annotations
 
 import gc
-import os
 import random
 import statistics
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from bench import synthetic_catalog
+from bench.emulator import Emulator, in_process_aws, timed_emulator
 
 CATALOG_SIZE = 50_000
 TABLE_SUBSET = 500
@@ -45,13 +44,6 @@ MiB = 1024 * 1024
 BASE_URL = "https://marketplace.example.test"
 TARGET = "Microsoft.VisualStudio.Code"
 FLAGS = 950
-
-AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_SESSION_TOKEN": "bench",
-    "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-    "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
-}
-
 
 @dataclass(frozen=True)
 class Workload:
@@ -83,60 +75,6 @@ class Result:
     @property
     def ok(self) -> bool:
         return self.index_mib < BUDGET_MIB and all(w.ok for w in self.workloads)
-
-
-class _Emulator:
-    """Time spent inside moto's request handling (its dispatcher), and the number of requests."""
-
-    seconds = 0.0
-    calls = 0
-
-
-@contextmanager
-def _timed_emulator() -> Iterator[None]:
-    from moto.core.botocore_stubber import BotocoreStubber
-
-    original = BotocoreStubber.process_request
-
-    def timed(self: BotocoreStubber, request: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return original(self, request)
-        finally:
-            _Emulator.seconds += time.perf_counter() - started
-            _Emulator.calls += 1
-
-    BotocoreStubber.process_request = timed  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        BotocoreStubber.process_request = original  # type: ignore[method-assign]
-
-
-@contextmanager
-def _aws() -> Iterator[dict[str, str]]:
-    """moto in-process with every resource provisioned, as the integration tests run."""
-    from moto import mock_aws
-
-    from marketplace.local.provision import provision
-    from marketplace.platform import aws
-
-    saved = {k: os.environ.get(k) for k in (*AWS_ENV, "AWS_ENDPOINT_URL")}
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    os.environ.update(AWS_ENV)
-    try:
-        with mock_aws():
-            aws.reset_clients()
-            deployment = provision("bench")
-            os.environ.update(deployment.env)
-            yield deployment.env
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        aws.reset_clients()
 
 
 def _put_in_tables(views: list[Any]) -> None:
@@ -185,15 +123,15 @@ def _run(name: str, call: Callable[[dict[str, Any]], Any], bodies: list[dict[str
     for body in bodies[:20]:  # warm the code paths
         call(body)
     samples, emulated, calls = [], [], 0
-    with _timed_emulator():
+    with timed_emulator():
         for body in bodies:
-            _Emulator.seconds, _Emulator.calls = 0.0, 0
+            Emulator.reset()
             started = time.perf_counter()
             call(body)
             elapsed = time.perf_counter() - started
-            samples.append((elapsed - _Emulator.seconds) * 1000)
-            emulated.append(_Emulator.seconds * 1000)
-            calls += _Emulator.calls
+            samples.append((elapsed - Emulator.seconds) * 1000)
+            emulated.append(Emulator.seconds * 1000)
+            calls += Emulator.calls
     return Workload(name, samples, calls / len(bodies), statistics.median(emulated), note)
 
 
@@ -246,7 +184,7 @@ def measure(count: int = CATALOG_SIZE, samples: int = SAMPLES, table_subset: int
     views = synthetic_catalog.build(count)
     documents = [document_of(v) for v in views]
     rng = random.Random(5)
-    with _aws() as env:
+    with in_process_aws() as env:
         bucket = env["PACKAGES_BUCKET"]
         started = time.perf_counter()
         snapshot.replace_all(documents, scan_started=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,7 +68,11 @@ class Resources:
 
 
 class Functions(Construct):
-    """Python 3.14 on arm64, X-Ray tracing, JSON logs into an encrypted log group, the common layer."""
+    """Python 3.14 on arm64, X-Ray tracing, JSON logs into an encrypted log group, the common layer.
+
+    Functions that check bearer tokens (``FunctionDef.authenticates``) also get ``auth_environment``: the
+    issuers they accept (``stacks.identity``).
+    """
 
     def __init__(
         self,
@@ -77,14 +82,19 @@ class Functions(Construct):
         stage: StageSettings,
         resources: Resources,
         layer: lambda_.ILayerVersion,
+        auth_environment: Mapping[str, str],
     ) -> None:
         super().__init__(scope, construct_id)
+        if not auth_environment and any(d.authenticates for d in fns.FUNCTIONS):
+            raise ValueError("functions that authenticate need the issuers' environment (stacks.identity)")
         self._stage = stage
         self._resources = resources
         locations = resources.locations()
         self.functions: dict[str, lambda_.Function] = {}
         for definition in fns.FUNCTIONS:
             environment = {name: locations[name] for name in definition.environment_variables()}
+            if definition.authenticates:
+                environment.update(auth_environment)
             function = self._function(definition, layer, environment)
             wildcards = [*self._grant(definition, function), *self._add_event_source(definition, function)]
             self._suppress_grant_wildcards(definition, function, wildcards)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from marketplace.platform import resources as r
 from stacks.api import HttpApi
 from stacks.cdn import ContentDelivery
 from stacks.functions import Functions, Resources
+from stacks.identity import Identity
 from stacks.keys import EncryptionKeys
 from stacks.layer import PROJECT_ROOT, CommonLayer
 from stacks.monitoring import Monitoring
@@ -45,6 +47,7 @@ class MarketplaceStack(Stack):
         Tags.of(self).add("project", r.PRODUCT)
         Tags.of(self).add("stage", stage.name)
 
+        self.identity = Identity(self, "Identity", stage=stage)  # first: it checks the context's settings
         self.keys = EncryptionKeys(self, "Keys", stage=stage, logs_key=r.DATA_KEY)
         self.tables = Tables(self, "Tables", stage=stage, keys=self.keys)
         self.queues = Queues(self, "Queues", stage=stage, keys=self.keys)
@@ -59,6 +62,7 @@ class MarketplaceStack(Stack):
                 keys=self.keys, tables=self.tables, queues=self.queues, streams=self.streams, buckets=self.buckets
             ),
             layer=self.layer.layer,
+            auth_environment=self.identity.function_environment,
         )
         self.api = HttpApi(self, "Http", stage=stage, functions=self.functions.functions, logs_key=self.keys.logs_key)
         self.cdn = ContentDelivery(
@@ -90,6 +94,14 @@ class MarketplaceStack(Stack):
         for stream in r.STREAMS:
             CfnOutput(self, f"{pascal(stream.id)}StreamName", value=self.streams.stream(stream).stream_name)
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
+        CfnOutput(self, "AuthIssuerUrl", value=self.identity.issuer_url, description="OIDC issuer (Cognito user pool)")
+        CfnOutput(
+            self,
+            "AuthClientId",
+            value=self.identity.client.user_pool_client_id,
+            description="Public OAuth client for editors (authorization code + PKCE, no secret)",
+        )
+        CfnOutput(self, "AuthLoginUrl", value=self.identity.domain.base_url(), description="Managed login domain")
 
     def _suppress_cdk_providers(self) -> None:
         """The singleton function CDK adds to configure bucket notifications at deploy time."""
@@ -113,6 +125,7 @@ def build_app(
     *,
     account: str | None = None,
     region: str | None = None,
+    context: Mapping[str, Any] | None = None,
 ) -> tuple[App, MarketplaceStack]:
     """The CDK app with its one stack for ``stage`` (default: context ``stage``, else ``dev``).
 
@@ -121,9 +134,10 @@ def build_app(
     ``account``/``region``, then ``CDK_DEFAULT_ACCOUNT``/``CDK_DEFAULT_REGION`` (set by the CLI), then for
     the region ``AWS_REGION``/``AWS_DEFAULT_REGION`` and finally ``us-east-1``, the CLI's own fallback. The
     account may stay unknown; the region may not, because DynamoDB global tables (``TableV2``) encrypted
-    with a customer key render per-region settings.
+    with a customer key render per-region settings. ``context`` adds to (and overrides) cdk.json's, as
+    ``-c key=value`` does for the CLI.
     """
-    app = App(outdir=outdir, context=_cdk_json_context(), analytics_reporting=False)
+    app = App(outdir=outdir, context={**_cdk_json_context(), **(context or {})}, analytics_reporting=False)
     settings = StageSettings(stage or str(app.node.try_get_context("stage") or DEFAULT_STAGE))
     account = account or _context(app, "account") or os.environ.get("CDK_DEFAULT_ACCOUNT")
     region = region or _context(app, "region") or _first_env(*REGION_VARIABLES) or FALLBACK_REGION

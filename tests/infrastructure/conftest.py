@@ -1,10 +1,11 @@
-"""Each stage is synthesized once per session (a synth costs seconds) and shared by every test."""
+"""Each stage is synthesized once per session (a synth costs seconds) and shared by every test; ``prod`` with
+the operator settings of ``synth.PROD_CONTEXT``."""
 
 from __future__ import annotations
 
 import pytest
 
-from .synth import Synthesized, synthesize
+from .synth import PROD_CONTEXT, Synthesized, synthesize
 
 
 @pytest.fixture(scope="session")
@@ -14,4 +15,4 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 
 @pytest.fixture(scope="session")
 def prod(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    return synthesize("prod", tmp_path_factory.mktemp("cdk-prod"))
+    return synthesize("prod", tmp_path_factory.mktemp("cdk-prod"), context=PROD_CONTEXT)

@@ -18,6 +18,20 @@ REGION = "eu-west-1"
 
 Resource = dict[str, Any]
 
+# The session's ``prod`` synth also carries the operator settings cdk.json or ``-c`` can add, so the whole
+# pipeline (nag, cfn-lint, the functions' environment) sees them; ``dev`` is synthesized with the defaults.
+EXTRA_ISSUER = {
+    "name": "corporate",
+    "issuer": "https://login.example.com/realms/engineering",
+    "audiences": ["marketplace-editors"],
+    "account_types": ["corporate"],
+    "required_scopes": ["marketplace/sync"],
+}
+PROD_CONTEXT: dict[str, Any] = {
+    "authIssuers": [EXTRA_ISSUER],
+    "githubApiUrl": "https://github.example.com/api/v3/",
+}
+
 
 @dataclass
 class Synthesized:
@@ -69,8 +83,8 @@ class Synthesized:
         return statements
 
 
-def synthesize(stage: str, outdir: Path) -> Synthesized:
-    app, stack = build_app(stage, outdir=str(outdir), account=ACCOUNT, region=REGION)
+def synthesize(stage: str, outdir: Path, context: dict[str, Any] | None = None) -> Synthesized:
+    app, stack = build_app(stage, outdir=str(outdir), account=ACCOUNT, region=REGION, context=context)
     assembly = app.synth()
     return Synthesized(app, stack, Path(assembly.get_stack_by_name(stack.stack_name).template_full_path))
 

@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 
+from marketplace.identity import config as auth
 from marketplace.platform import config
 from marketplace.platform import functions as fns
 from marketplace.platform import resources as r
@@ -93,7 +94,8 @@ def test_environment_locates_exactly_the_granted_resources(dev: Synthesized, def
         "POWERTOOLS_METRICS_NAMESPACE",
         "POWERTOOLS_LOG_LEVEL",
     }
-    assert located == set(definition.environment_variables())
+    issuers = set(auth.ENVIRONMENT_VARIABLES) if definition.authenticates else set()  # see test_identity.py
+    assert located == set(definition.environment_variables()) | issuers
     stack = dev.stack
     for grant in definition.grants:
         match grant:

@@ -34,6 +34,9 @@ def test_prod_keeps_and_protects_its_data(prod: Synthesized) -> None:
     for kind in ("AWS::KMS::Key", "AWS::S3::Bucket", "AWS::Logs::LogGroup", "AWS::Kinesis::Stream", "AWS::SQS::Queue"):
         for logical_id, resource in prod.resources(kind).items():
             assert resource["DeletionPolicy"] == "Retain", logical_id
+    for logical_id, resource in prod.resources("AWS::Cognito::UserPool").items():
+        assert resource["DeletionPolicy"] == "Retain", logical_id
+        assert resource["Properties"]["DeletionProtection"] == "ACTIVE", logical_id
     assert not prod.resources("Custom::S3AutoDeleteObjects")
     assert {g["Properties"]["RetentionInDays"] for g in prod.resources("AWS::Logs::LogGroup").values()} == {365}
 
@@ -42,7 +45,7 @@ def test_prod_keeps_and_protects_its_data(prod: Synthesized) -> None:
 def test_dev_cleans_up_after_itself(dev: Synthesized) -> None:
     assert dev.stack.termination_protection is False
     assert len(dev.resources("Custom::S3AutoDeleteObjects")) == len(r.BUCKETS) + 1  # and the access-log bucket
-    for kind in ("AWS::KMS::Key", "AWS::S3::Bucket", "AWS::DynamoDB::GlobalTable"):
+    for kind in ("AWS::KMS::Key", "AWS::S3::Bucket", "AWS::DynamoDB::GlobalTable", "AWS::Cognito::UserPool"):
         assert {res["DeletionPolicy"] for res in dev.resources(kind).values()} == {"Delete"}
 
 
