@@ -50,3 +50,22 @@ def test_gallery_query_table():
     assert float(rows["text search"][5]) < 1.0  # the index answers: no AWS call but the loader's refresh
     memory = next(line for line in lines if line.startswith("| index memory"))
     assert 1 < float(memory.split("|")[2].split()[0]) < 512
+
+
+def test_sync_table():
+    command = [sys.executable, "-m", "bench", "--only", "sync", "--sync-rounds", "2"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode in (0, 1), result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Settings Sync through the handler, in-process against moto: 20 users")
+    rows = [line.split("|") for line in lines[4:8]]
+    assert [(r[1].strip(), r[2].strip()) for r in rows] == [
+        ("write", "on"), ("write", "off"), ("read-latest", "on"), ("read-latest", "off")]
+    for cells in rows:
+        assert 0 < float(cells[3]) <= float(cells[4]) <= float(cells[5])
+    ratios = {line.split("|")[1].strip(): float(line.split("|")[2]) for line in lines[11:13]}
+    assert set(ratios) == {"write", "read-latest"} and all(0.2 < r < 10 for r in ratios.values())
+    kms = lines[-1]
+    assert kms.startswith("KMS calls per 1,000 encrypted requests: ")
+    # one GenerateDataKey per user: 20 of 120 requests
+    assert float(kms.split(": ")[1].split()[0]) == pytest.approx(1000 * 20 / 120, rel=0.01)

@@ -79,6 +79,7 @@ def test_write_then_read_latest_and_the_manifest(sync: SyncService) -> None:
 def test_if_match_decides_between_write_and_412(sync: SyncService) -> None:
     with pytest.raises(PreconditionFailed):
         sync.write(ALICE, ROOT, "settings", "x", "1-00000000")  # nothing stored: the current ref is 0
+    assert sync.manifest(ALICE) is None  # the refused write left no session behind
     first = sync.write(ALICE, ROOT, "settings", "one", NO_REF)
     second = sync.write(ALICE, ROOT, "settings", "two", first)
     with pytest.raises(PreconditionFailed) as stale:

@@ -11,6 +11,9 @@ def test_product_json_fragment():
     store = fragment["configurationSync.store"]
     assert store["url"] == store["stableUrl"] == store["insidersUrl"] == "https://d111.cloudfront.net/sync"
     assert all(isinstance(p["scopes"], list) for p in store["authenticationProviders"].values())
+    edit_sessions = fragment["editSessions.store"]
+    assert edit_sessions["url"] == store["url"]
+    assert edit_sessions["authenticationProviders"] == store["authenticationProviders"]
 
 
 def test_public_base_url_prefers_the_viewer_host():

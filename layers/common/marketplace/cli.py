@@ -8,6 +8,7 @@
 - ``marketplace extension feature|block ID [--off]``, ``marketplace publisher verify NS``: operator actions.
 - ``marketplace product-json URL``: the editor configuration for a deployment.
 - ``marketplace search rebuild``: write the whole search snapshot from the extensions table (operator).
+- ``marketplace dev-token USER``: a bearer token from the running local marketplace's own issuer (Settings Sync).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 def _serve(args: argparse.Namespace) -> int:
     from marketplace import operator
     from marketplace.local.runtime import LocalMarketplace  # moto and friends load only for this command
+    from marketplace.platform.errors import ConfigurationError
 
     tls = None
     if args.tls:
@@ -38,7 +40,7 @@ def _serve(args: argparse.Namespace) -> int:
         directory = Path(args.tls_dir) if args.tls_dir else operator.state_file().parent / "tls"
         tls = local_tls.ensure(directory.resolve(), local_tls.names_for(args.host))
     runtime = LocalMarketplace(args.host, args.port, moto_port=args.moto_port,
-                               tls=tls.server_context() if tls else None)
+                               tls=tls.server_context() if tls else None, ca_file=tls.ca_cert if tls else None)
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -48,7 +50,7 @@ def _serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     try:
         runtime.start()
-    except OSError as error:
+    except (OSError, ConfigurationError) as error:
         print(f"marketplace: cannot start: {error}", file=sys.stderr)
         runtime.stop()
         return 1
@@ -70,7 +72,8 @@ def _serve(args: argparse.Namespace) -> int:
     print(
         f"Marketplace is running at {runtime.base_url}\n"
         f"  health:        {runtime.base_url}/healthz\n"
-        f"  AWS (moto):    {runtime.moto_endpoint}\n\n"
+        f"  AWS (moto):    {runtime.moto_endpoint}\n"
+        f"  sign-in:       tokens from its own issuer {runtime.base_url}/local-issuer: marketplace dev-token USER\n\n"
         f"{trust}"
         "Add this to the editor's product.json (code-server: EXTENSIONS_GALLERY='<extensionsGallery value>'):\n"
         f"{fragment}\n\nPress Ctrl-C to stop.",
@@ -279,6 +282,38 @@ def _tls_context(args: argparse.Namespace, registry: str) -> ssl.SSLContext | No
     return trusting(ca_file) if ca_file else None
 
 
+def _dev_token(args: argparse.Namespace) -> int:
+    """A token from the running local marketplace's issuer (its key lives next to the state file)."""
+    from marketplace import operator
+    from marketplace.identity import local_issuer
+
+    try:
+        base_url = operator.resolve(None, None).base_url
+    except operator.NoTarget as error:
+        print(f"marketplace: {error}", file=sys.stderr)
+        return 2
+    if not base_url:
+        print("marketplace: the running local marketplace did not record its address: restart it", file=sys.stderr)
+        return 2
+    path = local_issuer.default_key_path()
+    try:
+        issuer = local_issuer.LocalIssuer.load(path)
+    except FileNotFoundError:
+        print(f"marketplace: the local marketplace has no issuer key at {path}: restart it (./dev serve)",
+              file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as error:
+        print(f"marketplace: cannot read the local issuer key: {error}", file=sys.stderr)
+        return 1
+    try:
+        token = issuer.mint(args.user, base_url, ttl_seconds=args.ttl)
+    except ValueError as error:
+        print(f"marketplace: {error}", file=sys.stderr)
+        return 2
+    print(token)
+    return 0
+
+
 def _search_rebuild(args: argparse.Namespace) -> int:
     """The whole search snapshot from a scan of the extensions table: the first one, or after trouble."""
     from marketplace import operator
@@ -423,6 +458,14 @@ def parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--bucket", help="the packages bucket (needed with --stage: the PackagesBucketName output)")
     _add_target_options(rebuild)
     rebuild.set_defaults(run=_operator, action=_search_rebuild)
+
+    dev_token = commands.add_parser(
+        "dev-token", help="print a bearer token for USER from the running local marketplace's own issuer "
+                          "(Settings Sync; clients send it with X-Account-Type: local)")
+    dev_token.add_argument("user", help="the user (the token's subject)")
+    dev_token.add_argument("--ttl", type=int, default=12 * 3600, metavar="SECONDS",
+                           help="lifetime in seconds (default 43200: 12 hours)")
+    dev_token.set_defaults(run=_dev_token)
 
     token = commands.add_parser("token", help="personal access tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True)

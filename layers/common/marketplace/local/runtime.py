@@ -3,6 +3,7 @@ the CDN stand-in and the event-source pollers, started and stopped as one."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import ssl
@@ -10,10 +11,14 @@ import threading
 import time
 import warnings
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from moto.server import ThreadedMotoServer
 
+from marketplace.identity import config as identity_config
+from marketplace.identity import local_issuer
+from marketplace.identity.local_issuer import LocalIssuer
 from marketplace.local.apigw import RouteTable
 from marketplace.local.cdn import Cdn
 from marketplace.local.context import REGION
@@ -21,6 +26,7 @@ from marketplace.local.invoker import Handler, Invoker
 from marketplace.local.pollers import Poller, SqsPoller, StreamPoller
 from marketplace.local.provision import Deployment, provision
 from marketplace.local.server import serve
+from marketplace.local.tls import WILDCARD_HOSTS
 from marketplace.platform import aws
 from marketplace.platform import resources as r
 from marketplace.platform.config import STAGE_VAR
@@ -57,9 +63,14 @@ class LocalMarketplace:
         sqs_retry_delay: int = 1,
         stream_retry_delay: float = 0.5,
         tls: ssl.SSLContext | None = None,
+        ca_file: str | os.PathLike[str] | None = None,
+        issuer_key: Path | None = None,
     ) -> None:
         self.host, self.port, self.moto_port, self.stage = host, port, moto_port, stage
         self.tls = tls  # a server context: the front door speaks HTTPS (``marketplace serve --tls``)
+        self.ca_file = os.fspath(ca_file) if ca_file is not None else None  # the CA that signed tls's certificate
+        self.issuer_key = issuer_key  # default: next to the state file (where ``marketplace dev-token`` looks)
+        self.local_issuer: LocalIssuer | None = None
         self.scheme = "https" if tls is not None else "http"
         self.functions = tuple(functions)
         self.routes = RouteTable(self.functions)
@@ -94,10 +105,13 @@ class LocalMarketplace:
         # Lambda prints this per invocation of a function without business metrics; locally it is noise.
         warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
         self._set_environment(LOCAL_ENVIRONMENT)
+        operator_issuers = _operator_issuers()  # a malformed AUTH_ISSUERS stops the start, with its fault named
+        self.local_issuer = LocalIssuer.ensure(self.issuer_key or local_issuer.default_key_path())
         # The front door opens first: a taken port fails at once, and /healthz answers 503 while starting.
         self._http, loop = serve(self, self.host, self.port, self.tls)
         self.port = self._http.server_address[1]
         threading.Thread(target=loop, name="http", daemon=True).start()
+        self._set_environment(self._auth_environment(operator_issuers))
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
         self._moto.start()
         self.moto_port = self._moto.get_host_and_port()[1]
@@ -119,6 +133,24 @@ class LocalMarketplace:
             poller.start()
 
         self._ready.set()
+
+    def _auth_environment(self, operator_issuers: list[dict[str, Any]]) -> dict[str, str]:
+        """The handlers accept the operator's issuers (and GitHub when ``AUTH_GITHUB_API_URL`` is set: the
+        handlers run in this process, so it reaches them as it is) plus the runtime's own issuer, whose keys
+        they fetch from the front door like any issuer's."""
+        assert self.local_issuer is not None
+        jwks_uri, jwks = None, None
+        if self.tls is not None and self.ca_file is None:
+            jwks = self.local_issuer.jwks()  # HTTPS from a CA the handlers cannot be told to trust: inline keys
+        elif self.host.strip("[]") in WILDCARD_HOSTS:  # the issuer's own host is no address to connect to
+            loopback = local_issuer.issuer_url(f"{self.scheme}://127.0.0.1:{self.port}")
+            jwks_uri = loopback + local_issuer.JWKS_PATH
+        entry = local_issuer.issuer_entry(self.base_url, jwks_uri=jwks_uri, jwks=jwks)
+        issuers = [i for i in operator_issuers if str(i.get("issuer", "")).rstrip("/") != entry["issuer"]]
+        environment = {identity_config.ISSUERS_VAR: json.dumps([*issuers, entry])}
+        if self.tls is not None and self.ca_file is not None:
+            environment[identity_config.CA_FILE_VAR] = self.ca_file
+        return environment
 
     def _poller(self, fn: FunctionDef) -> Poller:
         assert self.deployment is not None
@@ -182,3 +214,10 @@ class LocalMarketplace:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _operator_issuers() -> list[dict[str, Any]]:
+    """The issuers in the operator's own ``AUTH_ISSUERS``, validated, as written."""
+    raw = os.environ.get(identity_config.ISSUERS_VAR, "")
+    identity_config.parse_issuers(raw)  # raises ConfigurationError naming the fault
+    return list(json.loads(raw)) if raw.strip() else []

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
+from marketplace.identity.local_issuer import ISSUER_PATH
 from marketplace.local.apigw import MAX_BODY_BYTES, HttpResponse, build_event, gateway_error, to_response
 
 if TYPE_CHECKING:
@@ -75,6 +76,8 @@ def make_handler(runtime: LocalMarketplace) -> type[BaseHTTPRequestHandler]:
                 healthy, report = runtime.health()
                 return HttpResponse(200 if healthy else 503, [("content-type", "application/json")],
                                     json.dumps(report).encode())
+            if path.startswith(ISSUER_PATH + "/") and runtime.local_issuer is not None:
+                return _local_issuer(runtime, method, path[len(ISSUER_PATH):])
             if not runtime.ready:
                 return gateway_error(503, "Service Unavailable")
             headers = {k.lower(): v for k, v in self.headers.items()}
@@ -116,6 +119,20 @@ def make_handler(runtime: LocalMarketplace) -> type[BaseHTTPRequestHandler]:
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _dispatch  # noqa: N815
 
     return Handler
+
+
+def _local_issuer(runtime: LocalMarketplace, method: str, path: str) -> HttpResponse:
+    """The runtime's own OIDC issuer: its discovery document and key set (served here, not by a function)."""
+    assert runtime.local_issuer is not None
+    document = runtime.local_issuer.well_known(path, runtime.base_url)
+    if document is None:
+        return gateway_error(404, "Not Found")
+    if method not in ("GET", "HEAD"):
+        response = gateway_error(405, "Method Not Allowed")
+        response.headers.append(("allow", "GET, HEAD"))
+        return response
+    return HttpResponse(200, [("content-type", "application/json"), ("cache-control", "public, max-age=300"),
+                              ("access-control-allow-origin", "*")], json.dumps(document).encode())
 
 
 def _plain_http_answer() -> bytes:

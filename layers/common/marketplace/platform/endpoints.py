@@ -23,6 +23,11 @@ def gallery_config(base_url: str) -> dict[str, str]:
     }
 
 
+# The sign-in providers editors offer for sync: the ones a default deployment can check (GitHub tokens against
+# the GitHub API). Others (``microsoft``, an extension's provider) need an issuer in ``AUTH_ISSUERS`` first.
+AUTHENTICATION_PROVIDERS: dict[str, dict[str, list[str]]] = {"github": {"scopes": ["user:email"]}}
+
+
 def sync_config(base_url: str) -> dict[str, Any]:
     """``configurationSync.store`` for product.json: one store, so all three URLs are the same."""
     url = f"{base_url.rstrip('/')}{SYNC_PATH}"
@@ -31,9 +36,19 @@ def sync_config(base_url: str) -> dict[str, Any]:
         "stableUrl": url,
         "insidersUrl": url,
         "canSwitch": False,
-        "authenticationProviders": {"github": {"scopes": ["user:email"]}, "microsoft": {"scopes": []}},
+        "authenticationProviders": AUTHENTICATION_PROVIDERS,
     }
 
 
+def edit_sessions_config(base_url: str) -> dict[str, Any]:
+    """``editSessions.store`` (Cloud Changes): the same store and sign-in."""
+    return {"url": f"{base_url.rstrip('/')}{SYNC_PATH}", "canSwitch": False,
+            "authenticationProviders": AUTHENTICATION_PROVIDERS}
+
+
 def product_json(base_url: str) -> dict[str, Any]:
-    return {"extensionsGallery": gallery_config(base_url), "configurationSync.store": sync_config(base_url)}
+    return {
+        "extensionsGallery": gallery_config(base_url),
+        "configurationSync.store": sync_config(base_url),
+        "editSessions.store": edit_sessions_config(base_url),
+    }

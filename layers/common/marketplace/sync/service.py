@@ -135,6 +135,12 @@ class SyncService:
             snap = store.snapshot(user_id, scope, resource, _collection(scope))
             if scope != ROOT and not snap.collection_exists:
                 raise NotFound(f"No collection {scope}: create it with POST /v1/collection")
+            current = snap.head.latest if snap.head is not None and snap.head.latest else protocol.NO_REF
+            if if_match is not None and not protocol.matches(if_match, current):
+                # decided before anything is created: a refused write leaves a user without data without a session
+                raise PreconditionFailed(
+                    f"{resource} has changed: its current ref is {current}", headers={"ETag": current}
+                )
             meta = snap.meta
             if meta is None:
                 new_session = protocol.new_session()
@@ -143,11 +149,6 @@ class SyncService:
                     self.keys.forget(user_id)
                     continue  # another request created the user's data first: read it again
                 meta = store.Meta(new_session, key.wrapped, frozenset())
-            current = snap.head.latest if snap.head is not None and snap.head.latest else protocol.NO_REF
-            if if_match is not None and not protocol.matches(if_match, current):
-                raise PreconditionFailed(
-                    f"{resource} has changed: its current ref is {current}", headers={"ETag": current}
-                )
             cipher = self.keys.unwrap(user_id, meta.wrapped_key)
             sequence = snap.head_sequence + 1
             ref = protocol.make_ref(sequence)
