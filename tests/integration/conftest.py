@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -36,3 +37,29 @@ def deployment(monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
         yield created
     aws.reset_clients()
     assert "AWS_ENDPOINT_URL" not in os.environ
+
+
+@pytest.fixture
+def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """moto's server on a free port with every resource provisioned; yields the environment a handler
+    process needs to use it."""
+    from moto.server import ThreadedMotoServer
+
+    from marketplace.local.provision import provision
+    from marketplace.platform import aws
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{server.get_host_and_port()[1]}"
+    env = {**AWS_ENV, "AWS_ENDPOINT_URL": endpoint}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    aws.reset_clients()
+    try:
+        deployment = provision(f"race{uuid.uuid4().hex[:8]}")  # moto's server keeps its state per process
+        for name, value in deployment.env.items():
+            monkeypatch.setenv(name, value)
+        yield {**env, **deployment.env}
+    finally:
+        server.stop()
+        aws.reset_clients()

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import multiprocessing
-import os
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +14,7 @@ import pytest
 from marketplace.local.provision import Deployment
 from marketplace.sync import routes
 from tests.integration.events import context, http_event
+from tests.integration.racing import race
 from tests.integration.sync_tokens import SyncIssuer
 
 ROUTE = "ANY /sync/{proxy+}"
@@ -150,101 +148,53 @@ def test_cors_exposes_the_etag(api: Any) -> None:
 # --- racing writers ----------------------------------------------------------------------------------------
 
 
-def _write_in_process(env: dict[str, str], headers: dict[str, str], body: str, barrier: Any, out: Any) -> None:
-    os.environ.update(env)
-    from functions.sync import handler
-
-    event = http_event("POST", "/sync/v1/resource/settings", ROUTE, headers, body)
-    barrier.wait(timeout=60)
-    answer = handler.lambda_handler(event, context("sync"))
-    out.put((body, answer["statusCode"], (answer.get("headers") or {}).get("ETag")))
-
-
 @pytest.fixture
-def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    from moto.server import ThreadedMotoServer
-
-    from marketplace.local.provision import provision
-    from marketplace.platform import aws
-    from tests.integration.conftest import AWS_ENV
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{server.get_host_and_port()[1]}"
-    env = {**AWS_ENV, "AWS_ENDPOINT_URL": endpoint}
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    aws.reset_clients()
-    try:
-        deployment = provision(f"race{uuid.uuid4().hex[:8]}")  # moto's server keeps state per process
-        yield {**env, **deployment.env}
-    finally:
-        server.stop()
-        aws.reset_clients()
-
-
-@pytest.mark.parametrize("writers", [6])
-def test_racing_writers_with_the_same_if_match(moto_server: dict[str, str], issuer: SyncIssuer, writers: int,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def racing(moto_server: dict[str, str], issuer: SyncIssuer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     env = {**moto_server, "AUTH_ISSUERS": issuer.issuers_env()}
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AUTH_ISSUERS", env["AUTH_ISSUERS"])
     routes.service.cache_clear()
     routes._rate_limit.cache_clear()
     from functions.sync import handler
 
-    first = handler.lambda_handler(
-        http_event("POST", "/sync/v1/resource/settings", ROUTE, issuer.headers("alice"), "base"), context("sync"))
-    base_ref = first["headers"]["ETag"]
-    spawn = multiprocessing.get_context("spawn")
-    barrier, out = spawn.Barrier(writers), spawn.Queue()
+    def call(method: str, path: str, headers: dict[str, str] | None = None, body: str | None = None) -> Any:
+        return handler.lambda_handler(http_event(method, path, ROUTE, {**issuer.headers("alice"), **(headers or {})},
+                                                 body), context("sync"))
+
+    yield env, call
+    routes.service.cache_clear()
+    routes._rate_limit.cache_clear()
+
+
+def _listed_refs(call: Any) -> list[str]:
+    listed = call("GET", "/sync/v1/resource/settings")
+    return [entry["url"].rsplit("/", 1)[1] for entry in json.loads(listed["body"])]
+
+
+def test_racing_writers_with_the_same_if_match(racing: Any, issuer: SyncIssuer) -> None:
+    env, call = racing
+    writers = 6
+    base_ref = call("POST", "/sync/v1/resource/settings", body="base")["headers"]["ETag"]
     headers = {**issuer.headers("alice"), "if-match": base_ref, "content-type": "text/plain"}
-    processes = [spawn.Process(target=_write_in_process, args=(env, headers, f"writer-{i}", barrier, out))
-                 for i in range(writers)]
-    for process in processes:
-        process.start()
-    results = [out.get(timeout=120) for _ in processes]
-    for process in processes:
-        process.join(timeout=30)
-    statuses = sorted(status for _, status, _ in results)
-    assert statuses == [200] + [412] * (writers - 1), results
-    winner_body, _, winner_ref = next(r for r in results if r[1] == 200)
-    listed = handler.lambda_handler(
-        http_event("GET", "/sync/v1/resource/settings", ROUTE, issuer.headers("alice")), context("sync"))
-    refs = [entry["url"].rsplit("/", 1)[1] for entry in json.loads(listed["body"])]
-    assert refs == [winner_ref, base_ref]  # nothing lost, nothing duplicated
-    latest = handler.lambda_handler(
-        http_event("GET", "/sync/v1/resource/settings/latest", ROUTE, issuer.headers("alice")), context("sync"))
-    assert (latest["body"], latest["headers"]["ETag"]) == (winner_body, winner_ref)
+    events = [http_event("POST", "/sync/v1/resource/settings", ROUTE, headers, f"writer-{i}") for i in range(writers)]
+    answers = race("sync", env, events)
+    statuses = sorted(answer["statusCode"] for answer in answers)
+    assert statuses == [200] + [412] * (writers - 1), answers
+    winner = next(i for i, answer in enumerate(answers) if answer["statusCode"] == 200)
+    winner_ref = answers[winner]["headers"]["ETag"]
+    assert _listed_refs(call) == [winner_ref, base_ref]  # nothing lost, nothing duplicated
+    latest = call("GET", "/sync/v1/resource/settings/latest")
+    assert (latest["body"], latest["headers"]["ETag"]) == (f"writer-{winner}", winner_ref)
 
 
-def test_racing_appends_without_if_match_all_land(moto_server: dict[str, str], issuer: SyncIssuer,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_racing_appends_without_if_match_all_land(racing: Any, issuer: SyncIssuer) -> None:
     """Edit Sessions write without If-Match: every racing write gets its own ref, none overwrites another."""
+    env, call = racing
     writers = 5
-    env = {**moto_server, "AUTH_ISSUERS": issuer.issuers_env()}
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    routes.service.cache_clear()
-    routes._rate_limit.cache_clear()
-    from functions.sync import handler
-
-    spawn = multiprocessing.get_context("spawn")
-    barrier, out = spawn.Barrier(writers), spawn.Queue()
-    processes = [spawn.Process(target=_write_in_process,
-                               args=(env, issuer.headers("alice"), f"session-{i}", barrier, out))
-                 for i in range(writers)]
-    for process in processes:
-        process.start()
-    results = [out.get(timeout=120) for _ in processes]
-    for process in processes:
-        process.join(timeout=30)
-    assert [status for _, status, _ in results] == [200] * writers, results
-    listed = handler.lambda_handler(
-        http_event("GET", "/sync/v1/resource/settings", ROUTE, issuer.headers("alice")), context("sync"))
-    refs = [entry["url"].rsplit("/", 1)[1] for entry in json.loads(listed["body"])]
-    assert sorted(refs) == sorted(ref for _, _, ref in results) and len(set(refs)) == writers
-    for body, _, ref in results:
-        answer = handler.lambda_handler(
-            http_event("GET", f"/sync/v1/resource/settings/{ref}", ROUTE, issuer.headers("alice")), context("sync"))
-        assert answer["body"] == body
+    events = [http_event("POST", "/sync/v1/resource/settings", ROUTE, issuer.headers("alice"), f"session-{i}")
+              for i in range(writers)]
+    answers = race("sync", env, events)
+    assert [answer["statusCode"] for answer in answers] == [200] * writers, answers
+    refs = [answer["headers"]["ETag"] for answer in answers]
+    assert sorted(_listed_refs(call)) == sorted(refs) and len(set(refs)) == writers
+    for i, ref in enumerate(refs):
+        assert call("GET", f"/sync/v1/resource/settings/{ref}")["body"] == f"session-{i}"
