@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import cold_start, gallery_query, ingest, sync
+from bench import cold_start, gallery_query, ingest, stats, sync, telemetry
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--rounds", type=int, default=15, help="cold-start samples per function (default 15)")
-    parser.add_argument("--only", choices=("cold-start", "ingest", "gallery-query", "sync"), help="run one benchmark")
+    parser.add_argument("--only", choices=("cold-start", "ingest", "gallery-query", "sync", "telemetry", "stats"),
+                        help="run one benchmark")
     parser.add_argument("--ingest-mib", type=int, default=50, help="size of the ingest benchmark's package")
     parser.add_argument("--catalog", type=int, default=gallery_query.CATALOG_SIZE,
                         help="extensions in the gallery-query benchmark's catalog (default 50,000)")
@@ -19,6 +20,9 @@ def main() -> int:
                         help="queries per gallery-query workload (default 400)")
     parser.add_argument("--sync-rounds", type=int, default=sync.ROUNDS,
                         help="rounds of the sync benchmark (each: a write and a read per user and variant)")
+    parser.add_argument("--telemetry-rounds", type=int, default=telemetry.ROUNDS,
+                        help="500-event bodies per telemetry workload")
+    parser.add_argument("--stats-batches", type=int, default=stats.BATCHES, help="batches of the stats benchmark")
     args = parser.parse_args()
     ok = True
     if args.only in (None, "cold-start"):
@@ -37,6 +41,14 @@ def main() -> int:
         synced = sync.measure(rounds=args.sync_rounds)
         print(("\n" if args.only is None else "") + sync.table(synced), flush=True)
         ok = ok and synced.ok
+    if args.only in (None, "telemetry"):
+        ingested = telemetry.measure(rounds=args.telemetry_rounds)
+        print(("\n" if args.only is None else "") + telemetry.table(ingested), flush=True)
+        ok = ok and ingested.ok
+    if args.only in (None, "stats"):
+        counted = stats.measure(batches=args.stats_batches)
+        print(("\n" if args.only is None else "") + stats.table(counted), flush=True)
+        ok = ok and counted.ok
     return 0 if ok else 1
 
 

@@ -108,7 +108,8 @@ def _put_in_tables(views: list[Any]) -> None:
                     asset_base=v.asset_base, assets=dict.fromkeys(v.assets, "application/octet-stream"),
                     upload_id="bench", published_by=v.published_by, published_at=v.published_at))
             stats.save(totals(ExtensionTotals.key(view.extension_id), TOTALS_SK, downloads=view.downloads,
-                              installs=view.installs, updates=view.updates, average_rating=view.average_rating,
+                              installs=view.installs, updates=view.updates,
+                              rating_sum=(view.average_rating or 0) * view.rating_count,
                               rating_count=view.rating_count))
 
 

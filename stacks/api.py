@@ -23,9 +23,10 @@ from stacks.settings import StageSettings
 BURST_LIMIT = 200
 RATE_LIMIT = 100
 
+# No client address: the marketplace never stores IP addresses (telemetry promises it, and nothing else needs
+# them); API Gateway's throttling and the functions' rate limits work without a log of who called.
 ACCESS_LOG_FORMAT = {
     "requestId": "$context.requestId",
-    "ip": "$context.identity.sourceIp",
     "requestTime": "$context.requestTime",
     "httpMethod": "$context.httpMethod",
     "path": "$context.path",

@@ -17,6 +17,7 @@ from stacks.cdn import ContentDelivery
 from stacks.functions import Functions, Resources
 from stacks.identity import Identity
 from stacks.keys import EncryptionKeys
+from stacks.lake import DataLake
 from stacks.layer import PROJECT_ROOT, CommonLayer
 from stacks.monitoring import Monitoring
 from stacks.nag import check as add_nag_checks
@@ -53,6 +54,15 @@ class MarketplaceStack(Stack):
         self.queues = Queues(self, "Queues", stage=stage, keys=self.keys)
         self.streams = EventStreams(self, "Streams", stage=stage, keys=self.keys)
         self.buckets = Buckets(self, "Buckets", stage=stage, keys=self.keys, queues=self.queues.queues)
+        self.lake = DataLake(
+            self,
+            "Lake",
+            stage=stage,
+            keys=self.keys,
+            streams=self.streams.streams,
+            access_logs=self.buckets.access_logs,
+            logs_key=self.keys.logs_key,
+        )
         self.layer = CommonLayer(self, "CommonLayer")
         self.functions = Functions(
             self,
@@ -80,6 +90,7 @@ class MarketplaceStack(Stack):
             functions=self.functions.functions,
             queues=self.queues.queues,
             api=self.api.api,
+            delivery_streams={delivery_id: stream.ref for delivery_id, stream in self.lake.delivery_streams.items()},
         )
         self._outputs()
         self._suppress_cdk_providers()
@@ -89,6 +100,13 @@ class MarketplaceStack(Stack):
         CfnOutput(self, "ApiUrl", value=self.api.api.api_endpoint, description="HTTP API endpoint (behind CloudFront)")
         for bucket in r.BUCKETS:
             CfnOutput(self, f"{pascal(bucket.id)}BucketName", value=self.buckets.bucket(bucket).bucket_name)
+        for lake in r.LAKE_BUCKETS:
+            CfnOutput(
+                self,
+                f"{pascal(lake.id)}BucketName",
+                value=self.lake.bucket(lake).bucket_name,
+                description=f"Data lake: {lake.purpose}",
+            )
         for table in r.TABLES:
             CfnOutput(self, f"{pascal(table.id)}TableName", value=self.tables.table(table).table_name)
         for stream in r.STREAMS:

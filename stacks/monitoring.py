@@ -1,4 +1,5 @@
-"""Alarms on what needs an operator: dead letters, function errors and throttles, stream consumers lagging."""
+"""Alarms on what needs an operator: dead letters, function errors and throttles, stream consumers lagging,
+the data lake's delivery falling behind."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from stacks.queues import dead_letter_queue_ids
 
 PERIOD = Duration.minutes(5)
 ITERATOR_AGE_LIMIT = Duration.minutes(5)
+# Firehose writes at least every buffer interval (60 s) while records arrive; older data means it cannot.
+DELIVERY_FRESHNESS_LIMIT = Duration.minutes(15)
 API_SERVER_ERRORS_LIMIT = 5
 
 
@@ -35,7 +38,9 @@ class Monitoring(Construct):
         functions: Mapping[str, lambda_.IFunction],
         queues: Mapping[str, sqs.IQueue],
         api: apigwv2.HttpApi,
+        delivery_streams: Mapping[str, str],
     ) -> None:
+        """``delivery_streams``: the physical name of each Firehose delivery stream, by ``DeliveryDef.id``."""
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(self, "Alarms", display_name=f"{r.PRODUCT} alarms", master_key=key, enforce_ssl=True)
         # As AWS documents it for alarms publishing to an encrypted topic; publishing still needs the
@@ -82,6 +87,34 @@ class Monitoring(Construct):
                     threshold=ITERATOR_AGE_LIMIT.to_milliseconds(),
                     description=f"The {definition.name} function lags behind its {definition.source.kind} stream.",
                 )
+        for delivery_id, delivery_name in delivery_streams.items():
+            name = pascal(delivery_id)
+            dimensions = {"DeliveryStreamName": delivery_name}
+            self._alarm(
+                f"{name}DataFreshness",
+                cloudwatch.Metric(
+                    namespace="AWS/Firehose",
+                    metric_name="DeliveryToS3.DataFreshness",
+                    dimensions_map=dimensions,
+                    period=PERIOD,
+                    statistic=cloudwatch.Stats.MAXIMUM,
+                ),
+                threshold=DELIVERY_FRESHNESS_LIMIT.to_seconds(),
+                description=f"The oldest record in {delivery_id} waits to be written to S3: "
+                f"{r.delivery_stream(delivery_id).purpose}.",
+            )
+            self._alarm(
+                f"{name}BehindTheStream",
+                cloudwatch.Metric(
+                    namespace="AWS/Firehose",
+                    metric_name="KinesisMillisBehindLatest",
+                    dimensions_map=dimensions,
+                    period=PERIOD,
+                    statistic=cloudwatch.Stats.MAXIMUM,
+                ),
+                threshold=ITERATOR_AGE_LIMIT.to_milliseconds(),
+                description=f"{delivery_id} lags behind its Kinesis stream.",
+            )
         self._alarm(
             "ApiServerErrors",
             api.metric_server_error(period=PERIOD, statistic=cloudwatch.Stats.SUM),

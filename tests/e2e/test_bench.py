@@ -69,3 +69,27 @@ def test_sync_table():
     assert kms.startswith("KMS calls per 1,000 encrypted requests: ")
     # one GenerateDataKey per user: 20 of 120 requests
     assert float(kms.split(": ")[1].split()[0]) == pytest.approx(1000 * 20 / 120, rel=0.01)
+
+
+def test_telemetry_table():
+    command = [sys.executable, "-m", "bench", "--only", "telemetry", "--telemetry-rounds", "3"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode in (0, 1), result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Telemetry ingest in one invocation, in-process")
+    rows = {line.split("|")[1].strip(): line.split("|") for line in lines if line.startswith("| typical")
+            or line.startswith("| hostile")}
+    assert list(rows) == ["typical", "hostile"]
+    for cells in rows.values():
+        assert float(cells[3].replace(",", "")) > 0 and float(cells[7]) >= 1
+
+
+def test_stats_table():
+    command = [sys.executable, "-m", "bench", "--only", "stats", "--stats-batches", "1"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode in (0, 1), result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Stats consumer through the handler, in-process against moto")
+    cells = [cell.strip() for cell in lines[4].split("|")[1:-1]]
+    assert float(cells[0].replace(",", "")) > 0
+    assert cells[7] == "1" and cells[8] == "0"  # one write per extension per batch, none on redelivery

@@ -220,3 +220,56 @@ def test_api_routes_match_the_local_router(template):
     cfn_routes = {route["RouteKey"] for route in _resources(template, "AWS::ApiGatewayV2::Route")}
     local_routes = {compiled.route.key for compiled in RouteTable(FUNCTIONS).routes}
     assert cfn_routes == local_routes
+
+
+@pytest.mark.parametrize("definition", r.LAKE_BUCKETS, ids=lambda b: b.id)
+def test_lake_buckets_agree(template, local, definition: r.LakeBucketDef):
+    deployment, session = local
+    s3 = session.client("s3")
+    bucket = deployment.bucket_names[definition.id]
+    [cfn] = [
+        b
+        for b in _resources(template, "AWS::S3::Bucket")
+        if b.get("LoggingConfiguration", {}).get("LogFilePrefix") == f"s3/{definition.id}/"
+    ]
+    [cfn_rule] = cfn["LifecycleConfiguration"]["Rules"]
+    [local_rule] = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert cfn_rule["ExpirationInDays"] == local_rule["Expiration"]["Days"] == definition.expiry_days
+    assert (
+        cfn_rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]
+        == local_rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]
+        == definition.abort_incomplete_upload_days
+    )
+    assert "Prefix" not in cfn_rule and local_rule["Filter"].get("Prefix", "") == ""
+
+    [cfn_encryption] = cfn["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    [local_encryption] = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert cfn_encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert local_encryption["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    lake_key_logical_id = cfn_encryption["ServerSideEncryptionByDefault"]["KMSMasterKeyID"]["Fn::GetAtt"][0]
+    [alias] = [a for a in _resources(template, "AWS::KMS::Alias")
+               if a["TargetKeyId"] == {"Fn::GetAtt": [lake_key_logical_id, "Arn"]}]
+    assert alias["AliasName"] == r.key(definition.key).alias(STAGE)
+    local_key = local_encryption["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"]
+    assert local_key == deployment.key_ids[definition.key]
+    assert cfn_encryption["BucketKeyEnabled"] is local_encryption["BucketKeyEnabled"] is True
+
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert block == cfn["PublicAccessBlockConfiguration"] and all(block.values())
+    assert "VersioningConfiguration" not in cfn
+    assert s3.get_bucket_versioning(Bucket=bucket).get("Status") is None
+
+
+@pytest.mark.parametrize("definition", r.DELIVERY_STREAMS, ids=lambda d: d.id)
+def test_delivery_streams_read_and_write_what_the_local_delivery_does(template, local, definition: r.DeliveryDef):
+    deployment, _ = local
+    [cfn] = [d for d in _resources(template, "AWS::KinesisFirehose::DeliveryStream")
+             if d["DeliveryStreamName"] == definition.physical_name(STAGE)]
+    source_logical_id = cfn["KinesisStreamSourceConfiguration"]["KinesisStreamARN"]["Fn::GetAtt"][0]
+    source_name = template["Resources"][source_logical_id]["Properties"]["Name"]
+    assert source_name == r.stream(definition.source).physical_name(STAGE)
+    assert deployment.stream_arns[definition.source].endswith(f"/{source_name}")  # what the local delivery reads
+    destination = cfn["ExtendedS3DestinationConfiguration"]
+    assert (destination["Prefix"], destination["ErrorOutputPrefix"]) == (definition.prefix, definition.error_prefix)
+    assert destination["CompressionFormat"] == definition.compression
+    assert definition.bucket in deployment.bucket_names  # what the local delivery writes

@@ -72,4 +72,6 @@ def test_outputs_name_the_entry_points_and_the_data(dev: Synthesized) -> None:
     table_outputs = {o["Value"]["Ref"] for name, o in outputs.items() if name.endswith("TableName")}
     assert table_outputs == {dev.logical_id(dev.stack.tables.table(t)) for t in r.TABLES}
     bucket_outputs = {o["Value"]["Ref"] for name, o in outputs.items() if name.endswith("BucketName")}
-    assert bucket_outputs == {dev.logical_id(dev.stack.buckets.bucket(b)) for b in r.BUCKETS}
+    assert bucket_outputs == {dev.logical_id(dev.stack.buckets.bucket(b)) for b in r.BUCKETS} | {
+        dev.logical_id(dev.stack.lake.bucket(b)) for b in r.LAKE_BUCKETS
+    }

@@ -135,11 +135,12 @@ def publish_catalog(deployment: Deployment) -> None:
     featured = catalog.get_extension("acme.linter")
     assert featured is not None
     featured.update(actions=[catalog.ExtensionItem.featured.set(True)])
-    stats.add_totals({extension: Counter(install=n, download=2 * n) for extension, n in INSTALLS.items()})
+    # downloadCount counts every package fetch: n installs and n plain downloads make 2n
+    stats.add_totals({extension: Counter(install=n, download=n) for extension, n in INSTALLS.items()})
     totals = bind(stats.ExtensionTotals, STATISTICS_TABLE)
     for extension, (average, count) in RATINGS.items():
         totals(stats.ExtensionTotals.key(extension), stats.TOTALS_SK).update(actions=[
-            stats.ExtensionTotals.average_rating.set(average), stats.ExtensionTotals.rating_count.set(count)])
+            stats.ExtensionTotals.rating_sum.set(average * count), stats.ExtensionTotals.rating_count.set(count)])
 
 
 def load_search_index() -> None:

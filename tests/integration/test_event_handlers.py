@@ -1,4 +1,5 @@
-"""The event-driven handlers against moto: ingest (SQS), stats (Kinesis), search indexer (DynamoDB Streams)."""
+"""The event-driven handlers against moto: ingest (SQS) and the search indexer (DynamoDB Streams); the stats
+function (Kinesis) has its own tests (test_stats_handler.py)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,12 @@ from botocore.exceptions import ClientError
 
 from functions.ingest import handler as ingest_handler
 from functions.search_indexer import handler as indexer_handler
-from functions.stats import handler as stats_handler
 from marketplace.catalog import store as catalog
 from marketplace.catalog.store import NewVersion
 from marketplace.platform.batch import BatchFailed
 from marketplace.search import snapshot
 from marketplace.search.encoding import SEGMENTS, segment_of
-from marketplace.stats import store as stats_store
-from tests.integration.events import context, kinesis_event, sqs_event
+from tests.integration.events import context, sqs_event
 
 
 def _notification(bucket: str, key: str) -> dict:
@@ -56,27 +55,7 @@ def test_ingest_reports_malformed_messages_and_keeps_going(deployment):
     assert not _exists(bucket, "uploads/a-1")
 
 
-def _stat(kind: str, extension: str = "pub.ext") -> bytes:
-    return json.dumps({"type": kind, "extension": extension, "version": "1.0.0",
-                       "at": "2026-11-24T10:00:00Z"}).encode()
-
-
-def test_stats_sums_a_batch_into_totals(deployment):
-    result = stats_handler.lambda_handler(
-        kinesis_event(_stat("install"), _stat("install"), _stat("download"), _stat("uninstall", "a.b"),
-                      json.dumps({"type": "telemetry"}).encode()),
-        context("stats"))
-    assert result == {"batchItemFailures": []}
-    assert stats_store.get_totals("pub.ext") == {"download": 1, "install": 2, "update": 0, "uninstall": 0}
-    assert stats_store.get_totals("a.b")["uninstall"] == 1
-
-
-def test_stats_checkpoints_at_the_first_unreadable_record(deployment):
-    event = kinesis_event(_stat("install"), b"not json", _stat("install"))
-    result = stats_handler.lambda_handler(event, context("stats"))
-    assert result == {"batchItemFailures": [{"itemIdentifier": "1001"}]}
-    # only the record before the failure counted: Lambda retries from 1001, so nothing counts twice
-    assert stats_store.get_totals("pub.ext")["install"] == 1
+# The stats function's tests are in test_stats_handler.py.
 
 
 def _stream_records(deployment) -> list[dict]:

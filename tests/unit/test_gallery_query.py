@@ -102,8 +102,8 @@ def test_a_target_other_than_vscode_matches_nothing():
 
 @pytest.mark.parametrize(("sort_by", "expected"), [
     (0, "relevance"), (1, "updated"), (2, "title"), (3, "publisher"), (4, "installs"), (5, "published"),
-    (6, "rating"), (10, "published"), (12, "weighted_rating"), (7, "installs"), (8, "installs"), (9, "installs"),
-    (11, "publisher"), ("4", "installs"),
+    (6, "rating"), (10, "published"), (12, "weighted_rating"), (7, "trending_daily"), (8, "trending_weekly"),
+    (9, "trending_monthly"), (11, "publisher"), ("4", "installs"),
 ])
 def test_sort_by_numbers(sort_by, expected):
     flt = one(sortBy=sort_by)

@@ -153,7 +153,10 @@ def test_a_pre_release_only_extension_is_flagged_preview():
 def test_statistics_and_the_weighted_rating():
     unrated = serialize.statistics(view(version("1.0.0"), installs=7, updates=2, downloads=11))
     assert unrated == [{"statisticName": "install", "value": 7}, {"statisticName": "updateCount", "value": 2},
-                       {"statisticName": "downloadCount", "value": 11}]
+                       {"statisticName": "downloadCount", "value": 11},
+                       {"statisticName": "trendingdaily", "value": 0.0},
+                       {"statisticName": "trendingweekly", "value": 0.0},
+                       {"statisticName": "trendingmonthly", "value": 0.0}]
     rated = view(version("1.0.0"), average_rating=5.0, rating_count=5)
     names = {s["statisticName"]: s["value"] for s in serialize.statistics(rated)}
     assert names["averagerating"] == 5.0 and names["ratingcount"] == 5

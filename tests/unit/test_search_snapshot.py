@@ -50,6 +50,7 @@ def full_view(versions: tuple[VersionView, ...]) -> ExtensionView:
         created_at=MOMENT, updated_at=MOMENT.replace(year=2027), versions=versions, all_versions=False,
         deprecated=True, replacement="pub.other", deprecation_message="Use the other one", unpublished=False,
         featured=True, verified=True, downloads=10, installs=7, updates=3, average_rating=4.25, rating_count=8,
+        installs_by_day=(3, 0, 5), stats_day=20781,
     )
 
 

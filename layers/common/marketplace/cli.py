@@ -6,6 +6,7 @@
 - ``marketplace publish FILE.vsix``: upload a package and wait for the ingest's verdict.
 - ``marketplace extension unpublish|deprecate|undeprecate ID``: an owner's lifecycle actions.
 - ``marketplace extension feature|block ID [--off]``, ``marketplace publisher verify NS``: operator actions.
+- ``marketplace review list|hide|unhide ID ...``: operators moderate reviews (a hidden review leaves the average).
 - ``marketplace product-json URL``: the editor configuration for a deployment.
 - ``marketplace search rebuild``: write the whole search snapshot from the extensions table (operator).
 - ``marketplace dev-token USER``: a bearer token from the running local marketplace's own issuer (Settings Sync).
@@ -23,7 +24,10 @@ import sys
 import threading
 from collections.abc import Sequence
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from marketplace.reviews.store import CatalogEntry
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -187,6 +191,70 @@ def _extension_block(args: argparse.Namespace) -> int:
         raise NotFound(str(error)) from error
     state = "no longer blocked" if args.off else "blocked: hidden from the gallery and listed as malicious"
     _emit(args, {"extension": extension_id, "malicious": not args.off}, f"{extension_id} is {state}.")
+    return 0
+
+
+def _stats_report(args: argparse.Namespace) -> int:
+    from marketplace.platform.errors import NotFound
+    from marketplace.stats import store
+
+    extension_id = _extension_id(args)
+    found = store.report(extension_id)
+    if found is None:
+        raise NotFound(f"No statistics for {extension_id} yet")
+    lines = [f"{extension_id}: {found.get('installs', 0)} installs, {found.get('downloads', 0)} downloads, "
+             f"{found.get('weekly_downloads', 0)} in the last 7 days",
+             "trending: " + ", ".join(f"{w} {found[f'trending_{w}']:.2f}" for w in ("daily", "weekly", "monthly")),
+             f"activations, last 7 days: {found['activations_7d']['activations']} "
+             f"(P50 {found['activations_7d']['p50_ms']} ms, P95 {found['activations_7d']['p95_ms']} ms)"]
+    lines += [f"  {d['day']}: {d['activations']} activations, P50 {d['p50_ms']} ms, P95 {d['p95_ms']} ms"
+              for d in found["activations_by_day"]]
+    _emit(args, found, "\n".join(lines))
+    return 0
+
+
+def _review_extension(args: argparse.Namespace) -> CatalogEntry:
+    from marketplace.reviews import service
+
+    return service.extension_by_id(_extension_id(args))
+
+
+def _review_list(args: argparse.Namespace) -> int:
+    from marketplace.reviews import service, store
+
+    entry = _review_extension(args)
+    reviews = service.newest_first(store.reviews_of(entry.extension_id))
+    total, count = store.rating_totals(entry.extension_id)
+    average = f"{total / count:.2f}" if count else "none"
+    rows = [{"id": r.user_id, "reviewer": r.display_name, "provider": r.provider, "rating": r.rating,
+             "version": r.version, "title": r.title, "updated": r.updated_at, "hidden": r.hidden,
+             "hidden_reason": r.hidden_reason, "hidden_at": r.hidden_at} for r in reviews]
+    lines = [f"{entry.display_id}: {count} counted rating(s), average {average}"]
+    if reviews:
+        lines.append(f"{'id':<12}  {'rating':<6}  {'version':<12}  {'updated':<24}  {'state':<8}  reviewer")
+        for r in reviews:
+            state = "hidden" if r.hidden else "visible"
+            why = f" ({r.hidden_reason})" if r.hidden and r.hidden_reason else ""
+            lines.append(f"{r.user_id[:12]:<12}  {r.rating:<6}  {r.version[:12]:<12}  {r.updated_at:<24}  "
+                         f"{state:<8}  {r.display_name} [{r.provider}]{why}")
+    else:
+        lines.append("No reviews.")
+    _emit(args, {"extension": entry.extension_id, "rating_sum": total, "rating_count": count, "reviews": rows},
+          "\n".join(lines))
+    return 0
+
+
+def _review_hide(args: argparse.Namespace) -> int:
+    from marketplace.reviews import service
+
+    entry = _review_extension(args)
+    found = service.find(entry, args.reviewer)
+    review, changed = service.set_hidden(entry, found.user_id, args.hidden, getattr(args, "reason", None))
+    state = "hidden" if review.hidden else "visible"
+    text = (f"The review of {entry.display_id} by {review.display_name} ({review.user_id[:12]}) is "
+            f"{'now' if changed else 'already'} {state}.")
+    _emit(args, {"extension": entry.extension_id, "id": review.user_id, "reviewer": review.display_name,
+                 "hidden": review.hidden, "changed": changed}, text)
     return 0
 
 
@@ -450,6 +518,33 @@ def parser() -> argparse.ArgumentParser:
     block.add_argument("--off", action="store_true", help="lift the block")
     _add_target_options(block)
     block.set_defaults(run=_operator, action=_extension_block)
+
+    stats = commands.add_parser("stats", help="operator: an extension's statistics")
+    stats_commands = stats.add_subparsers(dest="stats_command", required=True)
+    stats_report = stats_commands.add_parser("report", help="totals, trending, weekly downloads and activation "
+                                             "times per day")
+    stats_report.add_argument("extension", help="publisher.name")
+    _add_target_options(stats_report)
+    stats_report.set_defaults(run=_operator, action=_stats_report)
+
+    review = commands.add_parser("review", help="operator: moderate ratings and reviews")
+    review_commands = review.add_subparsers(dest="review_command", required=True)
+    review_list = review_commands.add_parser("list", help="every review of an extension, hidden ones included")
+    review_list.add_argument("extension", help="publisher.name")
+    _add_target_options(review_list)
+    review_list.set_defaults(run=_operator, action=_review_list)
+    for name, hidden, help_text in (
+        ("hide", True, "hide a review: it leaves the public list and the extension's average"),
+        ("unhide", False, "show a hidden review again (it counts again)"),
+    ):
+        moderate = review_commands.add_parser(name, help=help_text)
+        moderate.add_argument("extension", help="publisher.name")
+        moderate.add_argument("reviewer", help="the reviewer's name, or the review's id (or its first characters) "
+                                               "as 'marketplace review list' shows it")
+        if hidden:
+            moderate.add_argument("--reason", help="why (kept with the review, never shown publicly)")
+        _add_target_options(moderate)
+        moderate.set_defaults(run=_operator, action=_review_hide, hidden=hidden)
 
     search = commands.add_parser("search", help="the gallery's search snapshot")
     search_commands = search.add_subparsers(dest="search_command", required=True)

@@ -17,6 +17,7 @@ from typing import Any
 
 from marketplace.catalog.ids import UNIVERSAL, WEB_EXTENSION_TAG
 from marketplace.catalog.semver import Version
+from marketplace.stats import measures
 
 WEB = "web"
 
@@ -103,6 +104,9 @@ class ExtensionView:
     updates: int = 0
     average_rating: float | None = None
     rating_count: int = 0
+    # installs per day, newest first from day ``stats_day`` (days since 1970-01-01, UTC): trending scores
+    installs_by_day: tuple[int, ...] = ()
+    stats_day: int = 0
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -112,6 +116,15 @@ class ExtensionView:
     @property
     def publisher_uuid(self) -> str:
         return publisher_uuid(self.publisher)
+
+    @property
+    def weighted_rating(self) -> float:
+        return measures.weighted_rating(self.average_rating, self.rating_count)
+
+    def trending(self, window: str, today: int | None = None) -> float:
+        """The ``daily``, ``weekly`` or ``monthly`` trending score (``stats.measures``) as of ``today``."""
+        on = measures.today() if today is None else today
+        return measures.trending(self.installs_by_day, self.stats_day or on, on, measures.TRENDING_WINDOWS[window])
 
     @property
     def target_platforms(self) -> frozenset[str]:
@@ -192,8 +205,8 @@ def version_from_item(item: Any) -> VersionView:
 def from_items(extension: Any, versions: Iterable[Any], totals: dict[str, Any] | None = None) -> ExtensionView:
     """An ``ExtensionView`` of an ``ExtensionItem`` and its ``VersionItem``s; unpublished versions are left out.
 
-    ``totals`` carries the statistics (``downloads``, ``installs``, ``updates``, ``average_rating``,
-    ``rating_count``) when the caller read them.
+    ``totals`` carries the statistics (``stats.store.statistics_of``: ``downloads``, ``installs``, ``updates``,
+    ``average_rating``, ``rating_count``, ``installs_by_day``, ``stats_day``) when the caller read them.
     """
     totals = totals or {}
     blocked = bool(getattr(extension, "malicious", False))  # an operator's block hides every version
@@ -213,4 +226,6 @@ def from_items(extension: Any, versions: Iterable[Any], totals: dict[str, Any] |
         downloads=int(totals.get("downloads", 0)), installs=int(totals.get("installs", 0)),
         updates=int(totals.get("updates", 0)), average_rating=float(rating) if rating is not None else None,
         rating_count=int(totals.get("rating_count", 0)),
+        installs_by_day=tuple(int(n) for n in totals.get("installs_by_day", ())),
+        stats_day=int(totals.get("stats_day", 0)),
     )

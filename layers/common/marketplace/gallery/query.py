@@ -50,11 +50,12 @@ class Flags(IntFlag):
     INCLUDE_LATEST_PRERELEASE_AND_STABLE_VERSION_ONLY = 0x10000
 
 
-# sortBy numbers (wire-protocols A3.4, with the Marketplace's full enum): 5 and 10 both mean published date;
-# the trending sorts (7-9) rank by installs until trending statistics exist.
+# sortBy numbers (wire-protocols A3.4, with the Marketplace's full enum, Azure DevOps' ``SortByType``): 5 and 10
+# both mean published date; 7, 8 and 9 are TrendingDaily, TrendingWeekly and TrendingMonthly.
 SORTS: dict[int, str] = {
     0: "relevance", 1: "updated", 2: "title", 3: "publisher", 4: "installs", 5: "published", 6: "rating",
-    7: "installs", 8: "installs", 9: "installs", 10: "published", 11: "publisher", 12: "weighted_rating",
+    7: "trending_daily", 8: "trending_weekly", 9: "trending_monthly", 10: "published", 11: "publisher",
+    12: "weighted_rating",
 }
 ASCENDING_BY_DEFAULT = frozenset({"title", "publisher"})
 

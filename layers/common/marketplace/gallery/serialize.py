@@ -152,7 +152,10 @@ def version_json(extension: ExtensionView, version: VersionView, flags: int, url
     return out
 
 
-def statistics(extension: ExtensionView) -> list[dict[str, Any]]:
+def statistics(extension: ExtensionView, today: int | None = None) -> list[dict[str, Any]]:
+    """The Marketplace's statistics (wire-protocols A4.6); the formulas are in ``stats.measures``. VS Code reads
+    ``install``, ``averagerating`` and ``ratingcount``; the rating ones are left out for an unrated extension,
+    as the Marketplace and Open VSX do (the client then shows no rating)."""
     stats: list[dict[str, Any]] = [
         {"statisticName": "install", "value": extension.installs},
         {"statisticName": "updateCount", "value": extension.updates},
@@ -161,16 +164,15 @@ def statistics(extension: ExtensionView) -> list[dict[str, Any]]:
     if extension.rating_count and extension.average_rating is not None:
         stats += [{"statisticName": "averagerating", "value": extension.average_rating},
                   {"statisticName": "ratingcount", "value": extension.rating_count},
-                  {"statisticName": "weightedRating", "value": weighted_rating(extension)}]
+                  {"statisticName": "weightedRating", "value": extension.weighted_rating}]
+    stats += [{"statisticName": f"trending{name}", "value": extension.trending(name, today)}
+              for name in ("daily", "weekly", "monthly")]
     return stats
 
 
-def weighted_rating(extension: ExtensionView, prior_mean: float = 3.0, prior_weight: int = 5) -> float:
-    """A Bayesian average: few ratings pull toward the prior, many ratings dominate it."""
-    if not extension.rating_count or extension.average_rating is None:
-        return 0.0
-    total = extension.average_rating * extension.rating_count + prior_mean * prior_weight
-    return round(total / (extension.rating_count + prior_weight), 4)
+def weighted_rating(extension: ExtensionView) -> float:
+    """``weightedRating``: the Bayesian average of ``stats.measures.weighted_rating``."""
+    return extension.weighted_rating
 
 
 def extension_json(extension: ExtensionView, flags: int, urls: Urls,

@@ -47,7 +47,10 @@ _SORT_KEYS: dict[str, Any] = {
     "title": lambda v: (v.display_name or v.name).lower(),
     "publisher": lambda v: (v.publisher.lower(), (v.display_name or v.name).lower()),
     "rating": lambda v: (v.average_rating or 0.0, v.rating_count),
-    "weighted_rating": lambda v: serialize.weighted_rating(v),
+    "weighted_rating": lambda v: v.weighted_rating,
+    "trending_daily": lambda v: (v.trending("daily"), v.installs),
+    "trending_weekly": lambda v: (v.trending("weekly"), v.installs),
+    "trending_monthly": lambda v: (v.trending("monthly"), v.installs),
 }
 
 

@@ -1,5 +1,5 @@
-"""Creates every key, table, queue, stream and bucket from ``marketplace.platform.resources`` on an AWS
-endpoint (the embedded moto server, or moto's in-process mock in tests), and returns the environment
+"""Creates every key, table, queue, stream and bucket (the data lake's too) from ``marketplace.platform.resources``
+on an AWS endpoint (the embedded moto server, or moto's in-process mock in tests), and returns the environment
 variables that tell handlers where they are: the same variables CDK sets on each function."""
 
 from __future__ import annotations
@@ -158,6 +158,27 @@ def provision(stage: str = "local", session: boto3.session.Session | None = None
         )
         deployment.bucket_names[bucket.id] = name
         deployment.env[bucket.env_var] = name
+
+    for lake in r.LAKE_BUCKETS:  # written only by the delivery emulation (marketplace.local.firehose)
+        name = f"{r.PRODUCT}-{stage}-{lake.id}"
+        s3.create_bucket(Bucket=name)
+        s3.put_public_access_block(
+            Bucket=name,
+            PublicAccessBlockConfiguration={
+                "BlockPublicAcls": True, "IgnorePublicAcls": True,
+                "BlockPublicPolicy": True, "RestrictPublicBuckets": True,
+            },
+        )
+        s3.put_bucket_encryption(
+            Bucket=name,
+            ServerSideEncryptionConfiguration={"Rules": [{
+                "ApplyServerSideEncryptionByDefault": {
+                    "SSEAlgorithm": "aws:kms", "KMSMasterKeyID": deployment.key_ids[lake.key]},
+                "BucketKeyEnabled": True,
+            }]},
+        )
+        s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": lake_lifecycle_rules(lake)})
+        deployment.bucket_names[lake.id] = name
     return deployment
 
 
@@ -175,5 +196,17 @@ def lifecycle_rules(bucket: r.BucketDef) -> list[dict[str, Any]]:
             "Status": "Enabled",
             "Filter": {"Prefix": ""},
             "NoncurrentVersionExpiration": {"NoncurrentDays": bucket.noncurrent_version_expiry_days},
+        },
+    ]
+
+
+def lake_lifecycle_rules(lake: r.LakeBucketDef) -> list[dict[str, Any]]:
+    return [
+        {
+            "ID": "expire-lake-objects",
+            "Status": "Enabled",
+            "Filter": {"Prefix": ""},
+            "Expiration": {"Days": lake.expiry_days},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": lake.abort_incomplete_upload_days},
         },
     ]

@@ -1,5 +1,5 @@
 """The local marketplace: embedded moto, resources from the shared definitions, the HTTP front door,
-the CDN stand-in and the event-source pollers, started and stopped as one."""
+the CDN stand-in, the event-source pollers and the data lake's delivery, started and stopped as one."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from marketplace.identity.local_issuer import LocalIssuer
 from marketplace.local.apigw import RouteTable
 from marketplace.local.cdn import Cdn
 from marketplace.local.context import REGION
+from marketplace.local.firehose import DRAIN_SECONDS, LOCAL_BUFFER_SECONDS, FirehoseDelivery
 from marketplace.local.invoker import Handler, Invoker
 from marketplace.local.pollers import Poller, SqsPoller, StreamPoller
 from marketplace.local.provision import Deployment, provision
@@ -65,6 +66,7 @@ class LocalMarketplace:
         tls: ssl.SSLContext | None = None,
         ca_file: str | os.PathLike[str] | None = None,
         issuer_key: Path | None = None,
+        lake_buffer_seconds: float = LOCAL_BUFFER_SECONDS,
     ) -> None:
         self.host, self.port, self.moto_port, self.stage = host, port, moto_port, stage
         self.tls = tls  # a server context: the front door speaks HTTPS (``marketplace serve --tls``)
@@ -79,6 +81,8 @@ class LocalMarketplace:
         self.cdn: Cdn | None = None
         self.deployment: Deployment | None = None
         self.pollers: list[Poller] = []
+        self.lake_buffer_seconds = lake_buffer_seconds
+        self.deliveries: list[FirehoseDelivery] = []
         self._stop = threading.Event()
         self._moto: ThreadedMotoServer | None = None
         self._http: Any = None
@@ -131,6 +135,9 @@ class LocalMarketplace:
         self.pollers = [self._poller(fn) for fn in self.functions if fn.source is not None]
         for poller in self.pollers:
             poller.start()
+        self.deliveries = [self._delivery(definition) for definition in r.DELIVERY_STREAMS]
+        for delivery in self.deliveries:
+            delivery.start()
 
         self._ready.set()
 
@@ -165,6 +172,15 @@ class LocalMarketplace:
                                     retry_delay=self.stream_retry_delay)
         raise ValueError(f"{fn.name} has no event source")
 
+    def _delivery(self, definition: r.DeliveryDef) -> FirehoseDelivery:
+        assert self.deployment is not None
+        d = self.deployment
+        return FirehoseDelivery(
+            definition, stage=self.stage, stream_arn=d.stream_arns[definition.source],
+            bucket=d.bucket_names[definition.bucket], key_id=d.key_ids[r.lake_bucket(definition.bucket).key],
+            stop=self._stop, buffer_seconds=self.lake_buffer_seconds,
+        )
+
     @property
     def ready(self) -> bool:
         return self._ready.is_set()
@@ -176,6 +192,7 @@ class LocalMarketplace:
             self._ready.is_set()
             and not self._handler_errors
             and all(p.is_alive() for p in self.pollers)
+            and all(d.is_alive() for d in self.deliveries)
         )
         return healthy, {
             "status": "ok" if healthy else ("starting" if not self._ready.is_set() else "unavailable"),
@@ -183,6 +200,7 @@ class LocalMarketplace:
             "aws_endpoint": self.moto_endpoint,
             "functions": {fn.name: self._handler_errors.get(fn.name, "loaded") for fn in self.functions},
             "event_sources": pollers,
+            "delivery_streams": {d.name: d.report() for d in self.deliveries},
             "uptime_seconds": round(time.monotonic() - self._started_at, 1),
         }
 
@@ -196,6 +214,8 @@ class LocalMarketplace:
             self._http.server_close()
         for poller in self.pollers:
             poller.join(timeout=5)
+        for delivery in self.deliveries:  # writes what the stream still holds before moto goes away
+            delivery.join(timeout=DRAIN_SECONDS + 2)
         if self._moto is not None:
             self._moto.stop()
             self._moto = None

@@ -236,6 +236,9 @@ REVIEWS = FunctionDef(
     authenticates=True,
     grants=(
         TableGrant(r.REVIEWS_TABLE.id, "read_write"),
+        # a review and the extension's rating totals change in one transaction
+        TableGrant(r.STATISTICS_TABLE.id, "read_write"),
+        # reads the catalog; touches an extension whose rating changed, so search re-reads it
         TableGrant(r.EXTENSIONS_TABLE.id, "read_write"),
     ),
 )
@@ -245,11 +248,16 @@ TELEMETRY = FunctionDef(
     memory_mb=512,
     timeout_seconds=10,
     routes=(Route("ANY", "/api/telemetry"),),
-    grants=(StreamGrant(r.EVENTS_STREAM.id),),
+    grants=(
+        StreamGrant(r.EVENTS_STREAM.id),
+        # per-client rate limits and the wrapped hashing secret live in the statistics table
+        TableGrant(r.STATISTICS_TABLE.id, "read_write"),
+        KeyGrant(r.TELEMETRY_KEY.id, ("kms:GenerateDataKey", "kms:Decrypt")),
+    ),
 )
 STATS = FunctionDef(
     name="stats",
-    purpose="aggregates download and install events into statistics",
+    purpose="aggregates download, install and activation events into statistics",
     memory_mb=512,
     timeout_seconds=60,
     source=StreamSource(
@@ -259,7 +267,11 @@ STATS = FunctionDef(
         batch_size=500,
         max_batching_window_seconds=5,
     ),
-    grants=(TableGrant(r.STATISTICS_TABLE.id, "read_write"),),
+    grants=(
+        TableGrant(r.STATISTICS_TABLE.id, "read_write"),
+        # new counts touch the extension's catalog item (at most once a minute), so its stream re-indexes search
+        TableGrant(r.EXTENSIONS_TABLE.id, "read_write"),
+    ),
 )
 
 FUNCTIONS: tuple[FunctionDef, ...] = (GALLERY, PUBLISH_API, INGEST, SEARCH_INDEXER, SYNC, REVIEWS, TELEMETRY, STATS)

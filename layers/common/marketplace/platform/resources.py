@@ -121,6 +121,54 @@ class BucketDef:
     key: str = "assets"
 
 
+@dataclass(frozen=True)
+class LakeBucketDef:
+    """The data lake bucket: what ``DeliveryDef`` writes, nothing else.
+
+    Private, TLS-only and encrypted with its own key (so reading the lake is granted separately from
+    the tables and queues); not versioned, since objects are written once by the delivery and only ever
+    expire: after ``expiry_days`` (18 months), incomplete multipart uploads after ``abort_incomplete_upload_days``.
+    """
+
+    id: str
+    purpose: str
+    expiry_days: int = 548
+    abort_incomplete_upload_days: int = 1
+    key: str = "lake"
+
+
+@dataclass(frozen=True)
+class DeliveryDef:
+    """A Kinesis Data Firehose delivery stream from an event stream (``source``) into a lake bucket.
+
+    Every record is written as it is, followed by ``delimiter`` (Firehose's ``AppendDelimiterToRecord``), so
+    objects of JSON records are JSON lines; objects are ``compression``-compressed and encrypted with the
+    bucket's key. In the prefixes, ``!{timestamp:<pattern>}`` is Firehose's approximate arrival time (UTC) of
+    the oldest record in the object, ``!{firehose:error-output-type}`` why records could not be processed.
+    Firehose writes an object when ``buffer_seconds`` have passed or ``buffer_mib`` are buffered.
+    """
+
+    id: str
+    purpose: str
+    source: str  # a StreamDef id
+    bucket: str  # a LakeBucketDef id
+    prefix: str
+    error_prefix: str
+    compression: Literal["GZIP"] = "GZIP"
+    delimiter: str = "\n"
+    buffer_seconds: int = 60
+    buffer_mib: int = 64
+
+    def physical_name(self, stage: str) -> str:
+        return f"{PRODUCT}-{stage}-{self.id}"
+
+
+def static_prefix(prefix: str) -> str:
+    """The part of a Firehose prefix before its first ``!{...}`` expression (``events/year=``): where all of
+    its objects are, and what an IAM resource can name."""
+    return prefix.split("!{", 1)[0]
+
+
 # --- keys -----------------------------------------------------------------------------------------------
 
 DATA_KEY = KeyDef("data", "DynamoDB tables and SQS queues", env_var="DATA_KEY_ID")
@@ -129,8 +177,10 @@ STREAM_KEY = KeyDef("stream", "the Kinesis event stream")
 SYNC_KEY = KeyDef("sync", "per-user data keys for Settings Sync (envelope encryption)", env_var="SYNC_KEY_ID")
 
 SIGNING_KEY = KeyDef("signing", "wraps the repository's Ed25519 signing key", env_var="SIGNING_KEY_ID")
+TELEMETRY_KEY = KeyDef("telemetry", "wraps the secret that telemetry ids are hashed with", env_var="TELEMETRY_KEY_ID")
+LAKE_KEY = KeyDef("lake", "the data lake bucket (the delivery stream encrypts with it, lake readers decrypt)")
 
-KEYS: tuple[KeyDef, ...] = (DATA_KEY, ASSETS_KEY, STREAM_KEY, SYNC_KEY, SIGNING_KEY)
+KEYS: tuple[KeyDef, ...] = (DATA_KEY, ASSETS_KEY, STREAM_KEY, SYNC_KEY, SIGNING_KEY, TELEMETRY_KEY, LAKE_KEY)
 
 # --- tables ---------------------------------------------------------------------------------------------
 
@@ -234,8 +284,25 @@ PACKAGES_BUCKET = BucketDef(
 
 BUCKETS: tuple[BucketDef, ...] = (PACKAGES_BUCKET,)
 
+# --- data lake ------------------------------------------------------------------------------------------
 
-_R = TypeVar("_R", TableDef, QueueDef, StreamDef, KeyDef, BucketDef)
+LAKE_BUCKET = LakeBucketDef("lake", "every event-stream record as GZIP JSON lines, partitioned by day")
+
+_DAY = "year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/"
+EVENTS_TO_LAKE = DeliveryDef(
+    "events-to-lake",
+    "the event stream, delivered into the data lake",
+    source=EVENTS_STREAM.id,
+    bucket=LAKE_BUCKET.id,
+    prefix=f"events/{_DAY}",
+    error_prefix=f"errors/!{{firehose:error-output-type}}/{_DAY}",
+)
+
+LAKE_BUCKETS: tuple[LakeBucketDef, ...] = (LAKE_BUCKET,)
+DELIVERY_STREAMS: tuple[DeliveryDef, ...] = (EVENTS_TO_LAKE,)
+
+
+_R = TypeVar("_R", TableDef, QueueDef, StreamDef, KeyDef, BucketDef, LakeBucketDef, DeliveryDef)
 
 
 def table(table_id: str) -> TableDef:
@@ -256,6 +323,14 @@ def key(key_id: str) -> KeyDef:
 
 def bucket(bucket_id: str) -> BucketDef:
     return _by_id(BUCKETS, bucket_id)
+
+
+def lake_bucket(bucket_id: str) -> LakeBucketDef:
+    return _by_id(LAKE_BUCKETS, bucket_id)
+
+
+def delivery_stream(delivery_id: str) -> DeliveryDef:
+    return _by_id(DELIVERY_STREAMS, delivery_id)
 
 
 def _by_id(items: tuple[_R, ...], item_id: str) -> _R:

@@ -1,11 +1,88 @@
-"""Routes of the reviews function: Open VSX ``/api/{namespace}/{extension}/review*``.
+"""Routes of the reviews function: Open VSX's ``/api/{namespace}/{extension}/review*`` (wire-protocols B1).
 
-The capability's handlers attach to ``router``; ``functions/reviews/handler.py`` mounts it. Until a route is
-added here, every request the function receives gets a JSON 404 that names the method and path.
+Reading is anonymous. Writing needs the same bearer token as Settings Sync (``Authorization: Bearer`` with
+``X-Account-Type``; no cookies, so no CSRF token either) and is counted against the user's rate limit, kept
+in the statistics table, before anything is read.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import functools
+
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
+from marketplace.identity import authenticate
+from marketplace.platform.config import setting_int
+from marketplace.platform.http import json_response, public_base_url
+from marketplace.platform.ratelimit import RateLimit
+from marketplace.platform.resources import STATISTICS_TABLE
+from marketplace.reviews import protocol, service
+from marketplace.reviews.service import Reviewer
+from marketplace.reviews.validation import InvalidReview, display_name, parse_body
+
 router = Router()
+
+RATE_LIMIT_VAR = "REVIEWS_RATE_LIMIT"
+RATE_WINDOW_VAR = "REVIEWS_RATE_WINDOW_SECONDS"
+DEFAULT_RATE_LIMIT = 10  # review posts and deletes per user per window
+DEFAULT_RATE_WINDOW = 60
+NO_CACHE = {"Cache-Control": "no-cache"}
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+@functools.cache
+def _rate_limit() -> RateLimit:
+    return RateLimit(STATISTICS_TABLE, setting_int(RATE_LIMIT_VAR, DEFAULT_RATE_LIMIT),
+                     setting_int(RATE_WINDOW_VAR, DEFAULT_RATE_WINDOW))
+
+
+def _reviewer() -> Reviewer:
+    """The signed-in caller, after the rate limit on review writes."""
+    principal = authenticate(router.current_event.headers or {})
+    _rate_limit().consume(f"review:{principal.user_id}")
+    return Reviewer(user_id=principal.user_id, display_name=display_name(principal.display_name, principal.user_id),
+                    provider=principal.provider)
+
+
+def _base() -> str:
+    return public_base_url(router.current_event.headers or {})
+
+
+def _body() -> bytes | None:
+    event = router.current_event
+    raw = event.get("body")
+    if raw is None:
+        return None
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError) as error:
+            raise InvalidReview("The body is not valid base64") from error
+    return str(raw).encode("utf-8", "surrogatepass")
+
+
+@router.get("/api/<namespace>/<extension>/reviews")
+def list_reviews(namespace: str, extension: str) -> Response[str]:
+    entry = service.extension(namespace, extension)
+    body = protocol.review_list_json(_base(), entry, service.visible_reviews(entry))
+    return json_response(200, body, NO_CACHE)
+
+
+@router.post("/api/<namespace>/<extension>/review")
+def post_review(namespace: str, extension: str) -> Response[str]:
+    reviewer = _reviewer()
+    review = parse_body(_body())
+    entry = service.extension(namespace, extension)
+    posted = service.post(entry, reviewer, review)
+    return json_response(201, protocol.added(entry, posted.replaced), NO_STORE)
+
+
+@router.post("/api/<namespace>/<extension>/review/delete")
+def delete_review(namespace: str, extension: str) -> Response[str]:
+    reviewer = _reviewer()
+    entry = service.extension(namespace, extension)
+    service.delete(entry, reviewer.user_id)
+    return json_response(200, protocol.deleted(entry), NO_STORE)

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from marketplace.catalog.ids import UNIVERSAL, WEB_EXTENSION_TAG
+from marketplace.stats.measures import RATING_PRIOR_MEAN, trending
+from marketplace.stats.measures import weighted_rating as weighted_rating  # the one definition; re-exported
 
-ANALYSIS = 1  # bump when words(), title_words(), document_words() or the entry layout change
+ANALYSIS = 2  # bump when words(), title_words(), document_words() or the entry layout change
 
 MAX_DESCRIPTION_WORDS = 64
 
@@ -28,9 +30,6 @@ FIELDS = (TITLE, PUBLISHER, TAG, DESCRIPTION)
 # Document.flags
 FEATURED, VERIFIED, DEPRECATED, RELEASE, PRE_RELEASE = 1, 2, 4, 8, 16
 
-# the same prior as the gallery's ``weightedRating`` statistic (``gallery.serialize.weighted_rating``)
-RATING_PRIOR_MEAN = 3.0
-RATING_PRIOR_WEIGHT = 5
 DEPRECATED_FACTOR = 0.3
 UNVERIFIED_FACTOR = 0.85
 
@@ -69,14 +68,6 @@ def normalize(text: str) -> str:
     return _SPACE.sub(" ", text.strip().lower())
 
 
-def weighted_rating(average: float | None, count: int) -> float:
-    """A Bayesian average: few ratings pull toward the prior, many dominate it (0 without ratings)."""
-    if not count or average is None:
-        return 0.0
-    total = average * count + RATING_PRIOR_MEAN * RATING_PRIOR_WEIGHT
-    return round(total / (count + RATING_PRIOR_WEIGHT), 4)
-
-
 def static_score(installs: int, average_rating: float | None, rating_count: int, flags: int) -> float:
     """How good an extension is whatever the query: 1 (no installs) to about 5 (10M installs), times a
     rating factor (0.9 to 1.1), demoted when deprecated or from an unverified publisher."""
@@ -112,21 +103,27 @@ class Document:
     exact: tuple[str, ...]  # what a whole query must equal to rank it first: id, name, display name
     words: tuple[str, str, str, str]  # per field, space-separated; each word under its best field only
     static: float
+    installs_by_day: tuple[int, ...] = ()  # newest first from stats_day (``stats.measures``): trending
+    stats_day: int = 0
+
+    def trending(self, today: int, window: int) -> float:
+        return trending(self.installs_by_day, self.stats_day or today, today, window)
 
     def entry(self) -> list[Any]:
         """The analysis as stored in a segment (everything but the record)."""
         return [self.extension_id, self.installs, self.downloads, self.updated, self.published,
                 self.average_rating, self.rating_count, self.flags, self.title, self.publisher,
-                list(self.categories), list(self.tags), list(self.platforms), list(self.words)]
+                list(self.categories), list(self.tags), list(self.platforms), list(self.words),
+                list(self.installs_by_day), self.stats_day]
 
     @classmethod
     def from_entry(cls, entry: list[Any], record: bytes) -> Document:
         (extension_id, installs, downloads, updated, published, average_rating, rating_count, flags, title, publisher,
-         categories, tags, platforms, field_words) = entry
+         categories, tags, platforms, field_words, installs_by_day, stats_day) = entry
         return cls(extension_id, record, installs, downloads, updated, published, average_rating, rating_count,
                    flags, title, publisher, tuple(categories), tuple(tags), tuple(platforms),
                    exact_keys(extension_id, title), tuple(field_words),
-                   static_score(installs, average_rating, rating_count, flags))
+                   static_score(installs, average_rating, rating_count, flags), tuple(installs_by_day), stats_day)
 
     def same_as(self, other: Document) -> bool:
         return self.record == other.record
@@ -183,6 +180,7 @@ def analyze(record: Mapping[str, Any], raw: bytes | None = None) -> Document:
         platforms=tuple(sorted({v.get("tp", UNIVERSAL) for v in versions})),
         exact=exact_keys(extension_id, title), words=document_words(record),
         static=static_score(installs, float(rating) if rating is not None else None, rating_count, flags),
+        installs_by_day=tuple(int(n) for n in record.get("ib", ())), stats_day=int(record.get("sd", 0)),
     )
 
 

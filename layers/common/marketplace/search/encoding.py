@@ -153,6 +153,9 @@ def encode_view(view: ExtensionView) -> Record:
     if view.average_rating is not None:
         out["ar"] = view.average_rating
     _put(out, "rc", view.rating_count)
+    if view.installs_by_day:
+        out["ib"] = list(view.installs_by_day)
+        out["sd"] = view.stats_day
     out["v"] = [_encode_version(v, view) for v in sort_versions(view.head_versions())]
     return out
 
@@ -210,6 +213,7 @@ def decode_view(record: Mapping[str, Any]) -> ExtensionView:
             deprecation_message=record.get("dm"), featured=bool(record.get("f")), verified=bool(record.get("vf")),
             downloads=int(record.get("dl", 0)), installs=int(record.get("in", 0)), updates=int(record.get("up", 0)),
             average_rating=float(rating) if rating is not None else None, rating_count=int(record.get("rc", 0)),
+            installs_by_day=tuple(int(n) for n in record.get("ib", ())), stats_day=int(record.get("sd", 0)),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise SnapshotFormatError(f"unreadable search record {record.get('id')!r}: {error!r}") from error

@@ -9,7 +9,9 @@ when a query returns it) plus what ranking and filtering need, computed by the s
 - a static quality score (installs on a log scale, a Bayesian rating, deprecated and unverified extensions
   demoted) and the documents ordered by it;
 - one ordering per sort (installs, downloads, updated, published, title, publisher, rating, weighted
-  rating), made on first use and kept sorted as documents come and go;
+  rating, trending daily, weekly and monthly), made on first use and kept sorted as documents come and go;
+  the trending orderings are made again when the UTC day changes (a score depends on the day: documents
+  hold installs per day, ``stats.measures``);
 - sets per category, tag, target platform, featured, release and pre-release for the filters.
 
 A text query scores ``field weight x static score``. The words of a query are AND-ed; the best field a
@@ -46,6 +48,7 @@ from marketplace.search.analysis import (
     words,
 )
 from marketplace.search.encoding import document_of, searchable, view_of
+from marketplace.stats import measures
 
 MAX_TEXT = 200  # what VS Code sends at most
 MAX_QUERY_WORDS = 8
@@ -61,8 +64,9 @@ WORD_WEIGHT = (30, 20, 12, 4)
 PREFIX_WEIGHT = (15, 10, 6, 2)
 EXACT_WEIGHT = 1000
 
+TRENDING: dict[str, int] = {f"trending_{name}": days for name, days in measures.TRENDING_WINDOWS.items()}
 SORTS = frozenset({"relevance", "installs", "updated", "published", "title", "publisher", "rating",
-                   "weighted_rating", "downloads"})
+                   "weighted_rating", "downloads", *TRENDING})
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,7 @@ class SearchRequest:
     target_platform: str | None = None  # a version for that platform or a universal one; "web": web extensions
     featured: bool = False
     pre_release: bool | None = None  # True: extensions with a pre-release; False: extensions with a release
-    sort: str = "relevance"  # relevance|installs|updated|published|title|publisher|rating|weighted_rating|downloads
+    sort: str = "relevance"  # one of SORTS
     descending: bool = True
     offset: int = 0
     limit: int = 50
@@ -107,9 +111,12 @@ Group = tuple[int, set[int]]  # a field weight and the documents that match with
 
 
 class SearchIndex:
-    """Published extensions, searchable. Thread-safe: every method holds the index's lock."""
+    """Published extensions, searchable. Thread-safe: every method holds the index's lock. ``today`` tells the
+    UTC day (days since 1970-01-01) trending scores are computed for."""
 
-    def __init__(self) -> None:
+    def __init__(self, today: Callable[[], int] = measures.today) -> None:
+        self._today = today
+        self._day = today()
         self._lock = threading.RLock()
         self._slots: dict[str, int] = {}  # extension id -> slot
         self._free: list[int] = []
@@ -172,6 +179,14 @@ class SearchIndex:
                 self._unsorted = False
             self._order("static")
 
+    def _roll_over(self) -> None:
+        """A new UTC day: the trending orderings were sorted with yesterday's scores."""
+        day = self._today()
+        if day != self._day:
+            self._day = day
+            for name in TRENDING:
+                self._orders.pop(name, None)
+
     def _order(self, sort: str) -> list[int]:
         order = self._orders.get(sort)
         if order is None:
@@ -182,6 +197,15 @@ class SearchIndex:
         """The ``sort`` key of a slot."""
         if sort == "static":
             return self._static_keys.__getitem__
+        if sort in TRENDING:
+            window, day, docs = TRENDING[sort], self._day, self._documents
+
+            def trending(slot: int) -> tuple[Any, ...]:
+                document = docs[slot]
+                assert document is not None
+                return (document.trending(day, window), document.installs, document.static, document.extension_id)
+
+            return trending
         key, documents = _SORT_KEYS[sort], self._documents
         return lambda slot: key(documents[slot])  # type: ignore[arg-type]
 
@@ -306,6 +330,7 @@ class SearchIndex:
         offset = max(0, request.offset)
         limit = max(0, min(request.limit, MAX_PAGE))
         with self._lock:
+            self._roll_over()
             self.settle()
             allowed = self._allowed(request)
             text = normalize((request.text or "")[:MAX_TEXT])

@@ -1,11 +1,139 @@
 """Routes of the telemetry function: ``POST {base}/api/telemetry``.
 
-The capability's handlers attach to ``router``; ``functions/telemetry/handler.py`` mounts it. Until a route is
-added here, every request the function receives gets a JSON 404 that names the method and path.
+Anonymous, so every request first counts against its client's rate limit (``429`` with ``Retry-After``).
+The client is keyed by a keyed hash of its address that changes daily; the address itself is never stored,
+logged or put on the stream. Then the batch is parsed (``413``/``400`` for the batch as a whole), each event
+validated and scrubbed, and the valid ones put on the stream: ``202`` with ``{"accepted", "rejected"}``, or
+``503`` with ``Retry-After`` when the stream stored none of them.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import time
+from datetime import UTC, datetime
+
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
+
+from marketplace.platform.config import setting_int
+from marketplace.platform.errors import BadRequest, PayloadTooLarge, ServiceUnavailable, UnsupportedMediaType
+from marketplace.platform.http import json_response
+from marketplace.platform.ratelimit import RateLimit
+from marketplace.platform.resources import STATISTICS_TABLE
+from marketplace.telemetry import batch, hashkey, service
+from marketplace.telemetry.events import MAX_BODY_BYTES, MAX_EVENT_BYTES
+from marketplace.telemetry.packing import DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_RECORD_EVENTS, OVERHEAD
+from marketplace.telemetry.scrub import Pseudonyms
 
 router = Router()
+
+PATH = "/api/telemetry"
+RATE_LIMIT_VAR = "TELEMETRY_RATE_LIMIT"
+RATE_WINDOW_VAR = "TELEMETRY_RATE_WINDOW_SECONDS"
+RECORD_BYTES_VAR = "TELEMETRY_RECORD_MAX_BYTES"
+RECORD_EVENTS_VAR = "TELEMETRY_RECORD_MAX_EVENTS"
+PUT_DEADLINE_VAR = "TELEMETRY_PUT_DEADLINE_MS"
+# Requests per window per client address; an office behind one NAT address shares it.
+DEFAULT_RATE_LIMIT = 600
+DEFAULT_RATE_WINDOW = 60
+DEFAULT_PUT_DEADLINE_MS = 4000
+ANSWER_MARGIN_MS = 1500  # kept free before the function's timeout to answer after the last retry
+RETRY_AFTER_SECONDS = 5
+
+_secret = hashkey.CachedSecret()
+_pseudonyms: tuple[bytes, Pseudonyms] | None = None
+
+
+def pseudonyms() -> Pseudonyms:
+    """Hashing with the deployment's secret (loaded once per process)."""
+    global _pseudonyms
+    try:
+        secret = _secret.get()
+    except hashkey.SecretUnavailable as error:
+        raise ServiceUnavailable("Telemetry cannot be taken right now; try again later",
+                                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)}) from error
+    if _pseudonyms is None or _pseudonyms[0] != secret:
+        _pseudonyms = (secret, Pseudonyms(secret))
+    return _pseudonyms[1]
+
+
+def client_address(event: BaseProxyEvent) -> str:
+    """The caller's address, used only to derive the rate limiter's key.
+
+    Behind the CDN, API Gateway's source address is CloudFront's, so the viewer's comes from
+    ``CloudFront-Viewer-Address`` when the distribution forwards it, else from the last ``X-Forwarded-For`` hop
+    CloudFront appended (earlier hops are whatever the client wrote). Without CloudFront (no ``X-Amz-Cf-Id``),
+    ``X-Forwarded-For`` is the client's own words and is ignored.
+    """
+    headers = {k.lower(): v for k, v in (event.headers or {}).items()}
+    source = str(((event.get("requestContext") or {}).get("http") or {}).get("sourceIp") or "")
+    viewer = headers.get("cloudfront-viewer-address", "").strip()
+    if viewer:
+        return viewer.rsplit(":", 1)[0].strip("[]")  # "<address>:<port>"
+    forwarded = headers.get("x-forwarded-for", "")
+    if forwarded and "x-amz-cf-id" in headers:
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        while hops and hops[-1] == source:  # API Gateway may have appended CloudFront's own address
+            hops.pop()
+        if hops:
+            return hops[-1]
+    return source or "unknown"
+
+
+def _rate_limit() -> RateLimit:
+    return RateLimit(STATISTICS_TABLE, setting_int(RATE_LIMIT_VAR, DEFAULT_RATE_LIMIT),
+                     setting_int(RATE_WINDOW_VAR, DEFAULT_RATE_WINDOW))
+
+
+def _body(event: BaseProxyEvent) -> bytes:
+    headers = {k.lower(): v for k, v in (event.headers or {}).items()}
+    encoding = headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise UnsupportedMediaType(f"Content-Encoding {encoding[:32]!r} is not supported: send plain JSON")
+    raw = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        if len(raw) > (MAX_BODY_BYTES + 2) // 3 * 4:
+            raise PayloadTooLarge(f"The body is larger than {MAX_BODY_BYTES} bytes")
+        try:
+            return base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest("The body is not valid base64") from None
+    if len(raw) > MAX_BODY_BYTES:  # characters: never more than the bytes they encode to
+        raise PayloadTooLarge(f"The body is larger than {MAX_BODY_BYTES} bytes")
+    return raw.encode("utf-8", "surrogatepass")
+
+
+def _deadline() -> float:
+    """When retries of refused records stop: the configured budget, or less if the invocation ends sooner."""
+    budget_ms = setting_int(PUT_DEADLINE_VAR, DEFAULT_PUT_DEADLINE_MS)
+    context = getattr(router, "lambda_context", None)
+    if context is not None:
+        budget_ms = min(budget_ms, context.get_remaining_time_in_millis() - ANSWER_MARGIN_MS)
+    return time.monotonic() + max(0, budget_ms) / 1000
+
+
+@router.post(PATH)
+def ingest() -> Response[str]:
+    event = router.current_event
+    hashing = pseudonyms()
+    now = datetime.now(UTC)
+    _rate_limit().consume("telemetry#" + hashing.client(client_address(event), now.date().isoformat()))
+    events = batch.parse(_body(event))
+    outcome = service.ingest(
+        events, hashing, now, _deadline(),
+        max_record_bytes=setting_int(RECORD_BYTES_VAR, DEFAULT_MAX_RECORD_BYTES, minimum=OVERHEAD + MAX_EVENT_BYTES),
+        max_record_events=setting_int(RECORD_EVENTS_VAR, DEFAULT_MAX_RECORD_EVENTS),
+    )
+    if outcome.stored_nothing:
+        raise ServiceUnavailable("The event stream is not taking events right now; send the batch again later",
+                                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    return json_response(202, outcome.body())
+
+
+@router.route(PATH, method=["GET", "PUT", "PATCH", "DELETE"])
+def other_methods() -> Response[str]:
+    return json_response(405, {"error": "method_not_allowed", "message": f"{PATH} takes POST only"},
+                         {"Allow": "POST"})

@@ -1,0 +1,299 @@
+"""The stats function's writes: each extension's statistics item once per batch, and a touch of the extension's
+catalog item so that the search index picks the new numbers up.
+
+Per batch: one consistent ``BatchGetItem`` per 100 extensions reads the items; ``aggregate.plan`` turns what
+the batch holds for an extension into one change; one ``UpdateItem`` writes it: ``ADD`` to the counters (the
+reviews function adds to the rating counters of the same item), ``SET`` of the per-day maps and the
+watermarks, on the condition that ``rev`` is still what was read. When another writer got there first (a
+batch of another shard about the same extension), the item is read again and the change planned again.
+
+Touches: the search index is kept from the extensions table's stream, and statistics live in another table.
+After writing new counts, the function sets ``stats_touched_at`` on the extension's catalog item
+(``EXT#<id>`` / ``EXTENSION``) if it was not touched in the last ``STATS_INDEX_TOUCH_SECONDS`` (default 60):
+the stream record makes the search indexer read the extension again, statistics included. A touch the
+interval holds back is owed: the function keeps the extension in memory and touches it at its first
+invocation after the interval, so a burst's last counts reach the index too (an owed touch is lost only
+with the execution environment; the next count or ``marketplace search rebuild`` catches up). Touches need
+write access to the extensions table (``EXTENSIONS_TABLE``); without it they are skipped with a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from marketplace.platform import aws
+from marketplace.platform.config import location, setting_int
+from marketplace.platform.errors import ConfigurationError
+from marketplace.platform.resources import EXTENSIONS_TABLE, STATISTICS_TABLE
+from marketplace.stats import aggregate, item
+from marketplace.stats.aggregate import Batch, Change
+from marketplace.stats.item import ItemState
+
+ATTEMPTS = 6  # writes of one extension's change before the batch reports it failed
+BATCH_GET = 100
+CONCURRENCY_SETTING = "STATS_WRITE_CONCURRENCY"
+DEFAULT_CONCURRENCY = 8
+TOUCH_SETTING = "STATS_INDEX_TOUCH_SECONDS"
+DEFAULT_TOUCH_SECONDS = 60
+TOUCHED_AT = "stats_touched_at"
+MAX_OWED = 10_000
+
+logger = logging.getLogger(__name__)
+
+
+class Conflict(Exception):
+    """Another writer kept changing the item while this one tried."""
+
+
+@dataclass
+class Outcome:
+    written: list[Change] = field(default_factory=list)
+    failed: dict[str, Exception] = field(default_factory=dict)  # extension -> why its change was not written
+    writes: int = 0  # UpdateItem calls that succeeded
+    conflicts: int = 0  # writes refused because the item changed after it was read
+    ignored_activations: int = 0  # activations of extensions the marketplace never served or rated
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+# ----------------------------------------------------------------------------------------- reading
+
+
+def read_items(extensions: Iterable[str], *, consistent: bool = True,
+               projection: str | None = None, names: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """The statistics items of ``extensions`` that exist, in DynamoDB's JSON form (BatchGetItem, 100 keys a
+    call, unprocessed keys asked again)."""
+    table = location(STATISTICS_TABLE)
+    client = aws.client("dynamodb")
+    wanted = list(dict.fromkeys(extensions))
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(wanted), BATCH_GET):
+        request: dict[str, Any] = {"Keys": [item.key(e) for e in wanted[start:start + BATCH_GET]],
+                                   "ConsistentRead": consistent}
+        if projection:
+            request["ProjectionExpression"] = projection
+            if names:
+                request["ExpressionAttributeNames"] = dict(names)
+        pending: dict[str, Any] | None = {table: request}
+        attempt = 0
+        while pending:
+            answer = client.batch_get_item(RequestItems=pending)
+            for raw in answer.get("Responses", {}).get(table, []):
+                found[item.extension_of(raw)] = raw
+            pending = answer.get("UnprocessedKeys") or None
+            if pending:
+                attempt += 1
+                if attempt > ATTEMPTS:
+                    raise RuntimeError("the statistics table kept keys unprocessed")
+                time.sleep(random.uniform(0, 0.05 * 2 ** attempt))
+    return found
+
+
+def read_state(extension: str) -> ItemState:
+    answer = aws.client("dynamodb").get_item(TableName=location(STATISTICS_TABLE), Key=item.key(extension),
+                                             ConsistentRead=True)
+    return item.state_of(answer.get("Item"))
+
+
+# ----------------------------------------------------------------------------------------- writing
+
+
+def write(change: Change) -> None:
+    """One conditional UpdateItem; ``Conflict`` when the item's revision is no longer the one read."""
+    names = {"#rev": item.REVISION, "#days": item.DAYS, "#act": item.ACTIVATIONS, "#wm": item.WATERMARKS}
+    values: dict[str, Any] = {
+        ":rev": {"N": str(change.state.revision)},
+        ":days": item.days_value(change.state.days),
+        ":act": item.activations_value(change.state.activations),
+        ":wm": item.watermarks_value(change.state.watermarks),
+    }
+    expression = "SET #rev = :rev, #days = :days, #act = :act, #wm = :wm"
+    adds = []
+    for position, (attribute, count) in enumerate(sorted(change.added.items())):
+        names[f"#c{position}"] = attribute
+        values[f":c{position}"] = {"N": str(count)}
+        adds.append(f"#c{position} :c{position}")
+    if adds:
+        expression += " ADD " + ", ".join(adds)
+    if change.expected is None:
+        condition = "attribute_not_exists(#rev)"
+    else:
+        condition = "#rev = :expected"
+        values[":expected"] = {"N": str(change.expected)}
+    try:
+        aws.client("dynamodb").update_item(
+            TableName=location(STATISTICS_TABLE), Key=item.key(change.extension), UpdateExpression=expression,
+            ConditionExpression=condition, ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+    except ClientError as error:
+        if _code(error) == "ConditionalCheckFailedException":
+            raise Conflict(change.extension) from error
+        raise
+
+
+def _apply_one(extension: str, entries: list[aggregate.Entry], state: ItemState, today: int,
+               outcome: Outcome, lock: threading.Lock) -> None:
+    for attempt in range(ATTEMPTS):
+        change = aggregate.plan(extension, state, entries, today)
+        if change is None:
+            if not state.known and not any(e.kind != aggregate.ACTIVATION for e in entries):
+                with lock:
+                    outcome.ignored_activations += len(entries)
+            return
+        try:
+            write(change)
+        except Conflict:
+            with lock:
+                outcome.conflicts += 1
+            time.sleep(random.uniform(0, 0.01 * 2 ** attempt))
+            state = read_state(extension)
+            continue
+        with lock:
+            outcome.written.append(change)
+            outcome.writes += 1
+        return
+    raise Conflict(f"statistics of {extension} changed under every one of {ATTEMPTS} attempts")
+
+
+def _concurrently(tasks: list[Callable[[], None]], on_error: Callable[[int, Exception], None]) -> None:
+    """Run ``tasks``, several at a time when there are many (each is a DynamoDB round trip)."""
+    workers = min(setting_int(CONCURRENCY_SETTING, DEFAULT_CONCURRENCY), len(tasks))
+
+    def run(index: int) -> None:
+        try:
+            tasks[index]()
+        except Exception as error:  # reported per task: the others still go through
+            on_error(index, error)
+
+    if workers <= 1:
+        for index in range(len(tasks)):
+            run(index)
+        return
+    from concurrent.futures import ThreadPoolExecutor  # about 9 ms of import: only for batches that need it
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stats-write") as pool:
+        list(pool.map(run, range(len(tasks))))
+
+
+def apply(batch: Batch, today: int) -> Outcome:
+    """Write each extension's change of ``batch`` (at most one write per extension, plus one more for each
+    time another writer changed the item in between). Extensions whose write failed are in ``failed``."""
+    outcome = Outcome()
+    extensions = batch.extensions
+    if not extensions:
+        return outcome
+    states = {e: item.state_of(raw) for e, raw in read_items(extensions).items()}
+    lock = threading.Lock()
+
+    def task(extension: str) -> Callable[[], None]:
+        return lambda: _apply_one(extension, batch.entries[extension], states.get(extension) or ItemState(), today,
+                                  outcome, lock)
+
+    def failed(index: int, error: Exception) -> None:
+        with lock:
+            outcome.failed[extensions[index]] = error
+
+    _concurrently([task(e) for e in extensions], failed)
+    return outcome
+
+
+# ---------------------------------------------------------------------------------------- touching
+
+
+class Toucher:
+    """Touches extensions' catalog items, at most once per interval each, remembering the ones it owes."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self.owed: dict[str, tuple[float, float]] = {}  # extension -> (when it may be touched, when it changed)
+        self._lock = threading.Lock()
+        self._warned = False
+
+    def _table(self) -> str | None:
+        try:
+            return location(EXTENSIONS_TABLE)
+        except ConfigurationError:
+            if not self._warned:
+                logger.warning("EXTENSIONS_TABLE is not set: statistics reach the search index only when the "
+                               "extension changes (grant the stats function write access to the extensions table)")
+                self._warned = True
+            return None
+
+    def touch(self, changed: Iterable[str]) -> int:
+        """Touch the extensions whose counts just changed and those owed a touch whose time has come; the
+        number touched."""
+        table = self._table()
+        now = self.clock()
+        with self._lock:
+            for extension in changed:  # one already owed keeps its time: no refused attempt every batch
+                when, since = self.owed.get(extension, (now, now))
+                self.owed[extension] = (when, min(since, now))
+            due = [(e, since) for e, (when, since) in self.owed.items() if when <= now]
+        if table is None or not due:
+            return 0
+        interval = setting_int(TOUCH_SETTING, DEFAULT_TOUCH_SECONDS, minimum=0)
+        touched = [0]
+
+        def task(extension: str, since: float) -> Callable[[], None]:
+            return lambda: self._touch_one(table, extension, since, now, interval, touched)
+
+        def failed(index: int, error: Exception) -> None:
+            logger.warning("could not touch %s for the search index: %s", due[index][0], error)
+            with self._lock:  # tried again at the next invocation after the interval
+                self.owed[due[index][0]] = (now + interval, due[index][1])
+
+        _concurrently([task(e, s) for e, s in due], failed)
+        with self._lock:
+            while len(self.owed) > MAX_OWED:  # forget the oldest: the next count of them touches again
+                self.owed.pop(next(iter(self.owed)))
+        return touched[0]
+
+    def _touch_one(self, table: str, extension: str, since: float, now: float, interval: int,
+                   touched: list[int]) -> None:
+        try:
+            aws.client("dynamodb").update_item(
+                TableName=table, Key={"pk": {"S": f"EXT#{extension}"}, "sk": {"S": "EXTENSION"}},
+                UpdateExpression="SET #t = :now",
+                ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(#t) OR #t <= :due)",
+                ExpressionAttributeNames={"#t": TOUCHED_AT},
+                ExpressionAttributeValues={":now": {"N": f"{now:.3f}"}, ":due": {"N": f"{now - interval:.3f}"}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        except ClientError as error:
+            if _code(error) != "ConditionalCheckFailedException":
+                raise
+            old = error.response.get("Item")
+            with self._lock:
+                if not old:  # not in the catalog: nothing to index
+                    self.owed.pop(extension, None)
+                    return
+                last = item.decimal(old.get(TOUCHED_AT))
+                if last >= since:  # touched (by another instance) after the change: it is covered
+                    self.owed.pop(extension, None)
+                else:
+                    self.owed[extension] = (last + interval, since)
+            return
+        with self._lock:
+            touched[0] += 1
+            self.owed.pop(extension, None)
+
+
+def touch_update(extension: str, now: float) -> dict[str, Any]:
+    """A ``TransactWriteItems`` element that touches an extension's catalog item unconditionally (for writers
+    that change its statistics rarely, such as a review)."""
+    return {"Update": {
+        "TableName": location(EXTENSIONS_TABLE),
+        "Key": {"pk": {"S": f"EXT#{extension}"}, "sk": {"S": "EXTENSION"}},
+        "UpdateExpression": "SET #t = :now",
+        "ConditionExpression": "attribute_exists(pk)",
+        "ExpressionAttributeNames": {"#t": TOUCHED_AT},
+        "ExpressionAttributeValues": {":now": {"N": f"{now:.3f}"}},
+    }}
