@@ -64,6 +64,25 @@ def table_request(table: r.TableDef, stage: str, kms_key_id: str) -> dict[str, A
     return request
 
 
+def _private_bucket(s3: Any, name: str, key_id: str) -> None:
+    """A bucket no one outside can reach, encrypted by default with ``key_id`` (as the stack's buckets are)."""
+    s3.create_bucket(Bucket=name)
+    s3.put_public_access_block(
+        Bucket=name,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True, "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True, "RestrictPublicBuckets": True,
+        },
+    )
+    s3.put_bucket_encryption(
+        Bucket=name,
+        ServerSideEncryptionConfiguration={"Rules": [{
+            "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_id},
+            "BucketKeyEnabled": True,
+        }]},
+    )
+
+
 def provision(stage: str = "local", session: boto3.session.Session | None = None) -> Deployment:
     atomic_dynamodb.install()  # the emulator's conditional writes must be atomic, as DynamoDB's are
     session = session or boto3.session.Session()
@@ -127,22 +146,7 @@ def provision(stage: str = "local", session: boto3.session.Session | None = None
     s3 = session.client("s3")
     for bucket in r.BUCKETS:
         name = f"{r.PRODUCT}-{stage}-{bucket.id}"
-        s3.create_bucket(Bucket=name)
-        s3.put_public_access_block(
-            Bucket=name,
-            PublicAccessBlockConfiguration={
-                "BlockPublicAcls": True, "IgnorePublicAcls": True,
-                "BlockPublicPolicy": True, "RestrictPublicBuckets": True,
-            },
-        )
-        s3.put_bucket_encryption(
-            Bucket=name,
-            ServerSideEncryptionConfiguration={"Rules": [{
-                "ApplyServerSideEncryptionByDefault": {
-                    "SSEAlgorithm": "aws:kms", "KMSMasterKeyID": deployment.key_ids[bucket.key]},
-                "BucketKeyEnabled": True,
-            }]},
-        )
+        _private_bucket(s3, name, deployment.key_ids[bucket.key])
         s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
         s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": lifecycle_rules(bucket)})
         s3.put_bucket_notification_configuration(
@@ -161,22 +165,7 @@ def provision(stage: str = "local", session: boto3.session.Session | None = None
 
     for lake in r.LAKE_BUCKETS:  # written only by the delivery emulation (marketplace.local.firehose)
         name = f"{r.PRODUCT}-{stage}-{lake.id}"
-        s3.create_bucket(Bucket=name)
-        s3.put_public_access_block(
-            Bucket=name,
-            PublicAccessBlockConfiguration={
-                "BlockPublicAcls": True, "IgnorePublicAcls": True,
-                "BlockPublicPolicy": True, "RestrictPublicBuckets": True,
-            },
-        )
-        s3.put_bucket_encryption(
-            Bucket=name,
-            ServerSideEncryptionConfiguration={"Rules": [{
-                "ApplyServerSideEncryptionByDefault": {
-                    "SSEAlgorithm": "aws:kms", "KMSMasterKeyID": deployment.key_ids[lake.key]},
-                "BucketKeyEnabled": True,
-            }]},
-        )
+        _private_bucket(s3, name, deployment.key_ids[lake.key])
         s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": lake_lifecycle_rules(lake)})
         deployment.bucket_names[lake.id] = name
     return deployment
