@@ -177,17 +177,10 @@ class FirehoseDelivery(Poller):
 
     # --- the thread -------------------------------------------------------------------------------------
 
-    def run(self) -> None:
-        while not self._stop_event.is_set():
-            try:
-                busy = self.poll_once()
-            except Exception as error:  # the emulated AWS side must survive anything a poll meets
-                busy = False
-                self.last_error = f"{type(error).__name__}: {error}"
-                log.exception("delivery %s failed to poll", self.name)
-            self.polls += 1
-            if not busy:
-                self._stop_event.wait(self.interval)
+    def polled(self) -> None:
+        """A poll may end with a failed write it handled itself: that error stays until a write succeeds."""
+
+    def stopped(self) -> None:
         self.drain()
 
     def poll_once(self) -> bool:

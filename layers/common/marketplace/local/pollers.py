@@ -48,11 +48,18 @@ class Poller(threading.Thread):
     def poll_once(self) -> bool:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def polled(self) -> None:
+        """After a poll that did not raise: the last error is over."""
+        self.last_error = None
+
+    def stopped(self) -> None:
+        """After the last poll, before the thread ends."""
+
     def run(self) -> None:
         while not self._stop_event.is_set():
             try:
                 busy = self.poll_once()
-                self.last_error = None
+                self.polled()
             except Exception as error:  # the emulated AWS side must survive anything a poll meets
                 busy = False
                 self.last_error = f"{type(error).__name__}: {error}"
@@ -60,6 +67,7 @@ class Poller(threading.Thread):
             self.polls += 1
             if not busy:
                 self._stop_event.wait(self.interval)
+        self.stopped()
 
 
 def _failed_identifiers(result: object) -> set[str] | None:
