@@ -84,7 +84,10 @@ def _serve(args: argparse.Namespace) -> int:
         flush=True,
     )
     try:
-        stop.wait()
+        # Wake up twice a second: a wait without a timeout can sleep through a signal that the kernel handed to
+        # another thread, and Python runs signal handlers only in the main thread, between bytecodes.
+        while not stop.wait(0.5):
+            pass
     finally:
         operator.clear_state()
     print("\nStopping...", flush=True)
