@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from marketplace.catalog.ids import ID_PART
-from marketplace.platform.errors import ServiceUnavailable
+from marketplace.platform.errors import BadRequest, NotFound, ServiceUnavailable
 from marketplace.reviews import store
 from marketplace.reviews.store import CatalogEntry, StoredReview
 from marketplace.reviews.validation import MAX_TITLE, InvalidReview, ReviewError, ReviewInput, clean_text
@@ -30,24 +30,20 @@ MIN_ID_PREFIX = 6  # an operator may name a review by this many leading characte
 MAX_NAME = 128
 
 
-class ExtensionNotFound(ReviewError):
-    status = 404
-    code = "not_found"
+class ExtensionNotFound(ReviewError, NotFound):
+    pass
 
 
-class NoReview(ReviewError):
-    status = 400
-    code = "bad_request"
+class NoReview(ReviewError, BadRequest):
+    pass
 
 
-class ReviewNotFound(ReviewError):
-    status = 404
-    code = "not_found"
+class ReviewNotFound(ReviewError, NotFound):
+    pass
 
 
-class Ambiguous(ReviewError):
-    status = 400
-    code = "bad_request"
+class Ambiguous(ReviewError, BadRequest):
+    pass
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from marketplace.platform.errors import MarketplaceError
+from marketplace.platform.errors import BadRequest, MarketplaceError, PayloadTooLarge
 
 MIN_RATING, MAX_RATING = 1, 5
 MAX_TITLE = 255
@@ -47,14 +47,12 @@ class ReviewError(MarketplaceError):
         return {"error": self.message, "message": self.message}
 
 
-class InvalidReview(ReviewError):
-    status = 400
-    code = "bad_request"
+class InvalidReview(ReviewError, BadRequest):
+    pass
 
 
-class ReviewTooLarge(ReviewError):
-    status = 413
-    code = "payload_too_large"
+class ReviewTooLarge(ReviewError, PayloadTooLarge):
+    pass
 
 
 @dataclass(frozen=True)
