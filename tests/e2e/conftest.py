@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -72,17 +73,19 @@ class Served:
         ).client(service, endpoint_url=self.moto_endpoint)
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """``marketplace serve`` in its own process, exactly as the README starts it."""
+@contextlib.contextmanager
+def serving(directory: Path, extra_env: dict[str, str] | None = None, *args: str) -> Iterator[Served]:
+    """``marketplace serve`` in its own process, exactly as the README starts it, with the operator's
+    settings in ``extra_env`` and more command-line arguments in ``args``."""
     port, moto_port = free_port(), free_port()
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    log = directory / "serve.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env["MARKETPLACE_STATE_FILE"] = str(log.parent / "local-runtime.json")
+    env["MARKETPLACE_STATE_FILE"] = str(directory / "local-runtime.json")
+    env.update(extra_env or {})
     started = time.monotonic()
     with log.open("w") as out:
         process = subprocess.Popen(
-            [str(MARKETPLACE), "serve", "--port", str(port), "--moto-port", str(moto_port)],
+            [str(MARKETPLACE), "serve", "--port", str(port), "--moto-port", str(moto_port), *args],
             stdout=out, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
         )
     base = f"http://127.0.0.1:{port}"
@@ -105,6 +108,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                 process.kill()
         served_log = log.read_text()
         print(served_log[-4000:])
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """``marketplace serve`` in its own process, exactly as the README starts it."""
+    with serving(tmp_path_factory.mktemp("serve")) as running:
+        yield running
 
 
 def product_json_from(log_text: str) -> dict[str, Any]:

@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from marketplace.reviews.store import CatalogEntry
 
+DEFAULT_CONCURRENCY = 2  # marketplace.local.runtime.DEFAULT_HTTP_CONCURRENCY, without importing moto for --help
+
 
 def _serve(args: argparse.Namespace) -> int:
     from marketplace import operator
@@ -43,7 +45,10 @@ def _serve(args: argparse.Namespace) -> int:
 
         directory = Path(args.tls_dir) if args.tls_dir else operator.state_file().parent / "tls"
         tls = local_tls.ensure(directory.resolve(), local_tls.names_for(args.host))
-    runtime = LocalMarketplace(args.host, args.port, moto_port=args.moto_port,
+    if args.concurrency < 1:
+        print("marketplace: --concurrency must be at least 1", file=sys.stderr)
+        return 2
+    runtime = LocalMarketplace(args.host, args.port, moto_port=args.moto_port, concurrency=args.concurrency,
                                tls=tls.server_context() if tls else None, ca_file=tls.ca_cert if tls else None)
     stop = threading.Event()
 
@@ -450,6 +455,10 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080; 0 picks one)")
     serve.add_argument("--moto-port", type=int, default=0, help="port of the embedded AWS emulator (default: any)")
+    serve.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
+                       help="execution environments (worker processes) each HTTP function may run at once "
+                            f"(default {DEFAULT_CONCURRENCY}); event-source functions run one, as their reserved "
+                            "concurrency allows")
     serve.add_argument("--tls", action="store_true",
                        help="serve HTTPS with a certificate from a local CA, made once and reused (browser clients)")
     serve.add_argument("--tls-dir", help="where the CA and certificate live (default: .build/tls, next to the state "

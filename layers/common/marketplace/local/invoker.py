@@ -1,22 +1,26 @@
-"""Loads the deployed handler modules (``functions/<name>/handler.py``) and invokes them.
+"""Invokes the deployed handler modules (``functions/<name>/handler.py``) as Lambda does.
 
-Each function gets one execution environment, as a Lambda function with one warm instance: invocations of
-the same function are serialized (Powertools resolvers keep per-invocation state in module globals, just
-as they may in Lambda), while different functions run concurrently.
+Each function's handler runs in execution environments of its own (``marketplace.local.environments``):
+worker processes with the function's own environment variables and module state, up to a number of them per
+function, each running one invocation at a time. Nothing a request leaves in a module global can reach a
+request of another function, nor a concurrent request of the same one.
+
+Tests may replace a function's code with an in-process callable (``overrides``): a fake function body that
+records what it is given. Those run in this process, one invocation at a time per function.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from marketplace.local.context import LocalContext
+from marketplace.local.environments import FunctionPool, InvocationError, PoolReport
 from marketplace.platform.functions import FunctionDef
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -35,34 +39,54 @@ def project_root() -> Path:
 class Invoker:
     def __init__(self, overrides: Mapping[str, Handler] | None = None) -> None:
         self._overrides = dict(overrides or {})
-        self._handlers: dict[str, Handler] = {}
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
-        root = str(project_root())
-        if root not in sys.path:
-            sys.path.insert(0, root)
+        self._locks = {name: threading.Lock() for name in self._overrides}
+        self._pools: dict[str, FunctionPool] = {}
 
-    def load(self, fn: FunctionDef) -> Handler:
-        with self._guard:
-            if fn.name not in self._handlers:
-                handler = self._overrides.get(fn.name)
-                if handler is None:
-                    module = importlib.import_module(fn.module)
-                    handler = getattr(module, fn.handler.split(".")[-1])
-                self._handlers[fn.name] = handler
-                self._locks[fn.name] = threading.Lock()
-            return self._handlers[fn.name]
+    def start(self, functions: Mapping[FunctionDef, tuple[Mapping[str, str], int]]) -> dict[str, str]:
+        """Start one environment of each function (``{definition: (environment variables, limit)}``), all at
+        once; returns the init errors by function name."""
+        errors: dict[str, str] = {}
+        root = project_root()
+        for fn, (env, limit) in functions.items():
+            if fn.name not in self._overrides:
+                self._pools[fn.name] = FunctionPool(fn, env, limit=limit, cwd=root)
+        if not self._pools:
+            return errors
+
+        def warm(pool: FunctionPool) -> None:
+            try:
+                pool.prewarm()
+            except InvocationError as error:
+                errors[pool.fn.name] = str(error)
+                log.error("cannot load the handler of %s: %s", pool.fn.name, error)
+
+        with ThreadPoolExecutor(max_workers=len(self._pools), thread_name_prefix="prewarm") as executor:
+            list(executor.map(warm, self._pools.values()))
+        return errors
 
     def invoke(self, fn: FunctionDef, event: dict[str, Any]) -> Any:
-        """Invoke like Lambda's synchronous invoke; an exception is the function error, re-raised."""
-        handler = self.load(fn)
-        with self._locks[fn.name]:
-            context = LocalContext.for_function(fn)
-            started = time.monotonic()
-            try:
-                return handler(event, context)
-            finally:
-                elapsed = time.monotonic() - started
-                if elapsed > fn.timeout_seconds:
-                    log.warning("%s ran %.1fs, past its %ss timeout: Lambda would have stopped it",
-                                fn.name, elapsed, fn.timeout_seconds)
+        """Invoke like Lambda's synchronous invoke; an ``InvocationError`` is the function error."""
+        override = self._overrides.get(fn.name)
+        if override is not None:
+            with self._locks[fn.name]:
+                started = time.monotonic()
+                try:
+                    return override(event, LocalContext.for_function(fn))
+                finally:
+                    if time.monotonic() - started > fn.timeout_seconds:
+                        log.warning("%s ran past its %ss timeout", fn.name, fn.timeout_seconds)
+        pool = self._pools.get(fn.name)
+        if pool is None:
+            raise KeyError(f"{fn.name} is not running here")
+        return pool.invoke(event)
+
+    def report(self) -> dict[str, PoolReport]:
+        return {name: pool.report() for name, pool in self._pools.items()}
+
+    def pool(self, name: str) -> FunctionPool:
+        return self._pools[name]
+
+    def stop(self) -> None:
+        pools = list(self._pools.values())
+        with ThreadPoolExecutor(max_workers=max(1, len(pools))) as executor:
+            list(executor.map(lambda pool: pool.close(), pools))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import ssl
 import threading
 import time
@@ -23,13 +24,17 @@ from marketplace.local.apigw import RouteTable
 from marketplace.local.cdn import Cdn
 from marketplace.local.context import REGION
 from marketplace.local.firehose import DRAIN_SECONDS, LOCAL_BUFFER_SECONDS, FirehoseDelivery
-from marketplace.local.invoker import Handler, Invoker
+from marketplace.local.invoker import Handler, Invoker, project_root
 from marketplace.local.pollers import Poller, SqsPoller, StreamPoller
 from marketplace.local.provision import Deployment, provision
 from marketplace.local.server import serve
 from marketplace.local.tls import WILDCARD_HOSTS
 from marketplace.platform import aws
 from marketplace.platform import resources as r
+try:  # XXX-ORIGIN until platform.trust lands
+    from marketplace.platform.trust import ORIGIN_SECRET_VAR
+except ImportError:
+    ORIGIN_SECRET_VAR = "MARKETPLACE_ORIGIN_SECRET"
 from marketplace.platform.config import STAGE_VAR
 from marketplace.platform.endpoints import product_json
 from marketplace.platform.functions import FUNCTIONS, FunctionDef, SqsSource, StreamSource
@@ -49,6 +54,16 @@ LOCAL_ENVIRONMENT = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
 }
+# How many execution environments each function routed by API Gateway may have at once (``--concurrency``);
+# functions fed by an event source get one, as their poller delivers one batch at a time.
+DEFAULT_HTTP_CONCURRENCY = 2
+# Variables a worker never inherits from this process: where resources are, and whom to trust for sign-in.
+# Each function gets its own values of these (``FunctionDef.lambda_environment``), as CDK sets them.
+_FUNCTION_SCOPED = frozenset(
+    [t.env_var for t in r.TABLES] + [q.env_var for q in r.QUEUES] + [s.env_var for s in r.STREAMS]
+    + [b.env_var for b in r.BUCKETS] + [k.env_var for k in r.KEYS if k.env_var]
+    + [*identity_config.ENVIRONMENT_VARIABLES, identity_config.CA_FILE_VAR]
+)
 
 
 class LocalMarketplace:
@@ -67,7 +82,10 @@ class LocalMarketplace:
         ca_file: str | os.PathLike[str] | None = None,
         issuer_key: Path | None = None,
         lake_buffer_seconds: float = LOCAL_BUFFER_SECONDS,
+        concurrency: int = DEFAULT_HTTP_CONCURRENCY,
     ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         self.host, self.port, self.moto_port, self.stage = host, port, moto_port, stage
         self.tls = tls  # a server context: the front door speaks HTTPS (``marketplace serve --tls``)
         self.ca_file = os.fspath(ca_file) if ca_file is not None else None  # the CA that signed tls's certificate
@@ -77,6 +95,11 @@ class LocalMarketplace:
         self.functions = tuple(functions)
         self.routes = RouteTable(self.functions)
         self.invoker = Invoker(handler_overrides)
+        self.concurrency = concurrency
+        # Sent by the front door with every routed request, as CloudFront sends the deployment's origin secret:
+        # the functions believe the client-identity headers only on requests that carry it.
+        self.origin_secret = secrets.token_urlsafe(32)
+        self._auth: dict[str, str] = {}
         self.sqs_retry_delay, self.stream_retry_delay = sqs_retry_delay, stream_retry_delay
         self.cdn: Cdn | None = None
         self.deployment: Deployment | None = None
@@ -115,7 +138,8 @@ class LocalMarketplace:
         self._http, loop = serve(self, self.host, self.port, self.tls)
         self.port = self._http.server_address[1]
         threading.Thread(target=loop, name="http", daemon=True).start()
-        self._set_environment(self._auth_environment(operator_issuers))
+        self._auth = self._auth_environment(operator_issuers)
+        self._set_environment(self._auth)
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
         self._moto.start()
         self.moto_port = self._moto.get_host_and_port()[1]
@@ -126,12 +150,9 @@ class LocalMarketplace:
         self._set_environment({**self.deployment.env, STAGE_VAR: self.stage})
         self.cdn = Cdn(self.deployment.bucket_names[r.PACKAGES_BUCKET.id], r.PACKAGES_BUCKET.public_prefix)
 
-        for fn in self.functions:
-            try:
-                self.invoker.load(fn)
-            except Exception as error:  # reported by /healthz rather than hidden
-                self._handler_errors[fn.name] = f"{type(error).__name__}: {error}"
-                log.exception("cannot load the handler of %s", fn.name)
+        # reported by /healthz rather than hidden
+        self._handler_errors.update(self.invoker.start(
+            {fn: (self.function_environment(fn), self.environment_limit(fn)) for fn in self.functions}))
         self.pollers = [self._poller(fn) for fn in self.functions if fn.source is not None]
         for poller in self.pollers:
             poller.start()
@@ -140,6 +161,33 @@ class LocalMarketplace:
             delivery.start()
 
         self._ready.set()
+
+    def environment_limit(self, fn: FunctionDef) -> int:
+        """How many environments ``fn`` may have at once: ``concurrency`` for a routed function, one for an
+        event-source function; never more than the reserved concurrency CDK gives it."""
+        limit = self.concurrency if fn.routes else 1
+        return min(limit, fn.reserved_concurrency) if fn.reserved_concurrency else limit
+
+    def function_environment(self, fn: FunctionDef) -> dict[str, str]:
+        """The environment of ``fn``'s worker processes: this process's own (the operator's settings, the
+        emulator's endpoint and credentials) without any function-scoped variable, then exactly what CDK
+        sets on the deployed function, then what Lambda itself sets."""
+        assert self.deployment is not None
+        inherited = {k: v for k, v in os.environ.items() if k not in _FUNCTION_SCOPED}
+        auth = dict(self._auth)
+        github = os.environ.get(identity_config.GITHUB_API_VAR)  # the operator's own setting, passed on
+        if github is not None:
+            auth[identity_config.GITHUB_API_VAR] = github
+        routed = {ORIGIN_SECRET_VAR: self.origin_secret}
+        environment = {**inherited, **fn.lambda_environment(self.stage, self.deployment.env, auth, routed)}
+        environment.update({
+            "AWS_LAMBDA_FUNCTION_NAME": fn.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_mb),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{fn.name}",
+            "PYTHONPATH": os.pathsep.join(p for p in (str(project_root()), os.environ.get("PYTHONPATH")) if p),
+        })
+        return environment
 
     def _auth_environment(self, operator_issuers: list[dict[str, Any]]) -> dict[str, str]:
         """The handlers accept the operator's issuers (and GitHub when ``AUTH_GITHUB_API_URL`` is set: the
@@ -199,6 +247,7 @@ class LocalMarketplace:
             "stage": self.stage,
             "aws_endpoint": self.moto_endpoint,
             "functions": {fn.name: self._handler_errors.get(fn.name, "loaded") for fn in self.functions},
+            "environments": {name: vars(report) for name, report in self.invoker.report().items()},
             "event_sources": pollers,
             "delivery_streams": {d.name: d.report() for d in self.deliveries},
             "uptime_seconds": round(time.monotonic() - self._started_at, 1),
@@ -216,6 +265,7 @@ class LocalMarketplace:
             poller.join(timeout=5)
         for delivery in self.deliveries:  # writes what the stream still holds before moto goes away
             delivery.join(timeout=DRAIN_SECONDS + 2)
+        self.invoker.stop()
         if self._moto is not None:
             self._moto.stop()
             self._moto = None

@@ -12,6 +12,7 @@ from marketplace.platform.errors import ConfigurationError
 from marketplace.platform.resources import BucketDef, KeyDef, QueueDef, StreamDef, TableDef
 
 STAGE_VAR = "MARKETPLACE_STAGE"
+METRICS_NAMESPACE = "Marketplace"  # every function's CloudWatch metrics namespace
 
 
 def stage() -> str:

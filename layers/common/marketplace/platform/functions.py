@@ -7,10 +7,14 @@ polls event sources from the same entries, and invokes the same ``functions/<nam
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from marketplace.platform import resources as r
+from marketplace.platform.config import METRICS_NAMESPACE, STAGE_VAR
+
+LOG_LEVEL = "INFO"
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,27 @@ class FunctionDef:
     @property
     def service(self) -> str:
         return self.name.replace("_", "-")
+
+    def lambda_environment(
+        self, stage: str, locations: Mapping[str, str], auth_environment: Mapping[str, str] | None = None,
+        routed_environment: Mapping[str, str] | None = None,
+    ) -> dict[str, str]:
+        """The environment variables the function is deployed with: its stage, Powertools' settings, where
+        its granted resources are (from ``locations``, every resource's variable and value), the issuers'
+        settings when it authenticates, and ``routed_environment`` when API Gateway routes to it. CDK sets
+        exactly these; the local runtime gives exactly these to the function's worker processes."""
+        environment = {
+            STAGE_VAR: stage,
+            "POWERTOOLS_SERVICE_NAME": self.service,
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            "POWERTOOLS_LOG_LEVEL": LOG_LEVEL,
+        }
+        environment.update({name: locations[name] for name in self.environment_variables()})
+        if self.authenticates:
+            environment.update(auth_environment or {})
+        if self.routes:
+            environment.update(routed_environment or {})
+        return environment
 
     def environment_variables(self) -> tuple[str, ...]:
         """Names of the environment variables that locate this function's resources."""

@@ -9,7 +9,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-METRICS_NAMESPACE = "Marketplace"
+from marketplace.platform.config import METRICS_NAMESPACE
 
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
