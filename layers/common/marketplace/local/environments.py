@@ -77,7 +77,9 @@ class _Environment:
         self._responses, response_write = os.pipe()
         try:
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [sys.executable, "-m", "marketplace.local.worker", "--function", fn.name,
+                [sys.executable, "-m", "marketplace.local.worker", "--name", fn.name, "--module", fn.module,
+                 "--handler", fn.handler.split(".")[-1], "--memory", str(fn.memory_mb),
+                 "--timeout", str(fn.timeout_seconds),
                  "--requests", str(request_read), "--responses", str(response_write)],
                 env=dict(env), cwd=cwd, pass_fds=(request_read, response_write), stdin=subprocess.DEVNULL,
             )

@@ -1,8 +1,8 @@
 """One Lambda execution environment: a process that imports one function's handler and runs its invocations,
 one at a time, as Lambda's runtime does.
 
-``marketplace.local.environments`` starts it as ``python -m marketplace.local.worker --function NAME
---requests FD --responses FD`` with the function's own environment variables. It talks over two pipes
+``marketplace.local.environments`` starts it as ``python -m marketplace.local.worker --name NAME --module
+functions.NAME.handler ... --requests FD --responses FD`` with the function's own environment variables. It talks over two pipes
 (never stdin and stdout: the handler's logs go to stdout, as in Lambda) in frames of a 4-byte big-endian
 length and a JSON document:
 
@@ -93,28 +93,27 @@ def _error(error: BaseException) -> dict[str, Any]:
             "stackTrace": traceback.format_exception(error)[-20:]}
 
 
-def serve(name: str, requests: int, responses: int) -> int:
+def serve(args: argparse.Namespace) -> int:
     from marketplace.local.context import LocalContext
-    from marketplace.platform.functions import function
 
-    definition = function(name)
     started = time.monotonic()
     try:
-        module = importlib.import_module(definition.module)
-        handler: Callable[[dict[str, Any], Any], Any] = getattr(module, definition.handler.split(".")[-1])
+        module = importlib.import_module(args.module)
+        handler: Callable[[dict[str, Any], Any], Any] = getattr(module, args.handler)
     except Exception as error:
-        write_all(responses, encode_frame({"type": "init_error", "errorType": type(error).__name__,
+        write_all(args.responses, encode_frame({"type": "init_error", "errorType": type(error).__name__,
                                            "errorMessage": str(error)[:4096]}))
         return 1
-    write_all(responses, encode_frame({"type": "ready", "init_ms": round((time.monotonic() - started) * 1000, 1)}))
+    write_all(args.responses, encode_frame({"type": "ready", "init_ms": round((time.monotonic() - started) * 1000, 1)}))
     while True:
         try:
-            message = read_frame(requests)
+            message = read_frame(args.requests)
         except ProtocolError:  # the runtime closed the pipe: it is stopping this environment
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(0)  # as Lambda ends an environment: no interpreter finalization to wait for
-        context = LocalContext.for_function(definition)
+        context = LocalContext(function_name=args.name, memory_limit_in_mb=args.memory,
+                               timeout_seconds=args.timeout)
         context.aws_request_id = str(message.get("request_id") or context.aws_request_id)
         context.log_stream_name = f"local/{os.getpid()}"
         try:
@@ -122,18 +121,22 @@ def serve(name: str, requests: int, responses: int) -> int:
             answer = encode_frame({"type": "result", "value": value})
         except Exception as error:  # an unhandled exception is the invocation's function error
             answer = encode_frame(_error(error))
-        write_all(responses, answer)
+        write_all(args.responses, answer)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="marketplace.local.worker")
-    parser.add_argument("--function", required=True)
+    parser.add_argument("--name", required=True, help="the function's name")
+    parser.add_argument("--module", required=True, help="the handler's module (functions.<name>.handler)")
+    parser.add_argument("--handler", default="lambda_handler", help="the handler's name in the module")
+    parser.add_argument("--memory", type=int, default=128, help="the function's memory in MB (for its context)")
+    parser.add_argument("--timeout", type=int, default=3, help="the function's timeout in seconds")
     parser.add_argument("--requests", type=int, required=True)
     parser.add_argument("--responses", type=int, required=True)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
-    return serve(args.function, args.requests, args.responses)
+    return serve(args)
 
 
 if __name__ == "__main__":
