@@ -92,3 +92,9 @@ def test_response_mapping():
     assert binary.body == b"\x00\x01"
     inferred = to_response({"hello": "world"})
     assert inferred.status == 200 and json.loads(inferred.body) == {"hello": "world"}
+
+
+@pytest.mark.parametrize("status", [1000, 99, 0, -1, "abc", None, "2OO"])
+def test_a_status_code_outside_http_is_api_gateways_500(status):
+    response = to_response({"statusCode": status, "body": "x"})
+    assert response.status == 500 and json.loads(response.body) == {"message": "Internal Server Error"}

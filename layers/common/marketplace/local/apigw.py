@@ -172,13 +172,19 @@ def to_response(result: object) -> HttpResponse:
         # Without a statusCode, API Gateway assumes 200 and a JSON body of whatever was returned.
         text = result if isinstance(result, str) else json.dumps(result)
         return HttpResponse(200, [("content-type", "application/json")], text.encode())
+    try:
+        status = int(result["statusCode"])
+    except (TypeError, ValueError):
+        status = 0
+    if not 200 <= status <= 599:  # API Gateway's answer to a malformed Lambda response
+        return gateway_error(500, "Internal Server Error")
     headers: list[tuple[str, str]] = [(k, str(v)) for k, v in (result.get("headers") or {}).items()]
     for name, values in (result.get("multiValueHeaders") or {}).items():
         headers += [(name, str(v)) for v in values]
     headers += [("set-cookie", c) for c in result.get("cookies") or []]
     raw = result.get("body") or ""
     body = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
-    return HttpResponse(int(result["statusCode"]), headers, body)
+    return HttpResponse(status, headers, body)
 
 
 def gateway_error(status: int, message: str) -> HttpResponse:
