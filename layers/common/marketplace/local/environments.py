@@ -34,7 +34,10 @@ from marketplace.platform.functions import FunctionDef
 
 log = logging.getLogger("marketplace.local")
 
-INIT_TIMEOUT_SECONDS = 10.0  # Lambda's limit on a function's init phase (handler import)
+# Lambda allows a function's init phase (the handler's import) 10 s. Locally a loaded two-core machine starting
+# every function's environment at once can take longer than that without anything being wrong, so the local
+# limit only catches a handler that hangs.
+INIT_TIMEOUT_SECONDS = 60.0
 STOP_GRACE_SECONDS = 2.0
 
 

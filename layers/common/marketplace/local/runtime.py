@@ -236,6 +236,12 @@ class LocalMarketplace:
     def health(self) -> tuple[bool, dict[str, Any]]:
         pollers = {p.name: {"alive": p.is_alive(), "polls": p.polls, "last_error": p.last_error}
                    for p in self.pollers}
+        # a handler that failed to load at start is retried by the next invocation: report its current state
+        for name, report in self.invoker.report().items():
+            if report.init_error:
+                self._handler_errors[name] = report.init_error
+            elif report.cold_starts:
+                self._handler_errors.pop(name, None)
         healthy = (
             self._ready.is_set()
             and not self._handler_errors

@@ -120,7 +120,11 @@ def serve(args: argparse.Namespace) -> int:
             value = handler(message.get("event") or {}, context)
             answer = encode_frame({"type": "result", "value": value})
         except Exception as error:  # an unhandled exception is the invocation's function error
-            answer = encode_frame(_error(error))
+            failure = _error(error)
+            # Lambda's Python runtime logs the error and its stack before it reports the function error
+            print(f"[ERROR] {failure['errorType']}: {failure['errorMessage']}\n{''.join(failure['stackTrace'])}",
+                  file=sys.stderr, flush=True)
+            answer = encode_frame(failure)
         write_all(args.responses, answer)
 
 
