@@ -15,6 +15,7 @@ is killed and replaced by the next invocation's cold start.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -160,10 +161,8 @@ class _Environment:
         for name in ("_requests", "_responses"):
             fd = getattr(self, name)
             if fd is not None:
-                try:
+                with contextlib.suppress(OSError):
                     os.close(fd)
-                except OSError:
-                    pass
                 setattr(self, name, None)
 
 

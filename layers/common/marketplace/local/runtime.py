@@ -31,13 +31,10 @@ from marketplace.local.server import serve
 from marketplace.local.tls import WILDCARD_HOSTS
 from marketplace.platform import aws
 from marketplace.platform import resources as r
-try:  # XXX-ORIGIN until platform.trust lands
-    from marketplace.platform.trust import ORIGIN_SECRET_VAR
-except ImportError:
-    ORIGIN_SECRET_VAR = "MARKETPLACE_ORIGIN_SECRET"
 from marketplace.platform.config import STAGE_VAR
 from marketplace.platform.endpoints import product_json
 from marketplace.platform.functions import FUNCTIONS, FunctionDef, SqsSource, StreamSource
+from marketplace.platform.trust import ORIGIN_SECRET_VAR
 
 log = logging.getLogger("marketplace.local")
 

@@ -2,9 +2,9 @@
 one at a time, as Lambda's runtime does.
 
 ``marketplace.local.environments`` starts it as ``python -m marketplace.local.worker --name NAME --module
-functions.NAME.handler ... --requests FD --responses FD`` with the function's own environment variables. It talks over two pipes
-(never stdin and stdout: the handler's logs go to stdout, as in Lambda) in frames of a 4-byte big-endian
-length and a JSON document:
+functions.NAME.handler ... --requests FD --responses FD`` with the function's own environment variables. It
+talks over two pipes (never stdin and stdout: the handler's logs go to stdout, as in Lambda) in frames of a
+4-byte big-endian length and a JSON document:
 
 - the worker first sends ``{"type": "ready", "init_ms": ...}``, or ``{"type": "init_error", ...}`` and exits
   (Lambda's ``Runtime.ImportModuleError``);
