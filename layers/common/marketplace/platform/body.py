@@ -1,0 +1,199 @@
+"""The one request-body decoder every HTTP route uses: from API Gateway's payload 2.0 ``body`` and
+``isBase64Encoded`` to bytes, text or a JSON value, every fault a short 4xx error (``BadRequest``,
+``PayloadTooLarge``, ``UnsupportedMediaType``) instead of a 500. The rules and why: docs/http-bodies.md.
+
+- ``raw_body``: the bytes the client sent. A base64 body must be strict base64; its size is checked on the
+  encoded length before anything is decoded. ``Content-Encoding`` must be absent, ``identity``, or one the route
+  names in ``encodings`` (only ``gzip`` exists), decompressed up to ``max_bytes`` and no further.
+- ``text_body``: the same bytes as strict UTF-8.
+- ``json_body`` / ``parse_json``: UTF-8 JSON (RFC 8259) with limits Python's ``json`` lacks: nesting depth
+  (counted before parsing, so no RecursionError), integer digits (Python refuses more than 4,300 with a
+  ValueError), no ``NaN``/``Infinity`` and no float out of range, and the top-level type the route expects.
+
+Messages name what is wrong and never echo the input beyond a short, printable excerpt.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+import zlib
+from collections.abc import Mapping
+from itertools import accumulate
+from typing import Any
+
+from marketplace.platform.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+
+GZIP = frozenset({"gzip"})
+IDENTITY: frozenset[str] = frozenset()
+GATEWAY_MAX_BYTES = 10 * 1024 * 1024  # API Gateway HTTP APIs refuse larger payloads before we see them
+DEFAULT_MAX_JSON_BYTES = 1024 * 1024
+MAX_DEPTH = 64
+MAX_INT_DIGITS = 100  # far above any count, size or id we take; far below int()'s 4,300-digit limit
+BODY = "The request body"
+
+# A JSON string (escapes included) in one match, so brackets inside strings are not counted as nesting. The
+# closing quote is optional: an unterminated string runs to the end, which keeps the scan linear.
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
+_BRACKETS = re.compile(r"[^\[\]{}]+")
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+_KINDS: dict[type[Any], str] = {dict: "object", list: "array"}
+_TYPE_NAMES: dict[type[Any], str] = {dict: "an object", list: "an array", str: "a string", int: "a number",
+                                     float: "a number", bool: "a boolean", type(None): "null"}
+
+
+class _Refused(ValueError):
+    """Raised from inside ``json.loads`` by the number hooks; becomes a ``BadRequest``."""
+
+
+def _header(event: Mapping[str, Any], name: str) -> str:
+    headers = event.get("headers") or {}
+    value = headers.get(name)
+    if value is None:
+        value = next((v for k, v in headers.items() if k.lower() == name), "")
+    return str(value)
+
+
+def _shown(value: str, limit: int = 32) -> str:
+    """A short, printable excerpt of client text for an error message."""
+    cut = value[:limit]
+    return ascii(cut) if len(value) <= limit else ascii(cut)[:-1] + "...'"
+
+
+def _codings(event: Mapping[str, Any], accepted: frozenset[str]) -> list[str]:
+    """The content codings to undo, in the order they were applied; 415 for any the route does not take."""
+    declared = [c.strip().lower() for c in _header(event, "content-encoding").split(",")]
+    codings = [c for c in declared if c not in ("", "identity")]
+    for coding in codings:
+        if coding not in accepted:
+            takes = ", ".join(sorted({"identity", *accepted}))
+            raise UnsupportedMediaType(f"Content-Encoding {_shown(coding)} is not accepted here (this route takes "
+                                       f"{takes})")
+    if len(codings) > 1:
+        raise UnsupportedMediaType("Send the body with one Content-Encoding at most")
+    return codings
+
+
+def _gunzip(data: bytes, max_bytes: int, what: str) -> bytes:
+    """Every gzip member of ``data``, never inflating past ``max_bytes`` (a small body can be a zip bomb)."""
+    out: list[bytes] = []
+    size = 0
+    rest = data
+    while rest:
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # gzip framing only
+        try:
+            chunk = inflater.decompress(rest, max_bytes - size + 1)
+        except zlib.error:
+            raise BadRequest(f"{what} is not valid gzip") from None
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLarge(f"{what} is larger than {max_bytes} bytes decompressed")
+        if not inflater.eof:
+            raise BadRequest(f"{what} is not valid gzip: it ends in the middle of a stream")
+        out.append(chunk)
+        rest = inflater.unused_data
+    return b"".join(out)
+
+
+def raw_body(event: Mapping[str, Any], *, max_bytes: int, encodings: frozenset[str] = IDENTITY,
+             what: str = BODY) -> bytes:
+    """The body's bytes, base64 and the accepted ``Content-Encoding`` undone, at most ``max_bytes`` of them."""
+    codings = _codings(event, encodings)
+    raw = event.get("body")
+    if raw is None or raw == "":
+        return b""
+    text = str(raw)
+    too_large = PayloadTooLarge(f"{what} is larger than {max_bytes} bytes")
+    if event.get("isBase64Encoded"):
+        if len(text) > (max_bytes + 2) // 3 * 4:  # checked before decoding anything
+            raise too_large
+        try:
+            data = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest(f"{what} is not valid base64") from None
+    else:
+        if len(text) > max_bytes:  # characters: never more than the bytes they encode to
+            raise too_large
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError as error:  # lone surrogates: no client can have sent them as UTF-8
+            raise BadRequest(f"{what} is not UTF-8 (character {error.start})") from None
+    if len(data) > max_bytes:
+        raise too_large
+    if codings:
+        data = _gunzip(data, max_bytes, what)
+    return data
+
+
+def decode_utf8(data: bytes, what: str = BODY) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise BadRequest(f"{what} is not UTF-8 (byte {error.start})") from None
+
+
+def text_body(event: Mapping[str, Any], *, max_bytes: int, encodings: frozenset[str] = IDENTITY,
+              what: str = BODY) -> str:
+    """The body as text: strict UTF-8."""
+    return decode_utf8(raw_body(event, max_bytes=max_bytes, encodings=encodings, what=what), what)
+
+
+def nesting_depth(text: str) -> int:
+    """How deep arrays and objects nest in ``text``, counted without parsing (exact for valid JSON)."""
+    if text.count("[") + text.count("{") == 0:
+        return 0
+    brackets = _BRACKETS.sub("", _STRING.sub("", text))
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
+
+
+def _int(text: str) -> int:
+    digits = len(text) - text.startswith("-")
+    if digits > MAX_INT_DIGITS:
+        raise _Refused(f"a number has {digits} digits; at most {MAX_INT_DIGITS} are accepted")
+    return int(text)
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Refused(f"the number {_shown(text, 24)} is out of range")
+    return value
+
+
+def _constant(name: str) -> float:
+    raise _Refused(f"{name} is not a JSON number")
+
+
+def parse_json(data: bytes | str, *, expect: type[Any] | None = dict, max_depth: int = MAX_DEPTH,
+               what: str = BODY) -> Any:
+    """``data`` as one JSON value of type ``expect`` (``None``: any), within the decoder's limits."""
+    invalid = f"{what} is not valid JSON"
+    text = decode_utf8(data, f"{invalid}: it") if isinstance(data, bytes) else data
+    if max_depth and text.count("[") + text.count("{") > max_depth and nesting_depth(text) > max_depth:
+        raise BadRequest(f"{invalid}: it nests arrays and objects deeper than {max_depth} levels")
+    try:
+        value = json.loads(text, parse_int=_int, parse_float=_float, parse_constant=_constant)
+    except _Refused as error:
+        raise BadRequest(f"{invalid}: {error}") from None
+    except json.JSONDecodeError as error:
+        raise BadRequest(f"{invalid}: {error.msg} at line {error.lineno} column {error.colno}") from None
+    except (ValueError, RecursionError):  # defence in depth: the limits above should leave none of these
+        raise BadRequest(invalid) from None
+    if expect is not None and type(value) is not expect:
+        raise BadRequest(f"{what} must be a JSON {_KINDS.get(expect, 'value')}, not {_TYPE_NAMES[type(value)]}")
+    return value
+
+
+def json_body(event: Mapping[str, Any], *, required: bool = True, expect: type[Any] | None = dict,
+              max_bytes: int = DEFAULT_MAX_JSON_BYTES, max_depth: int = MAX_DEPTH,
+              encodings: frozenset[str] = IDENTITY, what: str = BODY) -> Any:
+    """The body as JSON (see ``parse_json``); an empty body is ``None`` unless ``required`` (then a 400)."""
+    data = raw_body(event, max_bytes=max_bytes, encodings=encodings, what=what)
+    if not data.strip():
+        if required:
+            raise BadRequest(f"{what} is empty: send a JSON {_KINDS.get(expect, 'value') if expect else 'value'}")
+        return None
+    return parse_json(data, expect=expect, max_depth=max_depth, what=what)
