@@ -1,23 +1,38 @@
 """The CDN stand-in: serves the bucket's public prefix the way the CloudFront behaviour does.
 
-Only keys under the public prefix are reachable (the origin's bucket policy allows nothing else); a missing
-object is answered with S3's ``AccessDenied`` (403), as S3 does for a reader without ``s3:ListBucket``.
+Only keys under the public prefix are reachable (the origin's bucket policy allows nothing else). S3 answers a
+reader without ``s3:ListBucket`` a missing key with ``403 AccessDenied``; the distribution maps that to a
+``404``, so a missing asset is ``404 {"message": "Not Found"}`` here, in the API's shape like every other error.
 Conditional requests (``If-None-Match``) and single byte ranges are honoured.
+
+Browser clients (a web workbench fetching from another origin) get CORS as the behaviour's response headers
+policy gives it: ``Access-Control-Allow-Origin: *`` on every answer, and a preflight ``OPTIONS`` answered with
+the allowed methods and headers. The ``CORS_*`` constants are that policy: the CDK stack reads them, so the two
+cannot drift apart.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
 from marketplace.local.apigw import HttpResponse
 from marketplace.platform import aws
 
-# What the assets behaviour's managed response-headers policy (CORS-And-SecurityHeadersPolicy) adds;
-# CloudFront adds the CORS header only to requests that carry an Origin.
+# The assets behaviour's response headers policy (CORS part), and its allowed methods.
+ALLOWED_METHODS = ("GET", "HEAD", "OPTIONS")
+CORS_ALLOW_ORIGIN = "*"
+CORS_ALLOW_METHODS = ALLOWED_METHODS
+CORS_ALLOW_HEADERS = ("*",)
+CORS_EXPOSE_HEADERS = ("Accept-Ranges", "Content-Range", "ETag")  # the rest a download needs is safelisted
+CORS_MAX_AGE = 86400  # seconds a browser may reuse a preflight answer
+CORS_ALLOW_CREDENTIALS = False  # public objects: no cookies, no Access-Control-Allow-Credentials header
+# The policy's security headers (as the managed CORS-and-SecurityHeadersPolicy sets them).
 SECURITY_HEADERS = [
     ("strict-transport-security", "max-age=31536000"),
     ("x-content-type-options", "nosniff"),
@@ -36,10 +51,25 @@ _HEADER_NAMES = {
 }
 
 
-def _error(status: int, code: str, message: str) -> HttpResponse:
-    body = f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>'
-    return HttpResponse(status, [("content-type", "application/xml"), ("x-cache", "Error from cloudfront")],
-                        body.encode())
+def cors_headers(*, preflight: bool) -> list[tuple[str, str]]:
+    """What the response headers policy adds: the origin and exposed headers to every answer; the allowed
+    methods and headers and the max age to a preflight."""
+    headers = [("access-control-allow-origin", CORS_ALLOW_ORIGIN)]
+    if preflight:
+        headers += [
+            ("access-control-allow-methods", ", ".join(CORS_ALLOW_METHODS)),
+            ("access-control-allow-headers", ", ".join(CORS_ALLOW_HEADERS)),
+            ("access-control-max-age", str(CORS_MAX_AGE)),
+        ]
+    else:
+        headers.append(("access-control-expose-headers", ", ".join(CORS_EXPOSE_HEADERS)))
+    return headers
+
+
+def _error(status: int, message: str) -> HttpResponse:
+    return HttpResponse(status, [("content-type", "application/json"), ("x-cache", "Error from cloudfront"),
+                                 *cors_headers(preflight=False), *SECURITY_HEADERS],
+                        json.dumps({"message": message}).encode())
 
 
 class Cdn:
@@ -50,9 +80,13 @@ class Cdn:
         return path.startswith("/" + self.public_prefix)
 
     def serve(self, method: str, path: str, headers: Mapping[str, str]) -> HttpResponse:
-        if method not in ("GET", "HEAD"):
-            return _error(403, "MethodNotAllowed", "This distribution only serves GET and HEAD here.")
-        key = path.lstrip("/")
+        if method == "OPTIONS":  # a preflight: answered by the policy, whatever the key
+            return HttpResponse(200, [*cors_headers(preflight=True), *SECURITY_HEADERS, ("content-length", "0"),
+                                      ("x-cache", "Miss from cloudfront")], b"")
+        if method not in ALLOWED_METHODS:
+            # CloudFront refuses a method its behaviour does not allow with a 403
+            return _error(403, "This distribution only serves GET, HEAD and OPTIONS here")
+        key = unquote(path.lstrip("/"))  # CloudFront forwards the path as sent; S3 decodes it to the key
         s3 = aws.client("s3")
         request: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if headers.get("if-none-match"):
@@ -65,10 +99,13 @@ class Cdn:
         except ClientError as error:
             status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500))
             if status == 304:
-                return HttpResponse(304, [("etag", headers.get("if-none-match", ""))], b"")
+                return HttpResponse(304, [("etag", headers.get("if-none-match", "")),
+                                          *cors_headers(preflight=False)], b"")
             if status == 416:
-                return _error(416, "InvalidRange", "The requested range is not satisfiable")
-            return _error(403, "AccessDenied", "Access Denied")
+                return _error(416, "The requested range is not satisfiable")
+            if status in (403, 404):  # AccessDenied for a reader without s3:ListBucket, mapped to 404
+                return _error(404, "Not Found")
+            return _error(502, "Bad Gateway")
         out = [("etag", found["ETag"]), ("accept-ranges", "bytes"),
                ("last-modified", found["LastModified"].strftime("%a, %d %b %Y %H:%M:%S GMT")),
                ("content-length", str(found["ContentLength"])), ("x-cache", "Miss from cloudfront")]
@@ -76,7 +113,6 @@ class Cdn:
         if found.get("ContentRange"):
             out.append(("content-range", found["ContentRange"]))
         out += SECURITY_HEADERS
-        if headers.get("origin"):
-            out.append(("access-control-allow-origin", "*"))
+        out += cors_headers(preflight=False)
         body = found["Body"].read() if method == "GET" else b""
         return HttpResponse(206 if found.get("ContentRange") else 200, out, body)
