@@ -426,3 +426,32 @@ def test_secrets_in_the_query_and_authorization_never_reach_the_log(door: Door, 
     assert "token=***" in logged and "X-Amz-Signature=***" in logged and "keep=visible" in logged
     leaked = [secret for secret in secrets if secret in logged]
     assert leaked == [], logged
+
+
+# --- over TLS ------------------------------------------------------------------------------------------------
+
+
+def test_refusals_over_tls_are_json_too(tmp_path):
+    from marketplace.local import tls
+
+    files = tls.ensure(tmp_path / "tls")
+    runtime = FakeRuntime(scheme="https")
+    server, loop = serve(runtime, "127.0.0.1", 0, files.server_context())  # type: ignore[arg-type]
+    runtime.port = server.server_address[1]
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    client = files.client_context()
+    try:
+        for raw, status in [(post("/echo/x", "Content-Length: abc"), 400),
+                            (b"GET /echo/x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 200)]:
+            with socket.create_connection(("127.0.0.1", runtime.port), timeout=TIMEOUT) as plain, \
+                    client.wrap_socket(plain, server_hostname="127.0.0.1") as sock:
+                sock.sendall(raw)
+                answer = _read_answer(sock)  # type: ignore[arg-type]
+            assert answer.status == status
+            assert answer.headers["content-type"] == "application/json"
+        assert runtime.invoker.events[-1]["headers"]["x-forwarded-proto"] == "https"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
