@@ -447,7 +447,7 @@ def test_refusals_over_tls_are_json_too(tmp_path):
             with socket.create_connection(("127.0.0.1", runtime.port), timeout=TIMEOUT) as plain, \
                     client.wrap_socket(plain, server_hostname="127.0.0.1") as sock:
                 sock.sendall(raw)
-                answer = _read_answer(sock)  # type: ignore[arg-type]
+                answer = _read_answer(sock)
             assert answer.status == status
             assert answer.headers["content-type"] == "application/json"
         assert runtime.invoker.events[-1]["headers"]["x-forwarded-proto"] == "https"
