@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 
 import pytest
@@ -73,13 +74,13 @@ def test_with_a_secret_the_matching_header_passes_in_any_case(secret: str) -> No
 
 def test_the_comparison_is_constant_time(secret: str, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[bytes, bytes]] = []
-    real = trust.hmac.compare_digest
+    real = hmac.compare_digest
 
     def spy(a: bytes, b: bytes) -> bool:
         calls.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(trust.hmac, "compare_digest", spy)
+    monkeypatch.setattr(hmac, "compare_digest", spy)
     assert trust.origin_verified({trust.ORIGIN_HEADER: "guess"}) is False
     assert calls == [(b"guess", secret.encode())]
 
@@ -198,3 +199,10 @@ def test_the_header_name_can_be_overridden_as_the_local_runtime_allows(secret: s
     trust.verify_origin({"x-custom-verify": secret})
     with pytest.raises(trust.OriginNotVerified):
         trust.verify_origin({trust.ORIGIN_HEADER: secret})
+
+
+def test_cloudfronts_own_proto_header_wins_over_x_forwarded_proto(secret: str) -> None:
+    headers = {trust.ORIGIN_HEADER: secret, "x-forwarded-host": "market.example.org", "x-forwarded-proto": "http",
+               "cloudfront-forwarded-proto": "https"}
+    assert trust.public_base_url(headers) == "https://market.example.org"
+    assert trust.public_base_url({**headers, trust.ORIGIN_HEADER: "forged"}) == "http://localhost"

@@ -110,15 +110,19 @@ def client_address(event: Mapping[str, Any]) -> str:
 def public_base_url(headers: Mapping[str, str] | None) -> str:
     """The public origin (``scheme://host[:port]``) the caller used.
 
-    Verified requests name it in ``X-Forwarded-Host`` and ``X-Forwarded-Proto`` (CloudFront's viewer-request
-    function copies the viewer's ``Host``; the local runtime sets both). Otherwise, and whenever a forwarded value
+    Verified requests name it in ``X-Forwarded-Host`` (CloudFront's viewer-request function copies the viewer's
+    ``Host``; the local runtime sets it) and ``CloudFront-Forwarded-Proto`` (CloudFront) or ``X-Forwarded-Proto``
+    (the local runtime). Otherwise, and whenever a forwarded value
     is not a plain ``host[:port]``, the ``Host`` header, and ``localhost`` when that is not one either. The scheme
     is ``http`` for loopback hosts and ``https`` for every other, unless a verified ``X-Forwarded-Proto`` says.
     """
     lowered = _lowered(headers)
     verified = origin_verified(lowered)
-    host = (_host(lowered.get("x-forwarded-host")) if verified else None) or _host(lowered.get("host")) or FALLBACK_HOST
-    proto = _first(lowered.get("x-forwarded-proto")).lower() if verified else ""
+    forwarded_host = _host(lowered.get("x-forwarded-host")) if verified else None
+    host = forwarded_host or _host(lowered.get("host")) or FALLBACK_HOST
+    proto = ""
+    if verified:  # CloudFront sets CloudFront-Forwarded-Proto itself; the local runtime sets X-Forwarded-Proto
+        proto = _first(lowered.get("cloudfront-forwarded-proto") or lowered.get("x-forwarded-proto")).lower()
     if proto not in _SCHEMES:
         proto = "http" if host.startswith(_LOOPBACK_PREFIXES) else "https"
     return f"{proto}://{host}"
