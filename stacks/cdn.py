@@ -1,6 +1,18 @@
-"""CloudFront in front of everything: the HTTP API by default, public assets straight from S3 via OAC."""
+"""CloudFront in front of everything: the HTTP API by default, public assets straight from S3 via OAC.
+
+- The API origin gets the origin secret as a custom header (``platform.trust``): the functions refuse requests
+  without it, so a caller who skips CloudFront can neither reach them nor forge the headers CloudFront sets.
+- ``assets/*`` answers ``GET``, ``HEAD`` and ``OPTIONS``: a viewer-request function answers every ``OPTIONS``
+  (CORS preflight) itself, the response headers policy adds the CORS and security headers of
+  ``platform.cdn_policy`` to the rest; a missing asset is S3's ``404`` because the distribution may list the
+  bucket (S3 answers ``403`` to a reader without ``s3:ListBucket``). No distribution-wide custom error response:
+  it would rewrite the API's own ``403``s too.
+- Access logs: standard logging v2 (``stacks.cdn_logs``), without query strings or client addresses.
+"""
 
 from __future__ import annotations
+
+import json
 
 from aws_cdk import Annotations, ArnFormat, Duration, Stack
 from aws_cdk import aws_apigatewayv2 as apigwv2
@@ -10,22 +22,42 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from marketplace.platform import cdn_policy as policy
 from marketplace.platform import resources as r
+from marketplace.platform import trust
 from stacks import nag
 
-# Functions build public URLs from the host the viewer used, which CloudFront replaces with the origin's.
+# Functions build public URLs from the host the viewer used, which CloudFront replaces with the origin's. A
+# viewer's own X-Forwarded-Host never reaches the API: the function overwrites it, or drops it.
 FORWARDED_HOST_FUNCTION = """\
 function handler(event) {
     var request = event.request;
     var host = request.headers.host;
     if (host) {
         request.headers['x-forwarded-host'] = { value: host.value };
+    } else {
+        delete request.headers['x-forwarded-host'];
     }
     return request;
 }
 """
 API_CACHE_MAX_TTL = Duration.days(1)
-LOG_PREFIX = "cloudfront/"
+
+
+def preflight_function_code() -> str:
+    """The assets behaviour's viewer-request function: ``OPTIONS`` gets ``cdn_policy``'s preflight answer."""
+    headers = {name: {"value": value} for name, value in policy.preflight_headers()}
+    return (
+        f"var PREFLIGHT_HEADERS = {json.dumps(headers, sort_keys=True)};\n"
+        "function handler(event) {\n"
+        "    var request = event.request;\n"
+        "    if (request.method === 'OPTIONS') {\n"
+        f"        return {{ statusCode: {policy.PREFLIGHT_STATUS}, statusDescription: 'No Content', "
+        "headers: PREFLIGHT_HEADERS };\n"
+        "    }\n"
+        "    return request;\n"
+        "}\n"
+    )
 
 
 class ContentDelivery(Construct):
@@ -39,8 +71,9 @@ class ContentDelivery(Construct):
         api: apigwv2.IHttpApi,
         bucket: s3.Bucket,
         bucket_definition: r.BucketDef,
-        log_bucket: s3.IBucket,
+        origin_secret: str,
     ) -> None:
+        """``origin_secret``: the secret's dynamic reference (``stacks.origin.OriginSecret.value``)."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         assets_pattern = f"{bucket_definition.public_prefix}*"
@@ -51,6 +84,13 @@ class ContentDelivery(Construct):
             code=cloudfront.FunctionCode.from_inline(FORWARDED_HOST_FUNCTION),
             runtime=cloudfront.FunctionRuntime.JS_2_0,
             comment="Copies the viewer's Host header into x-forwarded-host",
+        )
+        preflight = cloudfront.Function(
+            self,
+            "AssetsPreflight",
+            code=cloudfront.FunctionCode.from_inline(preflight_function_code()),
+            runtime=cloudfront.FunctionRuntime.JS_2_0,
+            comment="Answers CORS preflights (OPTIONS) for public assets",
         )
         api_cache = cloudfront.CachePolicy(
             self,
@@ -65,14 +105,45 @@ class ContentDelivery(Construct):
             enable_accept_encoding_gzip=True,
             enable_accept_encoding_brotli=True,
         )
+        assets_headers = cloudfront.ResponseHeadersPolicy(
+            self,
+            "AssetsResponseHeaders",
+            comment="CORS and security headers of public assets (marketplace.platform.cdn_policy)",
+            cors_behavior=cloudfront.ResponseHeadersCorsBehavior(
+                access_control_allow_origins=[policy.CORS_ALLOW_ORIGIN],
+                access_control_allow_methods=list(policy.CORS_ALLOW_METHODS),
+                access_control_allow_headers=list(policy.CORS_ALLOW_HEADERS),
+                access_control_expose_headers=list(policy.CORS_EXPOSE_HEADERS),
+                access_control_max_age=Duration.seconds(policy.CORS_MAX_AGE),
+                access_control_allow_credentials=policy.CORS_ALLOW_CREDENTIALS,
+                origin_override=True,
+            ),
+            security_headers_behavior=cloudfront.ResponseSecurityHeadersBehavior(
+                strict_transport_security=cloudfront.ResponseHeadersStrictTransportSecurity(
+                    access_control_max_age=Duration.seconds(policy.HSTS_MAX_AGE), override=True
+                ),
+                content_type_options=cloudfront.ResponseHeadersContentTypeOptions(override=True),
+                frame_options=cloudfront.ResponseHeadersFrameOptions(
+                    frame_option=cloudfront.HeadersFrameOption[policy.FRAME_OPTIONS], override=True
+                ),
+                referrer_policy=cloudfront.ResponseHeadersReferrerPolicy(
+                    referrer_policy=cloudfront.HeadersReferrerPolicy.STRICT_ORIGIN_WHEN_CROSS_ORIGIN, override=True
+                ),
+                xss_protection=cloudfront.ResponseHeadersXSSProtection(
+                    protection=True, mode_block=True, override=True
+                ),
+            ),
+        )
         api_origin = origins.HttpOrigin(
             f"{api.api_id}.execute-api.{stack.region}.{stack.url_suffix}",
             protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
             origin_ssl_protocols=[cloudfront.OriginSslPolicy.TLS_V1_2],
+            # CloudFront overwrites a viewer's header of the same name with this value.
+            custom_headers={trust.ORIGIN_HEADER: origin_secret},
         )
         # The origin gets a read-only view of the bucket so that CDK does not write its own bucket policy
         # (which would open every object, not only the public prefix) nor touch the key policy; both are
-        # written below, scoped to the public prefix.
+        # written below, scoped to the public prefix and to this distribution.
         assets_origin = origins.S3BucketOrigin.with_origin_access_control(
             s3.Bucket.from_bucket_attributes(
                 self,
@@ -98,6 +169,8 @@ class ContentDelivery(Construct):
                 allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
                 cached_methods=cloudfront.CachedMethods.CACHE_GET_HEAD,
                 cache_policy=api_cache,
+                # every viewer header but Host, and CloudFront's own headers (CloudFront-Viewer-Address,
+                # CloudFront-Forwarded-Proto), which platform.trust believes once the origin secret matches
                 origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
                 function_associations=[
                     cloudfront.FunctionAssociation(
@@ -109,56 +182,62 @@ class ContentDelivery(Construct):
                 assets_pattern: cloudfront.BehaviorOptions(
                     origin=assets_origin,
                     viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
-                    allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD,
+                    allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD_OPTIONS,
+                    cached_methods=cloudfront.CachedMethods.CACHE_GET_HEAD,
+                    # no query string, header or cookie reaches S3 (no origin request policy either)
                     cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED,
-                    response_headers_policy=cloudfront.ResponseHeadersPolicy.CORS_ALLOW_ALL_ORIGINS_AND_SECURITY_HEADERS,
+                    response_headers_policy=assets_headers,
+                    function_associations=[
+                        cloudfront.FunctionAssociation(
+                            function=preflight, event_type=cloudfront.FunctionEventType.VIEWER_REQUEST
+                        )
+                    ],
                     compress=True,
                 )
             },
             price_class=cloudfront.PriceClass.PRICE_CLASS_100,
             http_version=cloudfront.HttpVersion.HTTP2_AND_3,
             enable_ipv6=True,
-            enable_logging=True,
-            log_bucket=log_bucket,
-            log_file_prefix=LOG_PREFIX,
+            enable_logging=False,  # standard logging v2, see stacks.cdn_logs
         )
-        distribution_arn = stack.format_arn(
+        self.distribution_arn = stack.format_arn(
             service="cloudfront",
             region="",
             resource="distribution",
             resource_name=self.distribution.distribution_id,
             arn_format=ArnFormat.SLASH_RESOURCE_NAME,
         )
+        this_distribution = {"StringEquals": {"AWS:SourceArn": self.distribution_arn}}
         bucket.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowCloudFrontReadOfPublicPrefix",
                 principals=[iam.ServicePrincipal("cloudfront.amazonaws.com")],
                 actions=["s3:GetObject"],
                 resources=[bucket.arn_for_objects(assets_pattern)],
-                conditions={"StringEquals": {"AWS:SourceArn": distribution_arn}},
+                conditions=this_distribution,
+            )
+        )
+        # With s3:ListBucket S3 answers a missing key with 404 NoSuchKey instead of 403 AccessDenied. No listing
+        # can be asked for through the distribution: only assets/* paths reach the bucket, without query strings.
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudFrontToSeeMissingAssets",
+                principals=[iam.ServicePrincipal("cloudfront.amazonaws.com")],
+                actions=["s3:ListBucket"],
+                resources=[bucket.bucket_arn],
+                conditions=this_distribution,
             )
         )
         if bucket.encryption_key is not None:
-            # Key -> bucket -> distribution: naming this distribution in the key policy would be a cycle,
-            # so the condition admits the account's distributions; the bucket policy above then limits
-            # reads to this distribution and the public prefix.
+            # This distribution only. Key -> bucket -> distribution would be a cycle; the packages bucket names
+            # its key through the key's alias (stacks.storage), so the key can name the distribution.
             bucket.encryption_key.add_to_resource_policy(
                 iam.PolicyStatement(
                     sid="AllowCloudFrontDecryptOfPublicAssets",
                     principals=[iam.ServicePrincipal("cloudfront.amazonaws.com")],
                     actions=["kms:Decrypt"],
                     resources=["*"],
-                    conditions={
-                        "ArnLike": {
-                            "AWS:SourceArn": stack.format_arn(
-                                service="cloudfront",
-                                region="",
-                                resource="distribution",
-                                resource_name="*",
-                                arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-                            )
-                        }
-                    },
+                    conditions=this_distribution,
                 )
             )
         nag.suppress(
@@ -171,6 +250,13 @@ class ContentDelivery(Construct):
             "CFR2",
             "WAF is optional for self-hosters and attached by the operator (web ACLs for CloudFront live in "
             "us-east-1 and cost money); throttling is enforced on the API stage.",
+        )
+        nag.suppress(
+            self.distribution,
+            "CFR3",
+            "Access logs are on, through CloudFront standard logging v2 (AWS::Logs::Delivery in the us-east-1 "
+            "stack, stacks.cdn_logs), which leaves out query strings and client addresses; cdk-nag only "
+            "recognises the legacy logging, which records both.",
         )
         nag.suppress(
             self.distribution,

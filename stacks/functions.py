@@ -6,11 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import jsii
 from aws_cdk import CfnResource, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IConstruct
 
 from marketplace.platform import config
@@ -35,9 +37,32 @@ _KMS_FOR_OBJECT_ACTION = {
     "s3:GetObjectVersion": "kms:Decrypt",
     "s3:PutObject": "kms:GenerateDataKey",
 }
-# What CDK's grant_* methods put in a policy besides exact actions and ARNs: data-key variants for
-# tables, streams and queues encrypted with a customer key.
-_GRANT_ACTION_WILDCARDS = ("Action::kms:ReEncrypt*", "Action::kms:GenerateDataKey*")
+# The DynamoDB actions the code uses (written as explicit statements: CDK's grant_read_data/grant_read_write_data
+# add DescribeTable, Scan, the stream actions and kms:ReEncrypt*/GenerateDataKey*, which no function needs).
+# Transactions need the per-item actions (TransactWriteItems is PutItem/UpdateItem/DeleteItem/ConditionCheckItem).
+TABLE_ACTIONS: dict[fns.TableAccess, tuple[str, ...]] = {
+    "read": ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"),
+    "read_write": (
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:ConditionCheckItem",
+    ),
+}
+# What a table's key must allow DynamoDB to do on the function's behalf: decrypt to read, and to write.
+TABLE_KEY_ACTIONS: dict[fns.TableAccess, tuple[str, ...]] = {
+    "read": ("kms:Decrypt",),
+    "read_write": ("kms:Decrypt", "kms:GenerateDataKey"),
+}
+# A Kinesis producer needs GenerateDataKey and nothing else on the stream's key (PutRecord, PutRecords).
+STREAM_WRITE_ACTIONS = ("kinesis:PutRecord", "kinesis:PutRecords")
+STREAM_WRITE_KEY_ACTIONS = ("kms:GenerateDataKey",)
+# Sending to an SSE-KMS queue (a stream consumer's on-failure destination).
+QUEUE_SEND_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
 
 
 @dataclass(frozen=True)
@@ -83,7 +108,9 @@ class Functions(Construct):
         resources: Resources,
         layer: lambda_.ILayerVersion,
         auth_environment: Mapping[str, str],
+        http_environment: Mapping[str, str],
     ) -> None:
+        """``http_environment`` goes to every function the HTTP API routes to (the origin secret's reference)."""
         super().__init__(scope, construct_id)
         if not auth_environment and any(d.authenticates for d in fns.FUNCTIONS):
             raise ValueError("functions that authenticate need the issuers' environment (stacks.identity)")
@@ -95,6 +122,8 @@ class Functions(Construct):
             environment = {name: locations[name] for name in definition.environment_variables()}
             if definition.authenticates:
                 environment.update(auth_environment)
+            if definition.routes:
+                environment.update(http_environment)
             function = self._function(definition, layer, environment)
             wildcards = [*self._grant(definition, function), *self._add_event_source(definition, function)]
             self._suppress_grant_wildcards(definition, function, wildcards)
@@ -156,20 +185,29 @@ class Functions(Construct):
         )
 
     def _grant(self, definition: fns.FunctionDef, function: lambda_.Function) -> list[str]:
-        """Apply the definition's grants; return the wildcard resources they necessarily contain."""
+        """Apply the definition's grants as explicit statements; return the wildcard resources they contain."""
         wildcards: list[str] = []
         res = self._resources
+        stack = Stack.of(self)
         for grant in definition.grants:
             match grant:
                 case fns.TableGrant(table=table_id, access=access):
-                    table = res.tables.table(r.table(table_id))
-                    if access == "read_write":
-                        table.grant_read_write_data(function)
-                    else:
-                        table.grant_read_data(function)
-                    wildcards += _GRANT_ACTION_WILDCARDS
-                    if r.table(table_id).indexes:
+                    table_def = r.table(table_id)
+                    table = res.tables.table(table_def)
+                    resources = [table.table_arn]
+                    if table_def.indexes:
+                        resources.append(f"{table.table_arn}/index/*")
                         wildcards.append(f"Resource::{_arn_of(table)}/index/*")
+                    function.add_to_role_policy(
+                        iam.PolicyStatement(actions=list(TABLE_ACTIONS[access]), resources=resources)
+                    )
+                    function.add_to_role_policy(
+                        iam.PolicyStatement(
+                            actions=list(TABLE_KEY_ACTIONS[access]),
+                            resources=[res.keys.key(r.key(table_def.key)).key_arn],
+                            conditions={"StringEquals": {"kms:ViaService": _via(stack, "dynamodb")}},
+                        )
+                    )
                 case fns.ObjectGrant(bucket=bucket_id, prefix=prefix, actions=actions):
                     bucket = res.buckets.bucket(r.bucket(bucket_id))
                     function.add_to_role_policy(
@@ -182,8 +220,23 @@ class Functions(Construct):
                         )
                     wildcards.append(f"Resource::{_arn_of(bucket)}/{prefix}*")
                 case fns.StreamGrant(stream=stream_id):
-                    res.streams.stream(r.stream(stream_id)).grant_write(function)
-                    wildcards += _GRANT_ACTION_WILDCARDS
+                    stream_def = r.stream(stream_id)
+                    stream = res.streams.stream(stream_def)
+                    function.add_to_role_policy(
+                        iam.PolicyStatement(actions=list(STREAM_WRITE_ACTIONS), resources=[stream.stream_arn])
+                    )
+                    function.add_to_role_policy(
+                        iam.PolicyStatement(
+                            actions=list(STREAM_WRITE_KEY_ACTIONS),
+                            resources=[res.keys.key(r.key(stream_def.key)).key_arn],
+                            conditions={
+                                "StringEquals": {
+                                    "kms:ViaService": _via(stack, "kinesis"),
+                                    "kms:EncryptionContext:aws:kinesis:arn": stream.stream_arn,
+                                }
+                            },
+                        )
+                    )
                 case fns.KeyGrant(key=key_id, actions=actions):
                     res.keys.key(r.key(key_id)).grant(function, *actions)
         return wildcards
@@ -210,16 +263,16 @@ class Functions(Construct):
             "retry_attempts": source.max_retry_attempts,
             "bisect_batch_on_error": source.bisect_batch_on_error,
             "report_batch_item_failures": True,
-            "on_failure": event_sources.SqsDlq(res.queues.queue(r.queue(source.on_failure))),
+            "on_failure": _OnFailureQueue(res.queues.queue(r.queue(source.on_failure))),
         }
         if source.kind == "kinesis":
             function.add_event_source(
                 event_sources.KinesisEventSource(res.streams.stream(r.stream(source.source)), **options)
             )
-            return list(_GRANT_ACTION_WILDCARDS)
+            return []
         function.add_event_source(event_sources.DynamoEventSource(res.tables.table(r.table(source.source)), **options))
         # dynamodb:ListStreams has no resource-level permissions
-        return [*_GRANT_ACTION_WILDCARDS, "Resource::*"]
+        return ["Resource::*"]
 
     @staticmethod
     def _suppress_grant_wildcards(
@@ -232,10 +285,45 @@ class Functions(Construct):
             "IAM5",
             "X-Ray PutTraceSegments/PutTelemetryRecords (and dynamodb:ListStreams for a stream consumer) "
             "support no resource-level permissions; object grants are scoped to one key prefix of the "
-            f"bucket as defined for {definition.name}; index ARNs and the kms:GenerateDataKey*/ReEncrypt* "
-            "variants come from CDK's least-privilege grants on tables, streams and queues.",
+            f"bucket as defined for {definition.name}; a table's index ARNs (index/*) are granted with the "
+            "table because queries name the index.",
             applies_to=sorted({"Resource::*", *wildcards}),
         )
+
+
+@jsii.implements(lambda_.IEventSourceDlq)
+class _OnFailureQueue:
+    """A stream consumer's on-failure queue, granted exactly: ``sqs:SendMessage`` on the queue and, through SQS
+    only, the two KMS actions sending to an SSE-KMS queue needs.
+
+    CDK's ``SqsDlq`` grants ``grant_send_messages``, which adds ``kms:Encrypt``, ``kms:ReEncrypt*`` and
+    ``kms:GenerateDataKey*`` on the queue's key.
+    """
+
+    def __init__(self, queue: sqs.IQueue) -> None:
+        self._queue = queue
+
+    def bind(
+        self, _target: lambda_.IEventSourceMapping, target_handler: lambda_.IFunction
+    ) -> lambda_.DlqDestinationConfig:
+        target_handler.add_to_role_policy(
+            iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self._queue.queue_arn])
+        )
+        key = self._queue.encryption_master_key
+        if key is not None:
+            target_handler.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=list(QUEUE_SEND_KEY_ACTIONS),
+                    resources=[key.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": _via(Stack.of(target_handler), "sqs")}},
+                )
+            )
+        return lambda_.DlqDestinationConfig(destination=self._queue.queue_arn)
+
+
+def _via(stack: Stack, service: str) -> str:
+    """The ``kms:ViaService`` value of ``service`` in the stack's region (``dynamodb.eu-west-1.amazonaws.com``)."""
+    return f"{service}.{stack.region}.{stack.url_suffix}"
 
 
 def _arn_of(construct: IConstruct) -> str:

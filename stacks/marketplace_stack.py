@@ -12,8 +12,10 @@ from aws_cdk import App, CfnOutput, Environment, Stack, Tags
 from constructs import Construct
 
 from marketplace.platform import resources as r
+from marketplace.platform import trust
 from stacks.api import HttpApi
 from stacks.cdn import ContentDelivery
+from stacks.cdn_logs import EdgeStack
 from stacks.functions import Functions, Resources
 from stacks.identity import Identity
 from stacks.keys import EncryptionKeys
@@ -23,6 +25,7 @@ from stacks.monitoring import Monitoring
 from stacks.nag import check as add_nag_checks
 from stacks.nag import suppress
 from stacks.naming import pascal
+from stacks.origin import OriginSecret
 from stacks.queues import Queues
 from stacks.settings import StageSettings
 from stacks.storage import Buckets
@@ -64,6 +67,7 @@ class MarketplaceStack(Stack):
             logs_key=self.keys.logs_key,
         )
         self.layer = CommonLayer(self, "CommonLayer")
+        self.origin_secret = OriginSecret(self, "OriginSecret", stage=stage)
         self.functions = Functions(
             self,
             "Functions",
@@ -73,6 +77,7 @@ class MarketplaceStack(Stack):
             ),
             layer=self.layer.layer,
             auth_environment=self.identity.function_environment,
+            http_environment={trust.ORIGIN_SECRET_VAR: self.origin_secret.value},
         )
         self.api = HttpApi(self, "Http", stage=stage, functions=self.functions.functions, logs_key=self.keys.logs_key)
         self.cdn = ContentDelivery(
@@ -81,7 +86,16 @@ class MarketplaceStack(Stack):
             api=self.api.api,
             bucket=self.buckets.bucket(r.PACKAGES_BUCKET),
             bucket_definition=r.PACKAGES_BUCKET,
-            log_bucket=self.buckets.access_logs,
+            origin_secret=self.origin_secret.value,
+        )
+        # CloudFront's access-log delivery lives in us-east-1: a stack of its own, next to this one in the app.
+        self.edge = EdgeStack(
+            scope,
+            stage=stage,
+            account=env.account,
+            main_stack=self,
+            distribution_arn=self.cdn.distribution_arn,
+            bucket_arn=self.buckets.cdn_logs.bucket_arn,
         )
         self.monitoring = Monitoring(
             self,

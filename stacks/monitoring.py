@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
@@ -43,14 +43,27 @@ class Monitoring(Construct):
         """``delivery_streams``: the physical name of each Firehose delivery stream, by ``DeliveryDef.id``."""
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(self, "Alarms", display_name=f"{r.PRODUCT} alarms", master_key=key, enforce_ssl=True)
-        # As AWS documents it for alarms publishing to an encrypted topic; publishing still needs the
-        # topic policy, which only admits this account.
+        # As AWS documents it for AWS services publishing to an encrypted topic, limited to this account's alarms
+        # (the topic's ARN cannot be named: the topic refers to the key); publishing still needs the topic policy,
+        # which only admits this account.
+        stack = Stack.of(self)
         key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowCloudWatchAlarmsToPublishToTheEncryptedTopic",
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
                 resources=["*"],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": stack.format_arn(
+                            service="cloudwatch",
+                            resource="alarm",
+                            resource_name="*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    },
+                },
             )
         )
         self._action = actions.SnsAction(self.topic)

@@ -1,11 +1,12 @@
-"""The buckets of ``resources.BUCKETS`` and the access-log bucket that records requests to them."""
+"""The buckets of ``resources.BUCKETS`` and the two log buckets: S3 server access logs and CloudFront's."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import jsii
-from aws_cdk import Duration, Stack
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -14,20 +15,31 @@ from aws_cdk.interfaces import aws_s3 as s3_refs
 from constructs import Construct
 
 from marketplace.platform import resources as r
+from stacks import cdn_logs
 from stacks.keys import EncryptionKeys
 from stacks.naming import pascal
 from stacks.settings import StageSettings
 
 ACCESS_LOG_EXPIRY_DAYS = 90
 ACCESS_LOG_EXPIRY_DAYS_PROD = 365
+# A deleted or overwritten log object stays recoverable (as a noncurrent version) this long.
+LOG_NONCURRENT_EXPIRY_DAYS = 30
+
+
+def log_expiry_days(stage: StageSettings) -> int:
+    return ACCESS_LOG_EXPIRY_DAYS_PROD if stage.production else ACCESS_LOG_EXPIRY_DAYS
 
 
 class Buckets(Construct):
     """Private, versioned, SSE-KMS buckets; upload quarantine expires; S3 events go to the defined queues.
 
-    ``access_logs`` receives the S3 server access logs of every bucket here and CloudFront's standard logs.
-    CloudFront's legacy log delivery writes through ACLs and cannot write SSE-KMS objects, so that one
-    bucket uses SSE-S3 and ``BUCKET_OWNER_PREFERRED`` object ownership.
+    Two log buckets, both private, versioned, TLS-only, ACLs disabled and expiring their objects after
+    ``log_expiry_days`` (noncurrent versions ``LOG_NONCURRENT_EXPIRY_DAYS`` later):
+
+    - ``access_logs`` receives the S3 server access logs of every bucket (here and the lake's). S3 delivers
+      them only into buckets whose default encryption is SSE-S3, so this one is SSE-S3.
+    - ``cdn_logs`` receives CloudFront's access logs (standard logging v2, ``stacks.cdn_logs``), SSE-KMS with
+      the logs key; the delivery service may write under ``cloudfront/`` for this stage's delivery source only.
     """
 
     def __init__(
@@ -40,26 +52,24 @@ class Buckets(Construct):
         queues: Mapping[str, sqs.IQueue],
     ) -> None:
         super().__init__(scope, construct_id)
+        self._stage = stage
         self.access_logs = s3.Bucket(
             self,
             "AccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="expire-access-logs",
-                    expiration=Duration.days(
-                        ACCESS_LOG_EXPIRY_DAYS_PROD if stage.production else ACCESS_LOG_EXPIRY_DAYS
-                    ),
-                    abort_incomplete_multipart_upload_after=Duration.days(1),
-                )
-            ],
-            removal_policy=stage.removal_policy,
-            auto_delete_objects=not stage.production,
+            encryption=s3.BucketEncryption.S3_MANAGED,  # what S3 server access logging requires of its target
+            **self._log_bucket_settings("access-logs"),
         )
+        self.cdn_logs = s3.Bucket(
+            self,
+            "CdnLogs",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=keys.logs_key,
+            bucket_key_enabled=True,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="s3/cdn-logs/",
+            **self._log_bucket_settings("cdn-logs"),
+        )
+        self._allow_cdn_log_delivery(keys.logs_key)
         self.buckets: dict[str, s3.Bucket] = {
             definition.id: self._bucket(definition, stage, keys.key(r.key(definition.key)), queues)
             for definition in r.BUCKETS
@@ -67,6 +77,72 @@ class Buckets(Construct):
 
     def bucket(self, definition: r.BucketDef) -> s3.Bucket:
         return self.buckets[definition.id]
+
+    def _log_bucket_settings(self, name: str) -> dict[str, Any]:
+        stage = self._stage
+        return {
+            "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
+            "object_ownership": s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            "enforce_ssl": True,
+            "minimum_tls_version": 1.2,
+            "versioned": True,
+            "lifecycle_rules": [
+                s3.LifecycleRule(
+                    id=f"expire-{name}",
+                    expiration=Duration.days(log_expiry_days(stage)),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                ),
+                s3.LifecycleRule(
+                    id=f"expire-noncurrent-{name}",
+                    noncurrent_version_expiration=Duration.days(LOG_NONCURRENT_EXPIRY_DAYS),
+                    expired_object_delete_marker=True,
+                ),
+            ],
+            "removal_policy": stage.removal_policy,
+            "auto_delete_objects": not stage.production,
+        }
+
+    def _allow_cdn_log_delivery(self, key: kms.IKey) -> None:
+        """The log delivery service may put objects under ``cloudfront/`` and encrypt them with the logs key, on
+        behalf of this stage's CloudFront delivery source (in us-east-1) and nothing else."""
+        stack = Stack.of(self)
+        source = {
+            "StringEquals": {"aws:SourceAccount": stack.account},
+            "ArnLike": {"aws:SourceArn": cdn_logs.delivery_source_arn(self, self._stage, stack.region)},
+        }
+        delivery = iam.ServicePrincipal("delivery.logs.amazonaws.com")
+        self.cdn_logs.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudFrontLogDelivery",
+                principals=[delivery],
+                actions=["s3:PutObject"],
+                resources=[self.cdn_logs.arn_for_objects(f"{cdn_logs.LOG_PREFIX}/*")],
+                conditions={
+                    **source,
+                    "StringEquals": {
+                        **source["StringEquals"],
+                        "s3:x-amz-acl": "bucket-owner-full-control",
+                    },
+                },
+            )
+        )
+        # S3 calls KMS for the delivery service: GenerateDataKey for each object (bucket key), Decrypt for the
+        # parts of a multipart upload.
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudFrontLogDeliveryThroughS3",
+                principals=[delivery],
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=["*"],
+                conditions={
+                    **source,
+                    "StringEquals": {
+                        **source["StringEquals"],
+                        "kms:ViaService": f"s3.{stack.region}.{stack.url_suffix}",
+                    },
+                },
+            )
+        )
 
     def _bucket(
         self, definition: r.BucketDef, stage: StageSettings, key: kms.IKey, queues: Mapping[str, sqs.IQueue]
@@ -99,6 +175,15 @@ class Buckets(Construct):
             removal_policy=stage.removal_policy,
             auto_delete_objects=not stage.production,
         )
+        # The bucket names its key by the key's alias, not by its ARN: the key's policy names the CDN distribution
+        # that reads the public prefix, and the distribution names this bucket, so a reference from the bucket to
+        # the key would close a cycle. The alias ARN is a plain string of this account and region.
+        cfn_bucket = bucket.node.default_child
+        assert isinstance(cfn_bucket, s3.CfnBucket)
+        cfn_bucket.add_property_override(
+            "BucketEncryption.ServerSideEncryptionConfiguration.0.ServerSideEncryptionByDefault.KMSMasterKeyID",
+            key_alias_arn(self, r.key(definition.key), stage),
+        )
         for notification in definition.notifications:
             bucket.add_event_notification(
                 s3.EventType.OBJECT_CREATED,
@@ -106,6 +191,15 @@ class Buckets(Construct):
                 s3.NotificationKeyFilter(prefix=notification.prefix),
             )
         return bucket
+
+
+def key_alias_arn(scope: Construct, key: r.KeyDef, stage: StageSettings) -> str:
+    """``arn:aws:kms:<region>:<account>:alias/marketplace/<stage>/<key>``: the key's alias in this stack."""
+    return Stack.of(scope).format_arn(
+        service="kms",
+        resource=key.alias(stage.name),
+        arn_format=ArnFormat.NO_RESOURCE_NAME,
+    )
 
 
 @jsii.implements(s3.IBucketNotificationDestination)

@@ -35,15 +35,20 @@ PROD_CONTEXT: dict[str, Any] = {
 
 @dataclass
 class Synthesized:
+    """The main stack's template (``json``) and the us-east-1 edge stack's (``edge_json``)."""
+
     app: App
     stack: MarketplaceStack
     template_path: Path
+    edge_template_path: Path
     template: Template = field(init=False)
     json: dict[str, Any] = field(init=False)
+    edge_json: dict[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
         self.json = json.loads(self.template_path.read_text())
         self.template = Template.from_json(self.json)
+        self.edge_json = json.loads(self.edge_template_path.read_text())
 
     @property
     def stage(self) -> str:
@@ -51,6 +56,9 @@ class Synthesized:
 
     def resources(self, resource_type: str) -> dict[str, Resource]:
         return {k: v for k, v in self.json["Resources"].items() if v["Type"] == resource_type}
+
+    def edge_resources(self, resource_type: str) -> dict[str, Resource]:
+        return {k: v for k, v in self.edge_json["Resources"].items() if v["Type"] == resource_type}
 
     def logical_id(self, construct: IConstruct) -> str:
         resource = construct if isinstance(construct, CfnResource) else construct.node.default_child
@@ -86,7 +94,12 @@ class Synthesized:
 def synthesize(stage: str, outdir: Path, context: dict[str, Any] | None = None) -> Synthesized:
     app, stack = build_app(stage, outdir=str(outdir), account=ACCOUNT, region=REGION, context=context)
     assembly = app.synth()
-    return Synthesized(app, stack, Path(assembly.get_stack_by_name(stack.stack_name).template_full_path))
+    return Synthesized(
+        app,
+        stack,
+        Path(assembly.get_stack_by_name(stack.stack_name).template_full_path),
+        Path(assembly.get_stack_by_name(stack.edge.stack_name).template_full_path),
+    )
 
 
 def get_att(logical_id: str, attribute: str) -> dict[str, Any]:

@@ -5,11 +5,12 @@ from typing import Any
 import pytest
 
 from marketplace.identity import config as auth
-from marketplace.platform import config
+from marketplace.platform import config, trust
 from marketplace.platform import functions as fns
 from marketplace.platform import resources as r
+from stacks.functions import STREAM_WRITE_ACTIONS, TABLE_ACTIONS, TABLE_KEY_ACTIONS
 
-from .synth import Synthesized, as_list, get_att, join
+from .synth import REGION, Synthesized, as_list, get_att, join
 
 pytestmark = pytest.mark.slow
 BY_NAME = pytest.mark.parametrize("definition", fns.FUNCTIONS, ids=lambda f: f.name)
@@ -95,7 +96,8 @@ def test_environment_locates_exactly_the_granted_resources(dev: Synthesized, def
         "POWERTOOLS_LOG_LEVEL",
     }
     issuers = set(auth.ENVIRONMENT_VARIABLES) if definition.authenticates else set()  # see test_identity.py
-    assert located == set(definition.environment_variables()) | issuers
+    origin = {trust.ORIGIN_SECRET_VAR} if definition.routes else set()  # see test_origin.py
+    assert located == set(definition.environment_variables()) | issuers | origin
     stack = dev.stack
     for grant in definition.grants:
         match grant:
@@ -189,3 +191,101 @@ def test_stream_and_key_grants(dev: Synthesized, definition: fns.FunctionDef) ->
         assert actions <= actions_on(r.key(key_id))
     # the sync key serves KeyGrants only: nobody else may use it, its grantees exactly as granted
     assert actions_on(r.SYNC_KEY) == key_grants.get(r.SYNC_KEY.id, set())
+
+
+# --- least privilege: explicit statements instead of CDK's grant helpers ----------------------------------------
+
+
+def _kms_actions(statements: list[dict[str, Any]]) -> set[str]:
+    return {a for s in statements for a in _actions(s) if a.startswith("kms:")}
+
+
+@BY_NAME
+def test_no_function_may_reencrypt_or_use_data_key_wildcards(dev: Synthesized, definition: fns.FunctionDef) -> None:
+    actions = _kms_actions(_statements(dev, definition))
+    assert not {a for a in actions if a.startswith("kms:ReEncrypt")}
+    assert not {a for a in actions if a.endswith("*")}
+    granted = {a for g in definition.grants if isinstance(g, fns.KeyGrant) for a in g.actions}
+    # kms:Encrypt only where a KeyGrant asks for it (the ingest wraps the signing key)
+    assert ("kms:Encrypt" in actions) == ("kms:Encrypt" in granted)
+
+
+def _table_statements(dev: Synthesized, definition: fns.FunctionDef, table: r.TableDef) -> list[dict[str, Any]]:
+    logical_id = dev.logical_id(dev.stack.tables.table(table))
+    return [
+        s
+        for s in _statements(dev, definition)
+        if any(_get_att_target(res) == logical_id for res in as_list(s["Resource"]))
+        and any(a.startswith("dynamodb:") and "Stream" not in a for a in _actions(s))
+        and not {"dynamodb:DescribeStream", "dynamodb:GetRecords"} & _actions(s)
+    ]
+
+
+@BY_NAME
+def test_table_actions_are_exactly_the_ones_the_code_uses(dev: Synthesized, definition: fns.FunctionDef) -> None:
+    for grant in definition.grants:
+        if not isinstance(grant, fns.TableGrant):
+            continue
+        table = r.table(grant.table)
+        actions = {a for s in _table_statements(dev, definition, table) for a in _actions(s)}
+        assert actions == set(TABLE_ACTIONS[grant.access]), table.id
+        assert not actions & {"dynamodb:DescribeTable", "dynamodb:Scan", "dynamodb:GetRecords"}
+
+
+@BY_NAME
+def test_table_keys_decrypt_to_read_and_generate_data_keys_to_write_through_dynamodb(
+    dev: Synthesized, definition: fns.FunctionDef
+) -> None:
+    via_dynamodb = {"StringEquals": {"kms:ViaService": join(f"dynamodb.{REGION}.", {"Ref": "AWS::URLSuffix"})}}
+    statements = [s for s in _statements(dev, definition) if s.get("Condition") == via_dynamodb]
+    grants = [g for g in definition.grants if isinstance(g, fns.TableGrant)]
+    if not grants:
+        assert statements == []
+        return
+    expected = set().union(*(TABLE_KEY_ACTIONS[g.access] for g in grants))
+    assert {a for s in statements for a in _actions(s)} == expected
+    keys = {dev.logical_id(dev.stack.keys.key(r.key(r.table(g.table).key))) for g in grants}
+    assert {_get_att_target(res) for s in statements for res in as_list(s["Resource"])} == keys
+    assert TABLE_KEY_ACTIONS == {"read": ("kms:Decrypt",), "read_write": ("kms:Decrypt", "kms:GenerateDataKey")}
+
+
+@BY_NAME
+def test_stream_writers_put_records_and_generate_data_keys_only(dev: Synthesized, definition: fns.FunctionDef) -> None:
+    statements = _statements(dev, definition)
+    for grant in definition.grants:
+        if not isinstance(grant, fns.StreamGrant):
+            continue
+        stream = dev.stack.streams.stream(r.stream(grant.stream))
+        on_stream = [s for s in statements if dev.arn(stream) in as_list(s["Resource"])]
+        assert {a for s in on_stream for a in _actions(s)} == set(STREAM_WRITE_ACTIONS)
+        key_arn = dev.arn(dev.stack.keys.key(r.key(r.stream(grant.stream).key)))
+        (key_statement,) = [s for s in statements if key_arn in as_list(s["Resource"])]
+        assert _actions(key_statement) == {"kms:GenerateDataKey"}
+        assert key_statement["Condition"]["StringEquals"]["kms:EncryptionContext:aws:kinesis:arn"] == dev.arn(stream)
+
+
+@BY_NAME
+def test_on_failure_queues_are_sent_to_with_exact_actions(dev: Synthesized, definition: fns.FunctionDef) -> None:
+    source = definition.source
+    if not isinstance(source, fns.StreamSource):
+        return
+    queue = dev.arn(dev.stack.queues.queue(r.queue(source.on_failure)))
+    statements = _statements(dev, definition)
+    on_queue = [s for s in statements if queue in as_list(s["Resource"])]
+    assert {a for s in on_queue for a in _actions(s)} == {"sqs:SendMessage"}
+    via_sqs = {"StringEquals": {"kms:ViaService": join(f"sqs.{REGION}.", {"Ref": "AWS::URLSuffix"})}}
+    (key_statement,) = [s for s in statements if s.get("Condition") == via_sqs]
+    assert _actions(key_statement) == {"kms:GenerateDataKey", "kms:Decrypt"}
+
+
+def test_grant_wildcard_suppressions_no_longer_name_kms_action_wildcards(dev: Synthesized) -> None:
+    for definition in fns.FUNCTIONS:
+        role = dev.stack.functions.function(definition).role
+        assert role is not None
+        rules = dev.resource(role).get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", [])
+        for policy in dev.resources("AWS::IAM::Policy").values():
+            if {"Ref": dev.logical_id(role)} in policy["Properties"]["Roles"]:
+                rules += policy.get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", [])
+        for rule in rules:
+            assert "ReEncrypt" not in rule["reason"], definition.name
+            assert not [a for a in rule.get("applies_to") or [] if str(a).startswith("Action::kms:")], definition.name

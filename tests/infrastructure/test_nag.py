@@ -17,7 +17,8 @@ AWS_SOLUTIONS = Match.string_like_regexp("AwsSolutions-.*")
 def _suppressions(synth: Synthesized) -> list[tuple[str, dict[str, Any]]]:
     return [
         (logical_id, rule)
-        for logical_id, resource in synth.json["Resources"].items()
+        for document in (synth.json, synth.edge_json)
+        for logical_id, resource in document["Resources"].items()
         for rule in resource.get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", [])
     ]
 
@@ -26,11 +27,12 @@ def _suppressions(synth: Synthesized) -> list[tuple[str, dict[str, Any]]]:
 @pytest.mark.parametrize("stage", ["dev", "prod"])
 def test_no_unsuppressed_findings(stage: str, request: pytest.FixtureRequest) -> None:
     synth: Synthesized = request.getfixturevalue(stage)
-    annotations = Annotations.from_stack(synth.stack)
-    errors = annotations.find_error("*", AWS_SOLUTIONS)
-    warnings = annotations.find_warning("*", AWS_SOLUTIONS)
-    assert [f"{e.id}: {e.entry.data}" for e in errors] == []
-    assert [f"{w.id}: {w.entry.data}" for w in warnings] == []
+    for stack in (synth.stack, synth.stack.edge):
+        annotations = Annotations.from_stack(stack)
+        errors = annotations.find_error("*", AWS_SOLUTIONS)
+        warnings = annotations.find_warning("*", AWS_SOLUTIONS)
+        assert [f"{e.id}: {e.entry.data}" for e in errors] == []
+        assert [f"{w.id}: {w.entry.data}" for w in warnings] == []
 
 
 @pytest.mark.slow

@@ -44,8 +44,8 @@ def test_prod_keeps_and_protects_its_data(prod: Synthesized) -> None:
 @pytest.mark.slow
 def test_dev_cleans_up_after_itself(dev: Synthesized) -> None:
     assert dev.stack.termination_protection is False
-    # the defined buckets, the lake buckets and the access-log bucket
-    assert len(dev.resources("Custom::S3AutoDeleteObjects")) == len(r.BUCKETS) + len(r.LAKE_BUCKETS) + 1
+    # the defined buckets, the lake buckets and the two log buckets (S3 access logs, CDN logs)
+    assert len(dev.resources("Custom::S3AutoDeleteObjects")) == len(r.BUCKETS) + len(r.LAKE_BUCKETS) + 2
     for kind in ("AWS::KMS::Key", "AWS::S3::Bucket", "AWS::DynamoDB::GlobalTable", "AWS::Cognito::UserPool"):
         assert {res["DeletionPolicy"] for res in dev.resources(kind).values()} == {"Delete"}
 

@@ -5,8 +5,10 @@ from typing import Any
 import pytest
 
 from marketplace.platform import resources as r
+from stacks.cdn_logs import LOG_PREFIX
+from stacks.storage import LOG_NONCURRENT_EXPIRY_DAYS, log_expiry_days
 
-from .synth import Synthesized, as_list, join
+from .synth import ACCOUNT, REGION, Synthesized, as_list, join
 
 pytestmark = pytest.mark.slow
 BUCKET = r.PACKAGES_BUCKET
@@ -30,13 +32,22 @@ def test_bucket_is_private_versioned_and_encrypted_with_the_assets_key(dev: Synt
         "RestrictPublicBuckets": True,
     }
     (encryption,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    # By the assets key's alias: a reference to the key would close the cycle key -> bucket -> distribution
+    # (the key names the distribution, test_keys.py). The alias is a string of this account and region.
+    alias = r.ASSETS_KEY.alias(dev.stage)
     assert encryption == {
         "BucketKeyEnabled": True,
         "ServerSideEncryptionByDefault": {
             "SSEAlgorithm": "aws:kms",
-            "KMSMasterKeyID": dev.arn(dev.stack.keys.key(r.ASSETS_KEY)),
+            "KMSMasterKeyID": f"arn:aws:kms:{REGION}:{ACCOUNT}:{alias}",
         },
     }
+    (target,) = [
+        a["Properties"]["TargetKeyId"]
+        for a in dev.resources("AWS::KMS::Alias").values()
+        if a["Properties"]["AliasName"] == alias
+    ]
+    assert target == dev.arn(dev.stack.keys.key(r.ASSETS_KEY))
     assert props["VersioningConfiguration"] == {"Status": "Enabled"}
     assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
 
@@ -87,25 +98,104 @@ def test_only_this_bucket_may_send_to_the_notification_queues(dev: Synthesized) 
         assert "aws:SourceAccount" in allow["Condition"]["StringEquals"]
 
 
-def test_requests_are_logged_to_the_access_log_bucket(dev: Synthesized) -> None:
+def _policy_of(dev: Synthesized, bucket: Any) -> list[dict[str, Any]]:
+    (policy,) = [
+        p for p in dev.resources("AWS::S3::BucketPolicy").values() if p["Properties"]["Bucket"] == dev.ref(bucket)
+    ]
+    statements: list[dict[str, Any]] = policy["Properties"]["PolicyDocument"]["Statement"]
+    return statements
+
+
+def test_s3_requests_are_logged_to_the_sse_s3_access_log_bucket(dev: Synthesized) -> None:
     logs = dev.stack.buckets.access_logs
-    props = dev.props(dev.stack.buckets.bucket(BUCKET))
-    assert props["LoggingConfiguration"]["DestinationBucketName"] == dev.ref(logs)
-    log_props = dev.props(logs)
-    # CloudFront's standard logs are written through ACLs, and cannot be written SSE-KMS
-    (encryption,) = log_props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    for bucket in (dev.stack.buckets.bucket(BUCKET), dev.stack.buckets.cdn_logs, *dev.stack.lake.buckets.values()):
+        assert dev.props(bucket)["LoggingConfiguration"]["DestinationBucketName"] == dev.ref(logs)
+    # S3 server access logging delivers only into buckets whose default encryption is SSE-S3
+    (encryption,) = dev.props(logs)["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert encryption["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
-    assert log_props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerPreferred"}]}
-    assert log_props["PublicAccessBlockConfiguration"]["BlockPublicPolicy"] is True
-    assert all("ExpirationInDays" in rule for rule in log_props["LifecycleConfiguration"]["Rules"])
+    # written by the logging service under a bucket policy, not through ACLs
+    writers = [s for s in _policy_of(dev, logs) if s.get("Principal") == {"Service": "logging.s3.amazonaws.com"}]
+    assert len(writers) == 3
+    assert all(s["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT} for s in writers)
+
+
+def test_cdn_logs_are_encrypted_with_the_logs_key(dev: Synthesized) -> None:
+    props = dev.props(dev.stack.buckets.cdn_logs)
+    (encryption,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption == {
+        "BucketKeyEnabled": True,
+        "ServerSideEncryptionByDefault": {
+            "SSEAlgorithm": "aws:kms",
+            "KMSMasterKeyID": dev.arn(dev.stack.keys.logs_key),
+        },
+    }
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+@pytest.mark.parametrize("bucket_name", ["access_logs", "cdn_logs"])
+def test_log_buckets_are_private_versioned_and_expire(
+    stage: str, bucket_name: str, request: pytest.FixtureRequest
+) -> None:
+    synth: Synthesized = request.getfixturevalue(stage)
+    props = synth.props(getattr(synth.stack.buckets, bucket_name))
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}  # no ACLs
+    assert set(props["PublicAccessBlockConfiguration"].values()) == {True}
+    rules = {rule["Id"]: rule for rule in props["LifecycleConfiguration"]["Rules"]}
+    assert all(rule["Status"] == "Enabled" for rule in rules.values())
+    days = log_expiry_days(synth.stack.stage)
+    assert days == (365 if stage == "prod" else 90)
+    (current,) = [rule for rule in rules.values() if "ExpirationInDays" in rule]
+    assert current["ExpirationInDays"] == days
+    assert current["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    (noncurrent,) = [rule for rule in rules.values() if "NoncurrentVersionExpiration" in rule]
+    assert noncurrent["NoncurrentVersionExpiration"] == {"NoncurrentDays": LOG_NONCURRENT_EXPIRY_DAYS}
+    assert noncurrent["ExpiredObjectDeleteMarker"] is True
+    assert not [rule for rule in rules.values() if "Prefix" in rule or "Filter" in rule]  # the whole bucket
+
+
+def test_only_this_stages_cloudfront_log_delivery_may_write_cdn_logs(dev: Synthesized) -> None:
+    logs = dev.stack.buckets.cdn_logs
+    (source,) = dev.edge_resources("AWS::Logs::DeliverySource").values()
+    delivery = {"Service": "delivery.logs.amazonaws.com"}
+    (statement,) = [s for s in _policy_of(dev, logs) if s.get("Principal") == delivery]
+    assert statement["Effect"] == "Allow"
+    assert as_list(statement["Action"]) == ["s3:PutObject"]
+    assert statement["Resource"] == join(dev.arn(logs), f"/{LOG_PREFIX}/*")
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": ACCOUNT, "s3:x-amz-acl": "bucket-owner-full-control"},
+        "ArnLike": {
+            "aws:SourceArn": f"arn:aws:logs:us-east-1:{ACCOUNT}:delivery-source:{source['Properties']['Name']}"
+        },
+    }
+    # nobody else is allowed to put objects (the other Allow is CDK's auto-delete role in dev)
+    others = [s for s in _policy_of(dev, logs) if s["Effect"] == "Allow" and s is not statement]
+    assert all("s3:PutObject" not in as_list(s["Action"]) for s in others)
+
+
+def _cloudfront_statements(dev: Synthesized) -> list[dict[str, Any]]:
+    return [s for s in _bucket_statements(dev) if s.get("Principal") == {"Service": "cloudfront.amazonaws.com"}]
 
 
 def test_cloudfront_may_read_only_the_public_prefix(dev: Synthesized) -> None:
     bucket_arn = dev.arn(dev.stack.buckets.bucket(BUCKET))
-    cloudfront = [s for s in _bucket_statements(dev) if s.get("Principal") == {"Service": "cloudfront.amazonaws.com"}]
-    (statement,) = cloudfront
+    (statement,) = [s for s in _cloudfront_statements(dev) if "s3:GetObject" in as_list(s["Action"])]
     assert statement["Effect"] == "Allow"
     assert as_list(statement["Action"]) == ["s3:GetObject"]
     assert statement["Resource"] == join(bucket_arn, f"/{BUCKET.public_prefix}*")
     source = statement["Condition"]["StringEquals"]["AWS:SourceArn"]
     assert {"Ref": dev.logical_id(dev.stack.cdn.distribution)} in source["Fn::Join"][1]
+
+
+def test_cloudfront_may_list_the_bucket_so_a_missing_asset_is_a_404(dev: Synthesized) -> None:
+    """S3 answers a missing key with 404 NoSuchKey to a reader with s3:ListBucket, with 403 to any other."""
+    statements = _cloudfront_statements(dev)
+    assert len(statements) == 2
+    (listing,) = [s for s in statements if "s3:ListBucket" in as_list(s["Action"])]
+    assert as_list(listing["Action"]) == ["s3:ListBucket"]
+    assert listing["Resource"] == dev.arn(dev.stack.buckets.bucket(BUCKET))
+    assert listing["Condition"] == {
+        "StringEquals": {
+            "AWS:SourceArn": join(f"arn:aws:cloudfront::{ACCOUNT}:distribution/", dev.ref(dev.stack.cdn.distribution))
+        }
+    }
