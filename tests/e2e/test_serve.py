@@ -68,7 +68,9 @@ def test_the_cdn_serves_public_assets_only(served: Served):
     assert http("GET", url, headers={"Origin": "http://127.0.0.1:8090"})[1]["access-control-allow-origin"] == "*"
     status, headers, body = http("HEAD", url)
     assert status == 200 and headers["content-length"] == "10" and body == b""
-    assert http("GET", f"{served.base_url}/assets/pub/ext/1.0.0/missing")[0] == 403
+    # a missing asset is a JSON 404 (the deployed distribution maps S3's 403 AccessDenied to it)
+    status, headers, body = http("GET", f"{served.base_url}/assets/pub/ext/1.0.0/missing")
+    assert (status, json.loads(body)) == (404, {"message": "Not Found"})
     # the private prefix is not behind the CDN at all: the API answers, and it has no such route
     assert http("GET", f"{served.base_url}/private/search/x.json")[0] == 404
 

@@ -31,6 +31,7 @@ from urllib.parse import quote, unquote_plus
 
 from marketplace.identity.local_issuer import ISSUER_PATH
 from marketplace.local.apigw import MAX_BODY_BYTES, HttpResponse, build_event, gateway_error, to_response
+from marketplace.local.environments import InvocationError
 
 if TYPE_CHECKING:
     from marketplace.local.runtime import LocalMarketplace
@@ -402,6 +403,9 @@ class FrontDoor(BaseHTTPRequestHandler):
         )
         try:
             result = runtime.invoker.invoke(match.function, event)
+        except InvocationError as error:  # a function error, crash or timeout: API Gateway's 500
+            log.error("%s failed (%s): %s", match.function.name, error.error_type, error)
+            return gateway_error(500, "Internal Server Error")
         except Exception:
             log.exception("%s raised", match.function.name)
             return gateway_error(500, "Internal Server Error")
