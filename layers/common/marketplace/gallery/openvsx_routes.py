@@ -10,7 +10,6 @@ Gateway never sends those here, so they are not defined.
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
@@ -24,6 +23,8 @@ from marketplace.catalog import store as catalog
 from marketplace.catalog.ids import EXTENSION_ID, UNIVERSAL
 from marketplace.gallery import downloads, openvsx
 from marketplace.gallery.model import ExtensionView, VersionView
+from marketplace.platform import body as bodies
+from marketplace.platform.errors import MarketplaceError
 from marketplace.platform.http import json_response, public_base_url, redirect
 
 router = Router()
@@ -168,17 +169,17 @@ def query_v2() -> Response[str]:
 def query_post() -> Response[str]:
     """Open VSX's deprecated POST form: a redirect to the GET form with the body's fields as parameters."""
     try:
-        body = json.loads(router.current_event.decoded_body or "{}")
-    except (ValueError, RecursionError):
-        raise openvsx.InvalidParameter("The request body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise openvsx.InvalidParameter("The request body must be a JSON object.")
+        body = bodies.json_body(router.current_event, required=False) or {}
+    except MarketplaceError as error:
+        if error.status != 400:
+            raise
+        raise openvsx.InvalidParameter(error.message) from None
     fields = {name: body[name] for name in QUERY_FIELDS if body.get(name) not in (None, "")}
     if any(isinstance(value, dict | list) for value in fields.values()):
         raise openvsx.InvalidParameter("The query fields must be strings, numbers or booleans.")
     text = urlencode({k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in fields.items()})
     location = f"{_urls().api('-', 'query')}" + (f"?{text}" if text else "")
-    return Response(status_code=301, content_type="text/plain", body="", headers={"Location": location})
+    return redirect(location, {}, status=301)
 
 
 # ------------------------------------------------------------------------- namespaces, extensions, files

@@ -6,7 +6,6 @@ manifest and the item/publisher links. The Open VSX read API lives in ``gallery.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from typing import Any
@@ -17,12 +16,13 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from marketplace.catalog import reader
 from marketplace.catalog import store as catalog
-from marketplace.catalog.ids import EXTENSION_ID, TARGET_PLATFORMS
+from marketplace.catalog.ids import EXTENSION_ID, ID_PART, TARGET_PLATFORMS
 from marketplace.catalog.semver import is_valid
 from marketplace.gallery import assets, control, downloads, serialize, service
 from marketplace.gallery.model import ExtensionView, VersionView
+from marketplace.platform import body
 from marketplace.platform.errors import BadRequest, NotFound
-from marketplace.platform.http import json_response, public_base_url, redirect
+from marketplace.platform.http import json_response, public_base_url, quote_path, redirect
 
 router = Router()
 
@@ -74,12 +74,9 @@ def _version(view: ExtensionView, version: str, target_platform: str | None) -> 
 
 @router.post(f"{SERVICE}/extensionquery", compress=True)
 def extension_query() -> Response[str]:
-    try:
-        raw = router.current_event.decoded_body or ""  # base64 bodies are decoded here: bad UTF-8 is a 400 too
-        body = json.loads(raw) if raw.strip() else None
-    except (ValueError, RecursionError) as error:  # also integers over 4300 digits and absurd nesting
-        raise BadRequest(f"the request body is not valid JSON: {str(error)[:200]}") from None
-    answer = service.extension_query(body, _base())
+    # An empty body goes on to the query's own "must be a JSON object" answer, like any other wrong shape.
+    query = body.json_body(router.current_event, required=False, expect=None)
+    answer = service.extension_query(query, _base())
     return json_response(200, answer, {"activityid": router.current_event.raw_event.get(
         "requestContext", {}).get("requestId", "")})
 
@@ -96,7 +93,7 @@ def _download(view: ExtensionView, version: VersionView, query: dict[str, str]) 
     """Count the fetch (never failing it), then send the client to the CDN."""
     downloads.record_download(view.extension_id, version.version, version.target_platform,
                               downloads.event_kind(query), router.current_event.headers)
-    return redirect(f"{_base()}/{version.asset_base}/{serialize.PACKAGE}", NO_STORE)
+    return redirect(f"{_base()}/{quote_path(version.asset_base)}/{serialize.PACKAGE}", NO_STORE)
 
 
 def _serve(key: str | None, missing: str) -> Response[Any]:
@@ -104,7 +101,7 @@ def _serve(key: str | None, missing: str) -> Response[Any]:
     if stored is None:
         raise NotFound(missing)
     if stored.body is None:
-        return redirect(f"{_base()}/{stored.key}", ASSET_CACHE)
+        return redirect(f"{_base()}/{quote_path(stored.key)}", ASSET_CACHE)
     body: bytes | str = stored.body
     content_type = stored.content_type
     if content_type.startswith("application/json"):
@@ -204,13 +201,16 @@ def control_manifest() -> Response[str]:
 
 @router.get(f"{SERVICE}/items")
 def item() -> Response[str]:
-    name = _query().get("itemName", "")
-    publisher, _, extension = name.partition(".")
-    if not publisher or not extension:
-        raise BadRequest("itemName must be publisher.name")
-    return redirect(f"{_base()}/api/{publisher}/{extension}", LATEST_CACHE)
+    found = EXTENSION_ID.fullmatch(_query().get("itemName", ""))
+    if found is None:  # only an id can name an item: anything else never reaches the Location header
+        raise BadRequest("itemName must be publisher.name (letters, digits and hyphens)")
+    publisher, extension = found.groups()
+    return redirect(f"{_base()}/api/{quote_path(publisher)}/{quote_path(extension)}", LATEST_CACHE)
 
 
 @router.get(f"{SERVICE}/publishers/<publisher>")
 def publisher_page(publisher: str) -> Response[str]:
-    return redirect(f"{_base()}/api/{unquote(publisher)}", LATEST_CACHE)
+    name = unquote(publisher)
+    if not ID_PART.fullmatch(name):
+        raise BadRequest("a publisher name is letters, digits and hyphens")
+    return redirect(f"{_base()}/api/{quote_path(name)}", LATEST_CACHE)

@@ -1,12 +1,14 @@
 """The HTTP side every API function shares: one Powertools resolver per function, CORS for browser
-clients (code-server's workbench calls the gallery and the sync store from the browser), and errors as
-JSON bodies with the right status code."""
+clients (code-server's workbench calls the gallery and the sync store from the browser), errors as
+JSON bodies with the right status code, and response headers that are always safe field values."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response
@@ -19,7 +21,7 @@ from marketplace.platform.observability import Handler, observability
 
 JSON = "application/json"
 
-# Headers real clients send cross-origin (shared/reference/wire-protocols.md A2, C2).
+# Headers real clients send cross-origin (the gallery's and Settings Sync's request headers).
 CLIENT_HEADERS = [
     "Authorization",
     "Content-Type",
@@ -52,9 +54,43 @@ def json_response(status: int, body: object, headers: Mapping[str, str] | None =
     )
 
 
-def redirect(location: str, headers: Mapping[str, str]) -> Response[str]:
-    """A 302 to ``location``, with the caller's cache headers (a counted download must say ``no-store``)."""
-    return Response(status_code=302, content_type="text/plain", body="", headers={"Location": location, **headers})
+# RFC 9110 field names are tokens; values are sent as printable US-ASCII (see ``header_value``).
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# What may stay as it is in a Location: RFC 3986's reserved and unreserved characters, and "%" (the URL is
+# already escaped where it needed to be, so an escape is never escaped twice).
+URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
+# One path segment or an object key: no "%" (a literal percent sign is escaped), "/" kept in keys.
+PATH_SAFE = "/!$&'()*+,;=:@~"
+
+
+def _escape(char: str) -> str:
+    return "".join(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
+
+
+def header_value(value: object) -> str:
+    """``value`` as a safe response field value: CR, LF, NUL, every other control character and everything
+    outside US-ASCII percent-encoded (UTF-8), so it can neither end the header nor fail to encode."""
+    text = str(value)
+    if text.isascii() and text.isprintable():  # the common case: printable ASCII is kept as it is
+        return text
+    return "".join(c if " " <= c <= "~" else _escape(c) for c in text)
+
+
+def location_value(url: str) -> str:
+    """A URL fit for ``Location``: anything a URL may not hold raw (space, controls, non-ASCII) escaped."""
+    return quote(url, safe=URL_SAFE, errors="surrogatepass")
+
+
+def quote_path(path: str) -> str:
+    """A path (one segment or an S3 key with its slashes) escaped for use inside a URL."""
+    return quote(path, safe=PATH_SAFE, errors="surrogatepass")
+
+
+def redirect(location: str, headers: Mapping[str, str], *, status: int = 302) -> Response[str]:
+    """A redirect to ``location`` (escaped as a URL), with the caller's cache headers (a counted download must
+    say ``no-store``)."""
+    return Response(status_code=status, content_type="text/plain", body="",
+                    headers={"Location": location_value(location), **headers})
 
 
 def public_base_url(headers: Mapping[str, str]) -> str:
@@ -76,6 +112,22 @@ def with_operation_id(response: dict[str, Any], event: Mapping[str, Any], contex
     request_id = (event.get("requestContext") or {}).get("requestId") or getattr(context, "aws_request_id", "")
     if request_id:
         response.setdefault("headers", {})["X-Operation-Id"] = str(request_id)
+    return response
+
+
+def safe_headers(response: dict[str, Any]) -> dict[str, Any]:
+    """The last line of defence, on every answer: header names that are not tokens are dropped and every
+    value (cookies too) goes through ``header_value``."""
+    headers = response.get("headers")
+    if headers:
+        response["headers"] = {name: header_value(value) for name, value in headers.items()
+                               if isinstance(name, str) and _TOKEN.fullmatch(name)}
+    multi = response.get("multiValueHeaders")
+    if multi:
+        response["multiValueHeaders"] = {name: [header_value(v) for v in values] for name, values in multi.items()
+                                         if isinstance(name, str) and _TOKEN.fullmatch(name)}
+    if response.get("cookies"):
+        response["cookies"] = [header_value(cookie) for cookie in response["cookies"]]
     return response
 
 
@@ -114,6 +166,6 @@ def http_function(service: str, *routers: Router) -> tuple[APIGatewayHttpResolve
 
     @observed.entry_point(correlation_paths.API_GATEWAY_HTTP)
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        return with_operation_id(app.resolve(event, context), event, context)
+        return safe_headers(with_operation_id(app.resolve(event, context), event, context))
 
     return app, lambda_handler

@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from marketplace.catalog import store as catalog
+from marketplace.platform import body as bodies
 from marketplace.platform.errors import BadRequest, NotFound
-from marketplace.platform.http import json_response, public_base_url
+from marketplace.platform.http import json_response, location_value, public_base_url
 from marketplace.publishing import direct, lifecycle, service, store, uploads, vsce
 
 router = Router()
@@ -44,29 +44,21 @@ def _principal() -> service.Principal:
     return service.authenticate(router.current_event.get_query_string_value("token"))
 
 
-def _raw_body() -> bytes:
-    event = router.current_event
-    body = event.body or ""
-    if not event.is_base64_encoded:
-        return body.encode()
-    try:
-        return base64.b64decode(body, validate=True)
-    except (binascii.Error, ValueError) as error:
-        raise BadRequest("the request body is not valid base64") from error
+def _package() -> bytes:
+    """A package sent as the body (ovsx, vsce); its size limit and message are ``direct.publish``'s."""
+    return bodies.raw_body(router.current_event, max_bytes=bodies.GATEWAY_MAX_BYTES, what="The package")
 
 
-def _json_body() -> Any:
-    try:
-        return json.loads(router.current_event.decoded_body or "")
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise BadRequest(f"the body is not valid JSON: {error}") from error
+def _json_body() -> dict[str, Any]:
+    body: dict[str, Any] = bodies.json_body(router.current_event)
+    return body
 
 
 @router.post("/api/publish/uploads")
 def create_upload() -> Response[str]:
     principal = _principal()
     created = uploads.create(principal, _json_body())
-    return json_response(201, created, {"Location": f"/api/publish/uploads/{created['id']}"})
+    return json_response(201, created, {"Location": location_value(f"/api/publish/uploads/{created['id']}")})
 
 
 @router.get("/api/publish/uploads/<upload_id>")
@@ -79,11 +71,7 @@ def get_upload(upload_id: str) -> Response[str]:
 
 
 def _optional_json_body() -> dict[str, Any]:
-    if not (router.current_event.body or "").strip():
-        return {}
-    body = _json_body()
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")
+    body: dict[str, Any] = bodies.json_body(router.current_event, required=False) or {}
     return body
 
 
@@ -126,7 +114,7 @@ def _verdict(record: store.UploadRecord) -> Response[str]:
             body = openvsx.extension_json(view, model.version_from_item(version),
                                           openvsx.Urls.of(public_base_url(router.current_event.headers)))
             body["success"] = "It can take a couple minutes before the extension version is available"
-            return json_response(201, body, {"Location": body["url"]})
+            return json_response(201, body, {"Location": location_value(body["url"])})
     if record.status == "rejected":
         reason = record.reason or "the package was rejected"
         return json_response(400, {"error": reason, "message": reason})
@@ -138,14 +126,13 @@ def _verdict(record: store.UploadRecord) -> Response[str]:
 @router.post("/api/-/publish")
 def ovsx_publish() -> Response[str]:
     principal = _principal()
-    return _verdict(direct.publish(principal, _raw_body()))
+    return _verdict(direct.publish(principal, _package()))
 
 
 @router.post("/api/-/namespace/create")
 def ovsx_create_namespace() -> Response[str]:
     principal = _principal()
-    body = _json_body()
-    name = body.get("name") if isinstance(body, dict) else None
+    name = _json_body().get("name")
     if not isinstance(name, str):
         raise BadRequest('the body must be {"name": "<namespace>"}')
     service.create_namespace_for(principal, name)
@@ -179,7 +166,7 @@ def vsce_get_extension(publisher: str, extension: str) -> Response[str]:
 
 
 def _vsce_publish() -> Response[str]:
-    record = direct.publish(_principal(), _raw_body())
+    record = direct.publish(_principal(), _package())
     if record.status == "published" and record.extension_id:
         found = catalog.get_extension(record.extension_id)
         if found is not None:

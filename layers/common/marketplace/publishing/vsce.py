@@ -1,7 +1,7 @@
 """What ``vsce`` (with ``VSCE_MARKETPLACE_URL`` pointing at us) needs from the Azure DevOps-style gallery
 API: the location service that maps resource ids to routes, the extension lookup it makes before
 publishing, the publish answer, and the role assignment ``vsce verify-pat`` reads. Shapes as captured
-from vsce 3.9 (shared/reference/real-clients.md section 4.3)."""
+from vsce 3.9."""
 
 from __future__ import annotations
 

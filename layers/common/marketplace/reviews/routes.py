@@ -7,8 +7,6 @@ in the statistics table, before anything is read.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 
 from aws_lambda_powertools.event_handler import Response
@@ -21,7 +19,7 @@ from marketplace.platform.ratelimit import RateLimit
 from marketplace.platform.resources import STATISTICS_TABLE
 from marketplace.reviews import protocol, service
 from marketplace.reviews.service import Reviewer
-from marketplace.reviews.validation import InvalidReview, display_name, parse_body
+from marketplace.reviews.validation import display_name, parse_body, read_body
 
 router = Router()
 
@@ -51,19 +49,6 @@ def _base() -> str:
     return public_base_url(router.current_event.headers or {})
 
 
-def _body() -> bytes | None:
-    event = router.current_event
-    raw = event.get("body")
-    if raw is None:
-        return None
-    if event.get("isBase64Encoded"):
-        try:
-            return base64.b64decode(raw, validate=True)
-        except (binascii.Error, ValueError) as error:
-            raise InvalidReview("The body is not valid base64") from error
-    return str(raw).encode("utf-8", "surrogatepass")
-
-
 @router.get("/api/<namespace>/<extension>/reviews")
 def list_reviews(namespace: str, extension: str) -> Response[str]:
     entry = service.extension(namespace, extension)
@@ -74,7 +59,7 @@ def list_reviews(namespace: str, extension: str) -> Response[str]:
 @router.post("/api/<namespace>/<extension>/review")
 def post_review(namespace: str, extension: str) -> Response[str]:
     reviewer = _reviewer()
-    review = parse_body(_body())
+    review = parse_body(read_body(router.current_event))
     entry = service.extension(namespace, extension)
     posted = service.post(entry, reviewer, review)
     return json_response(201, protocol.added(entry, posted.replaced), NO_STORE)

@@ -23,7 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from marketplace.platform.errors import BadRequest, MarketplaceError, PayloadTooLarge
+from marketplace.platform import body
+from marketplace.platform.errors import BadRequest, MarketplaceError, PayloadTooLarge, UnsupportedMediaType
 
 MIN_RATING, MAX_RATING = 1, 5
 MAX_TITLE = 255
@@ -55,6 +56,13 @@ class ReviewTooLarge(ReviewError, PayloadTooLarge):
     pass
 
 
+class UnsupportedReviewEncoding(ReviewError, UnsupportedMediaType):
+    pass
+
+
+WHAT = "The review body"
+
+
 @dataclass(frozen=True)
 class ReviewInput:
     rating: int
@@ -63,23 +71,32 @@ class ReviewInput:
     version: str | None  # as named by the reviewer; ``None``: the extension's latest
 
 
+def _review_error(error: MarketplaceError) -> ReviewError:
+    """The platform decoder's error in Open VSX's shape, with the same status."""
+    kind = {413: ReviewTooLarge, 415: UnsupportedReviewEncoding}.get(error.status, InvalidReview)
+    return kind(error.message)
+
+
+def read_body(event: Mapping[str, Any]) -> bytes:
+    """The POST body's bytes (the platform decoder: base64, no Content-Encoding, at most ``MAX_BODY_BYTES``)."""
+    try:
+        return body.raw_body(event, max_bytes=MAX_BODY_BYTES, what=WHAT)
+    except MarketplaceError as error:
+        raise _review_error(error) from None
+
+
 def parse_body(raw: bytes | None) -> ReviewInput:
     """The review a POST body asks for; every fault is an ``InvalidReview`` naming the field."""
     if raw is None or not raw.strip():
         raise InvalidReview("No JSON input.")
     if len(raw) > MAX_BODY_BYTES:
-        raise ReviewTooLarge(f"The review body is larger than {MAX_BODY_BYTES} bytes")
+        raise ReviewTooLarge(f"{WHAT} is larger than {MAX_BODY_BYTES} bytes")
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise InvalidReview("The review body is not UTF-8") from error
-    try:
-        document = json.loads(text)
-    except ValueError as error:
-        raise InvalidReview(f"The review body is not valid JSON: {error}") from error
+        document = body.parse_json(raw, expect=None, what=WHAT)
+    except MarketplaceError as error:
+        raise _review_error(error) from None
     if not isinstance(document, Mapping):
-        raise InvalidReview("The review body must be a JSON object: {\"rating\": 1-5, \"title\", \"comment\", "
-                            "\"version\"}")
+        raise InvalidReview(f"{WHAT} must be a JSON object: {{\"rating\": 1-5, \"title\", \"comment\", \"version\"}}")
     return review_input(document)
 
 

@@ -7,16 +7,14 @@ user's rate limit before it touches the store. ETags are the bare refs the clien
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from marketplace.identity import authenticate
+from marketplace.platform import body
 from marketplace.platform.config import setting_int
-from marketplace.platform.errors import BadRequest, PayloadTooLarge
 from marketplace.platform.http import json_response
 from marketplace.platform.ratelimit import RateLimit
 from marketplace.platform.resources import SYNC_TABLE
@@ -68,25 +66,10 @@ def _user() -> str:
 
 
 def _body(resource: str) -> str:
-    event = router.current_event
-    raw = event.get("body") or ""
+    """A resource's content: UTF-8 text, gzip-compressed or not, at most the store's limit once decompressed."""
     limit = setting_int(MAX_BODY_VAR, DEFAULT_MAX_BODY)
-    if event.get("isBase64Encoded"):
-        if len(raw) > (limit + 2) // 3 * 4:
-            raise _too_large(resource, limit)
-        try:
-            data = base64.b64decode(raw, validate=True)
-        except (binascii.Error, ValueError) as error:
-            raise BadRequest("The body is not valid base64") from error
-    else:
-        data = raw.encode("utf-8", "surrogateescape")
-    if len(data) > limit:
-        raise _too_large(resource, limit)
+    data = body.raw_body(router.current_event, max_bytes=limit, encodings=body.GZIP, what=f"The {resource} body")
     return protocol.decode_body(data)
-
-
-def _too_large(resource: str, limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"The {resource} body is larger than the store accepts ({limit} bytes)")
 
 
 def _empty(status: int, etag: str | None = None) -> Response[str]:
