@@ -2,17 +2,19 @@
 
 - The API origin gets the origin secret as a custom header (``platform.trust``): the functions refuse requests
   without it, so a caller who skips CloudFront can neither reach them nor forge the headers CloudFront sets.
-- ``assets/*`` answers ``GET``, ``HEAD`` and ``OPTIONS``: a viewer-request function answers every ``OPTIONS``
-  (CORS preflight) itself, the response headers policy adds the CORS and security headers of
-  ``platform.cdn_policy`` to the rest; a missing asset is S3's ``404`` because the distribution may list the
-  bucket (S3 answers ``403`` to a reader without ``s3:ListBucket``). No distribution-wide custom error response:
-  it would rewrite the API's own ``403``s too.
+- ``assets/*`` answers ``GET``, ``HEAD`` and ``OPTIONS`` with the CORS and security headers the local CDN
+  stand-in defines (``marketplace.local.cdn``: one definition for both): a viewer-request function answers every
+  ``OPTIONS`` (CORS preflight) itself, since S3 refuses an ``OPTIONS`` for a bucket without a CORS configuration,
+  and the response headers policy adds the headers to the rest. A missing asset is S3's own ``404`` because the
+  distribution may list the bucket (S3 answers ``403`` to a reader without ``s3:ListBucket``). No
+  distribution-wide custom error response: it would rewrite the API's own ``403``s too.
 - Access logs: standard logging v2 (``stacks.cdn_logs``), without query strings or client addresses.
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 from aws_cdk import Annotations, ArnFormat, Duration, Stack
 from aws_cdk import aws_apigatewayv2 as apigwv2
@@ -22,7 +24,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from marketplace.platform import cdn_policy as policy
+from marketplace.local import cdn as policy
 from marketplace.platform import resources as r
 from marketplace.platform import trust
 from stacks import nag
@@ -42,22 +44,64 @@ function handler(event) {
 }
 """
 API_CACHE_MAX_TTL = Duration.days(1)
+PREFLIGHT_STATUS = 200  # as the local stand-in answers a preflight (any 2xx passes a browser's CORS check)
+
+
+def preflight_headers() -> list[tuple[str, str]]:
+    """The headers of a preflight's answer: the CORS ones for a preflight and the security headers."""
+    return [*policy.cors_headers(preflight=True), *policy.SECURITY_HEADERS]
 
 
 def preflight_function_code() -> str:
-    """The assets behaviour's viewer-request function: ``OPTIONS`` gets ``cdn_policy``'s preflight answer."""
-    headers = {name: {"value": value} for name, value in policy.preflight_headers()}
+    """The assets behaviour's viewer-request function: every ``OPTIONS`` gets the preflight answer."""
+    headers = {name: {"value": value} for name, value in preflight_headers()}
     return (
         f"var PREFLIGHT_HEADERS = {json.dumps(headers, sort_keys=True)};\n"
         "function handler(event) {\n"
         "    var request = event.request;\n"
         "    if (request.method === 'OPTIONS') {\n"
-        f"        return {{ statusCode: {policy.PREFLIGHT_STATUS}, statusDescription: 'No Content', "
-        "headers: PREFLIGHT_HEADERS };\n"
+        f"        return {{ statusCode: {PREFLIGHT_STATUS}, statusDescription: 'OK', headers: PREFLIGHT_HEADERS }};\n"
         "    }\n"
         "    return request;\n"
         "}\n"
     )
+
+
+def security_headers_behavior() -> cloudfront.ResponseSecurityHeadersBehavior:
+    """The response headers policy's security headers, read from the stand-in's ``SECURITY_HEADERS``."""
+    headers = dict(policy.SECURITY_HEADERS)
+    expected = {
+        "strict-transport-security", "x-content-type-options", "x-frame-options", "referrer-policy", "x-xss-protection"
+    }
+    if set(headers) != expected or headers["x-content-type-options"] != "nosniff":
+        raise ValueError(f"security headers the response headers policy cannot express: {sorted(headers)}")
+    hsts = re.fullmatch(r"max-age=(\d+)", headers["strict-transport-security"])
+    xss = re.fullmatch(r"1(; mode=block)?", headers["x-xss-protection"])
+    if hsts is None or xss is None:
+        raise ValueError(f"unexpected security header values: {headers}")
+    return cloudfront.ResponseSecurityHeadersBehavior(
+        strict_transport_security=cloudfront.ResponseHeadersStrictTransportSecurity(
+            access_control_max_age=Duration.seconds(int(hsts.group(1))), override=True
+        ),
+        content_type_options=cloudfront.ResponseHeadersContentTypeOptions(override=True),
+        frame_options=cloudfront.ResponseHeadersFrameOptions(
+            frame_option=cloudfront.HeadersFrameOption[headers["x-frame-options"]], override=True
+        ),
+        referrer_policy=cloudfront.ResponseHeadersReferrerPolicy(
+            referrer_policy=cloudfront.HeadersReferrerPolicy[headers["referrer-policy"].upper().replace("-", "_")],
+            override=True,
+        ),
+        xss_protection=cloudfront.ResponseHeadersXSSProtection(
+            protection=True, mode_block=xss.group(1) is not None, override=True
+        ),
+    )
+
+
+def _allowed_methods(methods: tuple[str, ...]) -> cloudfront.AllowedMethods:
+    for allowed in (cloudfront.AllowedMethods.ALLOW_GET_HEAD, cloudfront.AllowedMethods.ALLOW_GET_HEAD_OPTIONS):
+        if set(allowed.methods) == set(methods):
+            return allowed
+    raise ValueError(f"no CloudFront method set is exactly {methods}")
 
 
 class ContentDelivery(Construct):
@@ -108,7 +152,7 @@ class ContentDelivery(Construct):
         assets_headers = cloudfront.ResponseHeadersPolicy(
             self,
             "AssetsResponseHeaders",
-            comment="CORS and security headers of public assets (marketplace.platform.cdn_policy)",
+            comment="CORS and security headers of public assets (marketplace.local.cdn)",
             cors_behavior=cloudfront.ResponseHeadersCorsBehavior(
                 access_control_allow_origins=[policy.CORS_ALLOW_ORIGIN],
                 access_control_allow_methods=list(policy.CORS_ALLOW_METHODS),
@@ -118,21 +162,7 @@ class ContentDelivery(Construct):
                 access_control_allow_credentials=policy.CORS_ALLOW_CREDENTIALS,
                 origin_override=True,
             ),
-            security_headers_behavior=cloudfront.ResponseSecurityHeadersBehavior(
-                strict_transport_security=cloudfront.ResponseHeadersStrictTransportSecurity(
-                    access_control_max_age=Duration.seconds(policy.HSTS_MAX_AGE), override=True
-                ),
-                content_type_options=cloudfront.ResponseHeadersContentTypeOptions(override=True),
-                frame_options=cloudfront.ResponseHeadersFrameOptions(
-                    frame_option=cloudfront.HeadersFrameOption[policy.FRAME_OPTIONS], override=True
-                ),
-                referrer_policy=cloudfront.ResponseHeadersReferrerPolicy(
-                    referrer_policy=cloudfront.HeadersReferrerPolicy.STRICT_ORIGIN_WHEN_CROSS_ORIGIN, override=True
-                ),
-                xss_protection=cloudfront.ResponseHeadersXSSProtection(
-                    protection=True, mode_block=True, override=True
-                ),
-            ),
+            security_headers_behavior=security_headers_behavior(),
         )
         api_origin = origins.HttpOrigin(
             f"{api.api_id}.execute-api.{stack.region}.{stack.url_suffix}",
@@ -182,7 +212,7 @@ class ContentDelivery(Construct):
                 assets_pattern: cloudfront.BehaviorOptions(
                     origin=assets_origin,
                     viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
-                    allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD_OPTIONS,
+                    allowed_methods=_allowed_methods(policy.ALLOWED_METHODS),
                     cached_methods=cloudfront.CachedMethods.CACHE_GET_HEAD,
                     # no query string, header or cookie reaches S3 (no origin request policy either)
                     cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED,

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from marketplace.platform import cdn_policy as policy
+from marketplace.local import cdn as policy
 from marketplace.platform import resources as r
 from marketplace.platform import trust
-from stacks.cdn import FORWARDED_HOST_FUNCTION, preflight_function_code
+from stacks.cdn import FORWARDED_HOST_FUNCTION, PREFLIGHT_STATUS, preflight_function_code, preflight_headers
 
 from .synth import Synthesized
 
@@ -69,9 +69,9 @@ def test_the_api_gets_cloudfronts_viewer_address_and_not_the_viewers_host(dev: S
     assert not dev.resources("AWS::CloudFront::OriginRequestPolicy")
 
 
-def test_assets_answer_get_head_and_preflights_with_the_shared_cors_policy(dev: Synthesized) -> None:
+def test_assets_answer_get_head_and_preflights_with_the_local_stand_ins_cors_policy(dev: Synthesized) -> None:
     (assets,) = _config(dev)["CacheBehaviors"]
-    assert assets["AllowedMethods"] == ["GET", "HEAD", "OPTIONS"]
+    assert assets["AllowedMethods"] == ["GET", "HEAD", "OPTIONS"] == list(policy.ALLOWED_METHODS)
     assert assets["CachedMethods"] == ["GET", "HEAD"]
     ((policy_id, headers_policy),) = dev.resources("AWS::CloudFront::ResponseHeadersPolicy").items()
     assert assets["ResponseHeadersPolicyId"] == {"Ref": policy_id}
@@ -85,11 +85,15 @@ def test_assets_answer_get_head_and_preflights_with_the_shared_cors_policy(dev: 
     assert cors["AccessControlAllowCredentials"] is policy.CORS_ALLOW_CREDENTIALS
     assert cors["OriginOverride"] is True
     security = config["SecurityHeadersConfig"]
-    assert security["StrictTransportSecurity"]["AccessControlMaxAgeSec"] == policy.HSTS_MAX_AGE
-    assert security["FrameOptions"]["FrameOption"] == policy.FRAME_OPTIONS
-    assert security["ReferrerPolicy"]["ReferrerPolicy"] == policy.REFERRER_POLICY
+    local = dict(policy.SECURITY_HEADERS)
+    hsts = security["StrictTransportSecurity"]["AccessControlMaxAgeSec"]
+    assert f"max-age={hsts}" == local["strict-transport-security"]
+    assert security["FrameOptions"]["FrameOption"] == local["x-frame-options"]
+    assert security["ReferrerPolicy"]["ReferrerPolicy"] == local["referrer-policy"]
     assert security["XSSProtection"] == {"ModeBlock": True, "Override": True, "Protection": True}
-    assert "ContentTypeOptions" in security
+    assert local["x-xss-protection"] == "1; mode=block"
+    assert security["ContentTypeOptions"] == {"Override": True}
+    assert local["x-content-type-options"] == "nosniff"
     (association,) = assets["FunctionAssociations"]
     assert association["EventType"] == "viewer-request"
     functions = dev.resources("AWS::CloudFront::Function")
@@ -197,7 +201,15 @@ def test_preflight_function_answers_options_and_passes_everything_else() -> None
         + "process.stdout.write(JSON.stringify([options, get]));"
     )
     options, get = _run_node(script)
-    assert options["statusCode"] == policy.PREFLIGHT_STATUS
-    assert {name: value["value"] for name, value in options["headers"].items()} == dict(policy.preflight_headers())
+    assert options["statusCode"] == PREFLIGHT_STATUS == 200
+    assert {name: value["value"] for name, value in options["headers"].items()} == dict(preflight_headers())
     assert options["headers"]["access-control-allow-methods"] == {"value": "GET, HEAD, OPTIONS"}
     assert get == {"method": "GET", "uri": "/assets/a/b", "headers": {}}
+
+
+def test_the_preflight_answer_is_the_local_stand_ins() -> None:
+    """The same status and headers as marketplace.local.cdn's answer to an OPTIONS (which reads no object)."""
+    local = policy.Cdn("unused-bucket", r.PACKAGES_BUCKET.public_prefix).serve("OPTIONS", "/assets/x", {})
+    assert local.status == PREFLIGHT_STATUS
+    ignored = {"content-length", "x-cache"}  # CloudFront sets these itself
+    assert {(n, v) for n, v in local.headers if n not in ignored} == set(preflight_headers())
