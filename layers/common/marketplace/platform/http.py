@@ -94,12 +94,11 @@ def redirect(location: str, headers: Mapping[str, str], *, status: int = 302) ->
 
 
 def public_base_url(headers: Mapping[str, str]) -> str:
-    """The public origin the caller used: CloudFront's viewer host (copied to ``x-forwarded-host`` by the
-    distribution's viewer-request function), or the Host header when called directly."""
-    lowered = {k.lower(): v for k, v in headers.items()}
-    host = lowered.get("x-forwarded-host") or lowered.get("host") or "localhost"
-    proto = lowered.get("x-forwarded-proto") or ("http" if host.startswith(("127.", "localhost")) else "https")
-    return f"{proto.split(',')[0].strip()}://{host.split(',')[0].strip()}"
+    """The public origin the caller used: the forwarded host and scheme when the request came through the front
+    door (origin secret verified), else the Host header; always a plain ``host[:port]`` (``platform.trust``)."""
+    from marketplace.platform import trust  # here, not at the top: this function is all that uses it
+
+    return trust.public_base_url(headers)
 
 
 def error_response(error: MarketplaceError) -> Response[str]:

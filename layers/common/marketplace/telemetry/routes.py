@@ -62,24 +62,12 @@ def pseudonyms() -> Pseudonyms:
 def client_address(event: BaseProxyEvent) -> str:
     """The caller's address, used only to derive the rate limiter's key.
 
-    Behind the CDN, API Gateway's source address is CloudFront's, so the viewer's comes from
-    ``CloudFront-Viewer-Address`` when the distribution forwards it, else from the last ``X-Forwarded-For`` hop
-    CloudFront appended (earlier hops are whatever the client wrote). Without CloudFront (no ``X-Amz-Cf-Id``),
-    ``X-Forwarded-For`` is the client's own words and is ignored.
+    The viewer's ``CloudFront-Viewer-Address`` when the request carries the origin secret, else the address API
+    Gateway saw; never ``X-Forwarded-For`` (``platform.trust.client_address``).
     """
-    headers = {k.lower(): v for k, v in (event.headers or {}).items()}
-    source = str(((event.get("requestContext") or {}).get("http") or {}).get("sourceIp") or "")
-    viewer = headers.get("cloudfront-viewer-address", "").strip()
-    if viewer:
-        return viewer.rsplit(":", 1)[0].strip("[]")  # "<address>:<port>"
-    forwarded = headers.get("x-forwarded-for", "")
-    if forwarded and "x-amz-cf-id" in headers:
-        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-        while hops and hops[-1] == source:  # API Gateway may have appended CloudFront's own address
-            hops.pop()
-        if hops:
-            return hops[-1]
-    return source or "unknown"
+    from marketplace.platform import trust  # here, not at the top: this function is all that uses it
+
+    return trust.client_address(event)
 
 
 def _rate_limit() -> RateLimit:
