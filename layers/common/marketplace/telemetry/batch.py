@@ -7,11 +7,11 @@ event only. Nothing here touches AWS: this is what ``bench/telemetry.py`` times.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from marketplace.platform.body import parse_json
 from marketplace.platform.errors import BadRequest, PayloadTooLarge
 from marketplace.telemetry import events
 from marketplace.telemetry.packing import DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_RECORD_EVENTS, Record, pack
@@ -43,12 +43,10 @@ def parse(data: bytes) -> list[Any]:
     """The events of a request body; ``PayloadTooLarge`` or ``BadRequest`` for the batch as a whole."""
     if len(data) > events.MAX_BODY_BYTES:
         raise PayloadTooLarge(f"The body is larger than {events.MAX_BODY_BYTES} bytes")
-    try:
-        body = json.loads(data)
-    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-        raise BadRequest(f"The body is not valid JSON. {SHAPE}") from None
-    if type(body) is not dict:
-        raise BadRequest(SHAPE)
+    try:  # the platform's decoder: strict UTF-8, bounded nesting and digits (NaN is rejected per event)
+        body = parse_json(data, expect=dict, constants=True)
+    except BadRequest as error:
+        raise BadRequest(f"{error.message}. {SHAPE}") from None
     batch = body.get("events")
     if type(batch) is not list or not batch:
         raise BadRequest(SHAPE)
