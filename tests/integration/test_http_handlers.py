@@ -77,3 +77,21 @@ def test_domain_errors_keep_their_status_and_headers(deployment):
     result = http_app("test", router).resolve(http_event("GET", "/slow-down", "GET /slow-down"), context("gallery"))
     assert result["statusCode"] == 429 and result["headers"]["Retry-After"] == "7"
     assert json.loads(result["body"])["error"] == "too_many_requests"
+
+
+@pytest.mark.parametrize("fn", HTTP_FUNCTIONS, ids=lambda fn: fn.name)
+def test_with_an_origin_secret_only_requests_through_the_front_door_are_answered(deployment, monkeypatch, fn):
+    """On AWS the execute-api URL stays reachable: a caller who skips CloudFront lacks its secret header."""
+    handler = importlib.import_module(fn.module)
+    route = fn.routes[0]
+    path = route.path.replace("{proxy+}", "no/such/thing").replace("{namespace}", "n").replace("{extension}", "e")
+    method = "GET" if route.method == "ANY" else route.method
+    monkeypatch.setenv("MARKETPLACE_ORIGIN_SECRET", "the-distribution-secret")
+    for headers in ({}, {"x-origin-verify": "a-guess"}, {"x-origin-verify": ""}):
+        result = handler.lambda_handler(http_event(method, path, route.key, headers), context(fn.name))
+        assert result["statusCode"] == 403, headers
+        assert json.loads(result["body"])["error"] == "origin_not_verified"
+        assert result["headers"]["X-Operation-Id"]
+    through = handler.lambda_handler(http_event(method, path, route.key, {"x-origin-verify": "the-distribution-secret"}),
+                                     context(fn.name))
+    assert through["statusCode"] in (404, 405)  # the request reached the function's routes

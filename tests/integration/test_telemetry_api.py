@@ -297,10 +297,14 @@ def test_each_client_is_rate_limited_by_a_hash_of_its_address(deployment, monkey
     assert status == 429 and body["error"] == "too_many_requests" and 1 <= int(headers["Retry-After"]) <= 60
     assert _post("{not json")["statusCode"] == 429  # counted before the body is even read
     assert _send(_event(), source_ip="198.51.100.20")[0] == 202  # another client has its own budget
-    # behind CloudFront the viewer's address counts, not CloudFront's
-    via_cdn = {"x-amz-cf-id": "abc", "x-forwarded-for": f"192.0.2.99, {CLIENT_IP}"}
+    # behind CloudFront (the origin secret verified) the viewer's address counts, not CloudFront's
+    monkeypatch.setenv("MARKETPLACE_ORIGIN_SECRET", "origin-secret")
+    via_cdn = {"x-origin-verify": "origin-secret", "cloudfront-viewer-address": f"{CLIENT_IP}:1234"}
     assert _send(_event(), headers=via_cdn, source_ip="130.176.0.1")[0] == 429
-    viewer = {"cloudfront-viewer-address": "198.51.100.20:53412"}
+    # a caller who skips CloudFront cannot choose its address: forged headers without the secret are refused
+    forged = {"x-amz-cf-id": "abc", "cloudfront-viewer-address": "192.0.2.99:1", "x-forwarded-for": "192.0.2.99"}
+    assert _send(_event(), headers=forged, source_ip="130.176.0.9")[0] == 403
+    viewer = {"x-origin-verify": "origin-secret", "cloudfront-viewer-address": "198.51.100.20:53412"}
     assert _send(_event(), headers=viewer, source_ip="130.176.0.2")[0] == 202
     assert _send(_event(), headers=viewer, source_ip="130.176.0.3")[0] == 429
     table = _table_dump(deployment)

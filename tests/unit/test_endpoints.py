@@ -16,10 +16,15 @@ def test_product_json_fragment():
     assert edit_sessions["authenticationProviders"] == store["authenticationProviders"]
 
 
-def test_public_base_url_prefers_the_viewer_host():
+def test_public_base_url_prefers_the_viewer_host(monkeypatch):
     from marketplace.platform.http import public_base_url
 
-    assert public_base_url({"x-forwarded-host": "d111.cloudfront.net", "host": "abc.execute-api"}) == (
+    monkeypatch.setenv("MARKETPLACE_ORIGIN_SECRET", "s")
+    verified = {"x-origin-verify": "s"}
+    assert public_base_url({**verified, "x-forwarded-host": "d111.cloudfront.net", "host": "abc.execute-api"}) == (
         "https://d111.cloudfront.net")
     assert public_base_url({"Host": "127.0.0.1:8080"}) == "http://127.0.0.1:8080"
-    assert public_base_url({"host": "x.example", "x-forwarded-proto": "http"}) == "http://x.example"
+    assert public_base_url({**verified, "host": "x.example", "x-forwarded-proto": "http"}) == "http://x.example"
+    # without the origin secret, forwarded headers are the caller's own words and are not believed
+    assert public_base_url({"x-forwarded-host": "evil.example", "host": "abc.execute-api"}) == (
+        "https://abc.execute-api")

@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from marketplace.platform.errors import MarketplaceError
 from marketplace.platform.observability import Handler, observability
+from marketplace.platform.trust import origin_denial
 
 JSON = "application/json"
 
@@ -165,6 +166,8 @@ def http_function(service: str, *routers: Router) -> tuple[APIGatewayHttpResolve
 
     @observed.entry_point(correlation_paths.API_GATEWAY_HTTP)
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        return safe_headers(with_operation_id(app.resolve(event, context), event, context))
+        # only requests that came through the front door (CloudFront, or the local runtime's) are answered
+        denied = origin_denial(event)
+        return safe_headers(with_operation_id(denied or app.resolve(event, context), event, context))
 
     return app, lambda_handler
