@@ -92,6 +92,6 @@ def test_with_an_origin_secret_only_requests_through_the_front_door_are_answered
         assert result["statusCode"] == 403, headers
         assert json.loads(result["body"])["error"] == "origin_not_verified"
         assert result["headers"]["X-Operation-Id"]
-    through = handler.lambda_handler(http_event(method, path, route.key, {"x-origin-verify": "the-distribution-secret"}),
-                                     context(fn.name))
+    verified = {"x-origin-verify": "the-distribution-secret"}
+    through = handler.lambda_handler(http_event(method, path, route.key, verified), context(fn.name))
     assert through["statusCode"] in (404, 405)  # the request reached the function's routes
