@@ -15,7 +15,6 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IConstruct
 
-from marketplace.platform import config
 from marketplace.platform import functions as fns
 from marketplace.platform import resources as r
 from stacks import nag
@@ -27,9 +26,6 @@ from stacks.settings import StageSettings
 from stacks.storage import Buckets
 from stacks.streams import EventStreams
 from stacks.tables import Tables
-
-METRICS_NAMESPACE = "Marketplace"
-LOG_LEVEL = "INFO"
 
 # The KMS actions an S3 object action needs on the bucket's key (SSE-KMS with a bucket key).
 _KMS_FOR_OBJECT_ACTION = {
@@ -119,11 +115,8 @@ class Functions(Construct):
         locations = resources.locations()
         self.functions: dict[str, lambda_.Function] = {}
         for definition in fns.FUNCTIONS:
-            environment = {name: locations[name] for name in definition.environment_variables()}
-            if definition.authenticates:
-                environment.update(auth_environment)
-            if definition.routes:
-                environment.update(http_environment)
+            # the same definition gives the local runtime's worker processes their environment
+            environment = definition.lambda_environment(stage.name, locations, auth_environment, http_environment)
             function = self._function(definition, layer, environment)
             wildcards = [*self._grant(definition, function), *self._add_event_source(definition, function)]
             self._suppress_grant_wildcards(definition, function, wildcards)
@@ -175,13 +168,7 @@ class Functions(Construct):
             logging_format=lambda_.LoggingFormat.JSON,
             log_group=log_group,
             role=role,
-            environment={
-                config.STAGE_VAR: self._stage.name,
-                "POWERTOOLS_SERVICE_NAME": definition.service,
-                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-                "POWERTOOLS_LOG_LEVEL": LOG_LEVEL,
-                **environment,
-            },
+            environment=environment,
         )
 
     def _grant(self, definition: fns.FunctionDef, function: lambda_.Function) -> list[str]:

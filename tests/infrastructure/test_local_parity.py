@@ -273,3 +273,25 @@ def test_delivery_streams_read_and_write_what_the_local_delivery_does(template, 
     assert (destination["Prefix"], destination["ErrorOutputPrefix"]) == (definition.prefix, definition.error_prefix)
     assert destination["CompressionFormat"] == definition.compression
     assert definition.bucket in deployment.bucket_names  # what the local delivery writes
+
+
+@pytest.mark.parametrize("definition", FUNCTIONS, ids=lambda fn: fn.name)
+def test_local_workers_get_the_environment_cdk_gives_each_function(dev: Synthesized, local, definition):
+    """The same variables, by name, and the same resource locations: no worker sees a resource its function
+    is not granted, nor misses one it is (the stack's values are tokens; the local ones are physical names)."""
+    from marketplace.identity.config import ISSUERS_VAR
+    from marketplace.local.runtime import _FUNCTION_SCOPED, LocalMarketplace
+
+    deployment, _ = local
+    deployed = dev.props(dev.stack.functions.function(definition))["Environment"]["Variables"]
+    runtime = LocalMarketplace(stage=STAGE)
+    runtime.deployment = deployment
+    runtime._auth = {ISSUERS_VAR: "[]"}
+    worker = runtime.function_environment(definition)
+    lambda_set = {"AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                  "AWS_LAMBDA_LOG_GROUP_NAME"}
+    scoped = {name for name in worker if name in _FUNCTION_SCOPED or name in deployed}
+    assert scoped == set(deployed), definition.name
+    assert lambda_set <= set(worker)
+    for name in definition.environment_variables():
+        assert worker[name] == deployment.env[name]

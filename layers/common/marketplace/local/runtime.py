@@ -172,9 +172,8 @@ class LocalMarketplace:
         assert self.deployment is not None
         inherited = {k: v for k, v in os.environ.items() if k not in _FUNCTION_SCOPED}
         auth = dict(self._auth)
-        github = os.environ.get(identity_config.GITHUB_API_VAR)  # the operator's own setting, passed on
-        if github is not None:
-            auth[identity_config.GITHUB_API_VAR] = github
+        # the operator's own setting, passed on; unset, GitHub tokens are refused (nothing leaves the machine)
+        auth[identity_config.GITHUB_API_VAR] = os.environ.get(identity_config.GITHUB_API_VAR, "")
         routed = {ORIGIN_SECRET_VAR: self.origin_secret}
         environment = {**inherited, **fn.lambda_environment(self.stage, self.deployment.env, auth, routed)}
         environment.update({
