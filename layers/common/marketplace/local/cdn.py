@@ -1,8 +1,8 @@
 """The CDN stand-in: serves the bucket's public prefix the way the CloudFront behaviour does.
 
-Only keys under the public prefix are reachable (the origin's bucket policy allows nothing else). S3 answers a
-reader without ``s3:ListBucket`` a missing key with ``403 AccessDenied``; the distribution maps that to a
-``404``, so a missing asset is ``404 {"message": "Not Found"}`` here, in the API's shape like every other error.
+Only keys under the public prefix are reachable (the origin's bucket policy allows nothing else). The deployed
+distribution may list the bucket, so S3 answers a missing key with ``404 NoSuchKey`` rather than ``403
+AccessDenied``; here a missing asset is ``404 {"message": "Not Found"}``, the same status in the API's shape.
 Conditional requests (``If-None-Match``) and single byte ranges are honoured.
 
 Browser clients (a web workbench fetching from another origin) get CORS as the behaviour's response headers
@@ -103,7 +103,7 @@ class Cdn:
                                           *cors_headers(preflight=False)], b"")
             if status == 416:
                 return _error(416, "The requested range is not satisfiable")
-            if status in (403, 404):  # AccessDenied for a reader without s3:ListBucket, mapped to 404
+            if status in (403, 404):  # NoSuchKey (AccessDenied for a reader that may not list): a 404
                 return _error(404, "Not Found")
             return _error(502, "Bad Gateway")
         out = [("etag", found["ETag"]), ("accept-ranges", "bytes"),
