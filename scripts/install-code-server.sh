@@ -3,7 +3,7 @@
 #   scripts/install-code-server.sh [--force]
 # A plain `npm install code-server` fails offline/as root (GitHub downloads, the root check, kerberos
 # headers, `npx` with yes=false), so the steps of the tested recipe run one by one
-# (/work/shared/reference/real-clients.md §3.1). Needs Node 20 + npm, and root (or passwordless sudo) when
+# (docs/protocols/code-server.md §1). Needs Node 20 + npm, and root (or passwordless sudo) when
 # the Debian build packages are missing. Runs once: a stamp records the installed version. On failure it
 # writes .build/code-server/install-failed (the failed step and the log's tail), which the tests report
 # when they skip, and exits non-zero.

@@ -1,6 +1,6 @@
 """A Settings Sync store client that behaves like VS Code's ``UserDataSyncStoreClient`` and its synchronizers.
 
-Written only from ``shared/reference/wire-protocols.md`` PART C (section numbers below refer to it), so that a
+Written only from ``docs/protocols/settings-sync.md`` (section numbers below refer to it), so that a
 test driving it checks our store against what the editor sends and accepts, not against our own server code.
 Standard library only (``urllib``): it speaks to any store URL, over https with an optional CA file.
 

@@ -668,12 +668,12 @@ VALID_CASES: dict[str, dict[str, Any]] = {
 
 @dataclass(frozen=True)
 class HostileCase:
-    """One class of bad input (D3 in the untrusted-uploads reference) and the code it must be rejected with."""
+    """One class of bad input (an item of docs/hostile-packages.md) and the code it must be rejected with."""
 
     name: str
     build: Callable[[Path], Path]
     code: str
-    d3: str  # the D3 item(s) it covers
+    d3: str  # the item(s) of docs/hostile-packages.md it covers
     mentions: str = ""  # text the rejection reason must contain (the entry or field it names)
 
 

@@ -80,7 +80,7 @@ def install(served: Served, work: Path) -> str:
         result = editor.run("--install-extension", EXTENSION_ID)
         assert result.returncode == 0 and "successfully installed" in result.stdout + result.stderr, result.stdout
         return "code-server"
-    # VS Code's install request (wire-protocols A5.1): the VSIX from the API base, with install=true
+    # VS Code's install request (docs/protocols/vscode-gallery.md A5.1): the VSIX from the API base, with install=true
     (found,) = extensionquery(served, {"filterType": 7, "value": EXTENSION_ID})
     fallback = found["versions"][0]["fallbackAssetUri"]
     status, _, body = http("GET", f"{fallback}/{VSIX}?redirect=true&install=true")

@@ -1,9 +1,9 @@
 """The Settings Sync store over real HTTP, driven by a client written from the protocol reference.
 
 ``tests/sync_protocol.py`` behaves like VS Code's ``UserDataSyncStoreClient`` and its synchronizers
-(shared/reference/wire-protocols.md PART C); here two machines of one user go through the client's real
+(docs/protocols/settings-sync.md); here two machines of one user go through the client's real
 sequence against ``marketplace serve``, and every response is checked for the headers the client and the
-store contract require (§ numbers refer to PART C).
+store contract require (§ numbers refer to docs/protocols/settings-sync.md).
 """
 
 from __future__ import annotations

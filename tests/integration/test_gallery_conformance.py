@@ -1,6 +1,7 @@
-"""Conformance of the VS Code gallery protocol (wire-protocols part A, real-clients 3.2-3.3) end to end: API
-Gateway payload-v2 events into the gallery function (resolver, CORS, errors, compression), a catalog published
-through the real ingest (tests/integration/gallery_catalog.py), the event stream read back with boto3.
+"""Conformance of the VS Code gallery protocol (docs/protocols/vscode-gallery.md, docs/protocols/code-server.md
+§2-§3) end to end: API Gateway payload-v2 events into the gallery function (resolver, CORS, errors, compression),
+a catalog published through the real ingest (tests/integration/gallery_catalog.py), the event stream read back
+with boto3.
 
 Covered: every filterType, flag, sortBy/sortOrder and paging case; malformed bodies; every asset route (API
 fallback, vspackage, web resources, CDN keys); the latest-version route; statistics; the control manifest;
@@ -62,7 +63,7 @@ VS_CODE = c(8, TARGET)
 
 
 def by_name(name: str, flags: int = 950, **kwargs: Any) -> dict[str, Any]:
-    """The one extension a VS Code install query for ``name`` returns (real-clients 3.2)."""
+    """The one extension a VS Code install query for ``name`` returns (docs/protocols/code-server.md §2)."""
     extensions, total = results(query(c(7, name), VS_CODE, EXCLUDE_UNPUBLISHED, flags=flags, page_size=1,
                                       sort_by=0, **kwargs))
     assert total == 1 and len(extensions) == 1, extensions
@@ -453,11 +454,12 @@ def test_the_signature_is_listed_and_served_only_when_the_operator_asks(gallery_
     monkeypatch.delenv("GALLERY_ADVERTISE_VSIX_SIGNATURE", raising=False)
     assert signature not in {f["assetType"] for f in by_name("acme.linter")["versions"][0]["files"]}
     error(call("GET", f"/assets/acme/linter/1.1.0/{signature}"), 404)
-    monkeypatch.setenv("GALLERY_ADVERTISE_VSIX_SIGNATURE", "true")  # for code-server's web UI (real-clients 3.5)
+    # for code-server's web UI (docs/protocols/code-server.md §4)
+    monkeypatch.setenv("GALLERY_ADVERTISE_VSIX_SIGNATURE", "true")
     (version,) = by_name("acme.linter")["versions"]
     (listed,) = [f for f in version["files"] if f["assetType"] == signature]
     assert listed["source"] == f"{version['assetUri']}/{signature}"
-    key = listed["source"].removeprefix(BASE + "/")  # the CDN serves it too (wire-protocols A5.1)
+    key = listed["source"].removeprefix(BASE + "/")  # the CDN serves it (docs/protocols/vscode-gallery.md A5.1)
     body = boto3.client("s3").get_object(Bucket=gallery_catalog.env["PACKAGES_BUCKET"], Key=key)["Body"].read()
     assert body.startswith(b"PK")
     reply = _get(f"{version['fallbackAssetUri']}/{signature}")

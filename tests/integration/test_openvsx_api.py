@@ -1,5 +1,5 @@
-"""The Open VSX read API of the gallery function (wire-protocols part B) on the shared test catalog
-(tests/integration/gallery_catalog.py): what ``ovsx get`` and Open VSX web clients read."""
+"""The Open VSX read API of the gallery function (docs/protocols/open-vsx.md) on the shared test
+catalog (tests/integration/gallery_catalog.py): what ``ovsx get`` and Open VSX web clients read."""
 
 from __future__ import annotations
 

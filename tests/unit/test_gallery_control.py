@@ -1,4 +1,5 @@
-"""The control manifest (wire-protocols A8) built from control entries: malicious, unpublished, deprecated."""
+"""The control manifest (docs/protocols/vscode-gallery.md A8) built from control entries: malicious, unpublished,
+deprecated."""
 
 from __future__ import annotations
 

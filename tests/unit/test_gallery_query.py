@@ -1,5 +1,5 @@
-"""Parsing the ``extensionquery`` body (wire-protocols A3): what each filter type, flag, sort and paging field
-becomes, and a ``BadRequest`` naming the field for everything malformed."""
+"""Parsing the ``extensionquery`` body (docs/protocols/vscode-gallery.md A3): what each filter type, flag, sort and
+paging field becomes, and a ``BadRequest`` naming the field for everything malformed."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The raw gallery extension object (wire-protocols A4) as each flag shapes it, on hand-built read-model views."""
+"""The raw gallery extension object (docs/protocols/vscode-gallery.md A4) as each flag shapes it, on hand-built
+read-model views."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Open VSX shapes and rules (wire-protocols part B) on hand-built read-model views."""
+"""Open VSX shapes and rules (docs/protocols/open-vsx.md) on hand-built read-model views."""
 
 from __future__ import annotations
 

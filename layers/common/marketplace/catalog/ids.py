@@ -13,4 +13,5 @@ TARGET_PLATFORMS = frozenset({
     "win32-x64", "win32-arm64", "win32-ia32", "linux-x64", "linux-arm64", "linux-armhf", "alpine-x64",
     "alpine-arm64", "darwin-x64", "darwin-arm64", "web", UNIVERSAL,
 })
-WEB_EXTENSION_TAG = "__web_extension"  # marks an extension that runs in the browser (wire-protocols A12)
+# marks an extension that runs in the browser (docs/protocols/vscode-gallery.md A12)
+WEB_EXTENSION_TAG = "__web_extension"

@@ -80,7 +80,7 @@ class UuidPointer(CatalogItem):
 
 class ControlEntry(CatalogItem):
     """``CONTROL`` / ``EXT#<id>``: an extension editors must be warned about or kept from installing. The
-    gallery's control manifest is one Query of this partition (wire-protocols A8)."""
+    gallery's control manifest is one Query of this partition (docs/protocols/vscode-gallery.md A8)."""
 
     PK = "CONTROL"
     extension_id = UnicodeAttribute()

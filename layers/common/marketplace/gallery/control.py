@@ -1,4 +1,5 @@
-"""The control manifest at ``controlUrl`` (wire-protocols A8): what editors must block or warn about.
+"""The control manifest at ``controlUrl`` (docs/protocols/vscode-gallery.md A8): what editors must block or warn
+about.
 
 - malicious (blocked by the operator): ``malicious`` — installs refused, installed copies flagged for removal;
 - unpublished by the owner: ``deprecated`` with ``disallowInstall`` — a warning, and no new installs;

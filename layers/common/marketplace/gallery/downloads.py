@@ -21,7 +21,8 @@ logger = logging.getLogger(__name__)
 
 
 def event_kind(query: dict[str, str]) -> Kind:
-    """What a VSIX fetch counts as: VS Code appends ``install=true`` or ``update=true`` (wire-protocols A5.1)."""
+    """What a VSIX fetch counts as: VS Code appends ``install=true`` or ``update=true``
+    (docs/protocols/vscode-gallery.md A5.1)."""
     if query.get("install", "").lower() == "true":
         return "install"
     if query.get("update", "").lower() == "true":

@@ -128,7 +128,7 @@ class ExtensionView:
 
     @property
     def target_platforms(self) -> frozenset[str]:
-        """The platforms the extension supports, as VS Code computes them (wire-protocols A12)."""
+        """The platforms the extension supports, as VS Code computes them (docs/protocols/vscode-gallery.md A12)."""
         platforms = {v.target_platform for v in self.versions}
         if WEB_EXTENSION_TAG in self.all_tags:
             platforms.add(WEB)

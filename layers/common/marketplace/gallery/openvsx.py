@@ -1,4 +1,4 @@
-"""The Open VSX REST API's shapes and rules (wire-protocols part B), on the shared read model.
+"""The Open VSX REST API's shapes and rules (docs/protocols/open-vsx.md), on the shared read model.
 
 Pure Python: ``gallery.openvsx_routes`` reads the catalog and the search index and hands the views to the
 functions here, which parse paths and parameters and build ``ExtensionJson``, ``SearchEntryJson``,
@@ -113,7 +113,7 @@ _LISTS: tuple[Kind, ...] = ("versions", "version-references")
 
 @dataclass(frozen=True)
 class ApiPath:
-    """What a ``GET /api/...`` path asks for (wire-protocols B1, B1.1)."""
+    """What a ``GET /api/...`` path asks for (docs/protocols/open-vsx.md B1, B1.1)."""
 
     kind: Kind
     namespace: str
@@ -338,7 +338,7 @@ class Urls:
         return self.api(view.publisher, view.name, *platform, *rest)
 
     def version(self, view: ExtensionView, target_platform: str | None, version: str) -> str:
-        """Version metadata; the platform segment is left out for ``universal`` (wire-protocols B2)."""
+        """Version metadata; the platform segment is left out for ``universal`` (docs/protocols/open-vsx.md B2)."""
         return self._scoped(view, target_platform, version)
 
     def listing(self, view: ExtensionView, target_platform: str | None, kind: str) -> str:

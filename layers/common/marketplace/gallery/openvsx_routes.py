@@ -1,5 +1,5 @@
-"""Routes of the Open VSX read API under ``{base}/api`` (wire-protocols part B), for ``ovsx get`` and
-Open VSX-style web clients: namespaces, extensions by version or target platform, version lists, files,
+"""Routes of the Open VSX read API under ``{base}/api`` (docs/protocols/open-vsx.md), for ``ovsx get``
+and Open VSX-style web clients: namespaces, extensions by version or target platform, version lists, files,
 search, query and the registry version.
 
 Exact lookups (an extension, a version, ``-/query``) read the extensions table through ``catalog.reader``;
@@ -242,7 +242,7 @@ def _empty(status: int) -> Response[str]:
 def _file(path: openvsx.ApiPath) -> Response[str]:
     """A file of a version: the package is counted and sent to the CDN, the digest answered here, the other
     files sent to the CDN. Anything missing is a 404 with an empty body, as Open VSX answers (B8)."""
-    if path.target_platform is None:  # file URLs leave universal out (wire-protocols B2)
+    if path.target_platform is None:  # file URLs leave universal out (docs/protocols/open-vsx.md B2)
         path = replace(path, target_platform=UNIVERSAL)
     try:
         view = _view(path, with_statistics=False)

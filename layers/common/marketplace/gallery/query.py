@@ -1,6 +1,6 @@
 """The ``extensionquery`` request: parsing and validation of the body VS Code, vsce and other gallery
-clients POST (wire-protocols A3). Anything malformed is a ``BadRequest`` with a message naming the field,
-so the caller gets a 400 and never a 500.
+clients POST (docs/protocols/vscode-gallery.md A3). Anything malformed is a ``BadRequest`` with a message naming
+the field, so the caller gets a 400 and never a 500.
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ class Flags(IntFlag):
     INCLUDE_LATEST_PRERELEASE_AND_STABLE_VERSION_ONLY = 0x10000
 
 
-# sortBy numbers (wire-protocols A3.4, with the Marketplace's full enum, Azure DevOps' ``SortByType``): 5 and 10
-# both mean published date; 7, 8 and 9 are TrendingDaily, TrendingWeekly and TrendingMonthly.
+# sortBy numbers (docs/protocols/vscode-gallery.md A3.4, with the Marketplace's full enum, Azure DevOps'
+# ``SortByType``): 5 and 10 both mean published date; 7, 8 and 9 are TrendingDaily, TrendingWeekly and TrendingMonthly.
 SORTS: dict[int, str] = {
     0: "relevance", 1: "updated", 2: "title", 3: "publisher", 4: "installs", 5: "published", 6: "rating",
     7: "trending_daily", 8: "trending_weekly", 9: "trending_monthly", 10: "published", 11: "publisher",

@@ -1,5 +1,5 @@
 """Routes of the VS Code gallery protocol under ``serviceUrl = {base}/_apis/public/gallery``
-(wire-protocols part A): ``extensionquery``, the latest-version lookup, assets through the API
+(docs/protocols/vscode-gallery.md): ``extensionquery``, the latest-version lookup, assets through the API
 (``fallbackAssetUri``), ``vspackage``, web resources (``resourceUrlTemplate``), statistics, the control
 manifest and the item/publisher links. The Open VSX read API lives in ``gallery.openvsx_routes``.
 """

@@ -1,4 +1,4 @@
-"""The raw gallery extension object VS Code reads (wire-protocols A4), shaped by the query's flags.
+"""The raw gallery extension object VS Code reads (docs/protocols/vscode-gallery.md A4), shaped by the query's flags.
 
 Rules the clients depend on: ``flags`` is always a string; ``versions`` are newest first; a version lists
 only asset types that can be fetched at ``{assetUri}/{type}`` and ``{fallbackAssetUri}/{type}``; the Engine,
@@ -60,7 +60,7 @@ _NEEDS_A_VERSION = int(NEEDS_A_VERSION)
 def advertise_signature() -> bool:
     """Whether versions list ``VsixSignature``. Off by default: desktop VS Code verifies a listed signature
     with Microsoft's format and refuses ours; code-server's web UI enables Install only when it is listed and
-    never verifies it (real-clients 3.5), so an operator serving only such editors may turn it on."""
+    never verifies it (docs/protocols/code-server.md §4), so an operator serving only such editors may turn it on."""
     return os.environ.get("GALLERY_ADVERTISE_VSIX_SIGNATURE", "").lower() in ("1", "true", "yes")
 
 
@@ -153,9 +153,9 @@ def version_json(extension: ExtensionView, version: VersionView, flags: int, url
 
 
 def statistics(extension: ExtensionView, today: int | None = None) -> list[dict[str, Any]]:
-    """The Marketplace's statistics (wire-protocols A4.6); the formulas are in ``stats.measures``. VS Code reads
-    ``install``, ``averagerating`` and ``ratingcount``; the rating ones are left out for an unrated extension,
-    as the Marketplace and Open VSX do (the client then shows no rating)."""
+    """The Marketplace's statistics (docs/protocols/vscode-gallery.md A4.6); the formulas are in ``stats.measures``.
+    VS Code reads ``install``, ``averagerating`` and ``ratingcount``; the rating ones are left out for an
+    unrated extension, as the Marketplace and Open VSX do (the client then shows no rating)."""
     stats: list[dict[str, Any]] = [
         {"statisticName": "install", "value": extension.installs},
         {"statisticName": "updateCount", "value": extension.updates},

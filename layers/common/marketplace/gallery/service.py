@@ -109,7 +109,7 @@ LATEST_FLAGS = (Flags.INCLUDE_LATEST_PRERELEASE_AND_STABLE_VERSION_ONLY | Flags.
 
 
 def latest(publisher: str, name: str, base_url: str) -> dict[str, Any] | None:
-    """One raw extension with its newest release and pre-release per platform (wire-protocols A6)."""
+    """One raw extension with its newest release and pre-release per platform (docs/protocols/vscode-gallery.md A6)."""
     extension_id = f"{publisher}.{name}"
     view = reader.load(extension_id) if EXTENSION_ID.fullmatch(extension_id) else None
     if view is None or not view.versions:

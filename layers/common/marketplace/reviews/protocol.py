@@ -1,4 +1,5 @@
-"""Open VSX's review JSON shapes (wire-protocols B2, B6: ReviewListJson, ReviewJson, UserJson, ResultJson).
+"""Open VSX's review JSON shapes (docs/protocols/open-vsx.md B2, B6: ReviewListJson, ReviewJson, UserJson,
+ResultJson).
 Null fields are left out, as Open VSX's ``@JsonInclude(NON_NULL)`` does."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Routes of the reviews function: Open VSX's ``/api/{namespace}/{extension}/review*`` (wire-protocols B1).
+"""Routes of the reviews function: Open VSX's ``/api/{namespace}/{extension}/review*``
+(docs/protocols/open-vsx.md B1).
 
 Reading is anonymous. Writing needs the same bearer token as Settings Sync (``Authorization: Bearer`` with
 ``X-Account-Type``; no cookies, so no CSRF token either) and is counted against the user's rate limit, kept

@@ -1,4 +1,4 @@
-"""The Settings Sync store protocol's rules, as plain Python (shared/reference/wire-protocols.md part C).
+"""The Settings Sync store protocol's rules, as plain Python (docs/protocols/settings-sync.md).
 
 Names, refs and collection ids are validated here; the manifest, ref list and ``download/latest`` bodies are
 shaped here. Nothing in this module touches AWS.

@@ -1,4 +1,5 @@
-"""Routes of the sync function: the Settings Sync store under ``{base}/sync/v1`` (wire-protocols.md part C).
+"""Routes of the sync function: the Settings Sync store under ``{base}/sync/v1``
+(docs/protocols/settings-sync.md).
 
 Every request is authenticated (``Authorization: Bearer`` with ``X-Account-Type``) and counted against the
 user's rate limit before it touches the store. ETags are the bare refs the client sends back in
