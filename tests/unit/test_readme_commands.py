@@ -1,7 +1,7 @@
-"""Every ``marketplace ...`` command line shown in a fenced code block of the README or of ``docs/`` is a real
-command: run with ``--help`` appended, it exits 0 (argparse answers ``--help`` before acting, so commands that
-need a running marketplace or AWS credentials are checked too), and every long option it uses is one the
-command's help lists. A renamed command or option breaks the build instead of the documentation.
+"""Every ``marketplace ...`` (and ``./dev serve ...``) command line shown in a fenced code block of the README or
+of ``docs/`` is a real command: run with ``--help`` appended, it exits 0 (argparse answers ``--help`` before
+acting, so commands that need a running marketplace or AWS credentials are checked too), and every long option
+it uses is one the command's help lists. A renamed command or option breaks the build instead of the documentation.
 """
 
 from __future__ import annotations
@@ -77,7 +77,8 @@ def _words(line: str) -> list[str]:
 
 def commands_in(line: str) -> list[tuple[str, ...]]:
     """The arguments of every ``marketplace`` command on a shell line: at its start, after ``;``, ``&&``,
-    ``||`` or a pipe, behind ``VAR=value`` assignments, and inside ``$(...)``."""
+    ``||`` or a pipe, behind ``VAR=value`` assignments, and inside ``$(...)``. ``./dev serve ARGS`` runs
+    ``marketplace serve ARGS``, so it counts as that."""
     found: list[tuple[str, ...]] = []
     for inner in _SUBSTITUTION.findall(line):
         found += commands_in(inner)
@@ -89,6 +90,8 @@ def commands_in(line: str) -> list[tuple[str, ...]]:
             continue
         while command and _ASSIGNMENT.match(command[0]):
             command.pop(0)
+        if command[:2] == ["./dev", "serve"]:
+            command = ["marketplace", *command[1:]]
         if command and _PROGRAM.fullmatch(command[0]):
             args = []
             for arg in command[1:]:
@@ -149,6 +152,8 @@ def test_code_lines_are_only_fenced_lines_with_continuations_joined() -> None:
     (".venv/bin/marketplace token revoke <token-id>", [("token", "revoke", "<token-id>")]),
     ("marketplace stats report a.b --json | jq .", [("stats", "report", "a.b", "--json")]),
     ("npx vsce publish -p T --packagePath marketplace.vsix", []),
+    ("./dev serve --port 8080 --host 127.0.0.1   # the defaults", [("serve", "--port", "8080", "--host", "127.0.0.1")]),
+    ("./dev test tests/unit -q", []),
     ("echo 'unbalanced", []),
 ])
 def test_commands_are_found_wherever_a_shell_line_runs_them(line: str, expected: list[tuple[str, ...]]) -> None:
