@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +26,7 @@ from botocore.exceptions import ClientError
 from marketplace.platform import aws
 from marketplace.platform.config import location
 from marketplace.platform.resources import PACKAGES_BUCKET
+from marketplace.platform.retry import Backoff
 from marketplace.search.analysis import Document
 from marketplace.search.encoding import (
     SEGMENTS,
@@ -168,8 +167,11 @@ def read_segment(segment: int) -> tuple[Segment, str] | None:
 # ------------------------------------------------------------------------------------------- writing
 
 
+BACKOFF = Backoff(attempts=ATTEMPTS, base=0.05)  # a segment or the manifest written again after a conflict
+
+
 def _pause(attempt: int) -> None:
-    time.sleep(random.uniform(0, 0.05 * 2 ** attempt))
+    BACKOFF.pause(attempt)
 
 
 Change = Mapping[str, Document | None]  # extension id -> its new document, or None to remove it

@@ -20,7 +20,6 @@ write access to the extensions table (``EXTENSIONS_TABLE``); without it they are
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -33,11 +32,14 @@ from marketplace.platform import aws
 from marketplace.platform.config import location, setting_int
 from marketplace.platform.errors import ConfigurationError
 from marketplace.platform.resources import EXTENSIONS_TABLE, STATISTICS_TABLE
+from marketplace.platform.retry import Backoff
 from marketplace.stats import aggregate, item
 from marketplace.stats.aggregate import Batch, Change
 from marketplace.stats.item import ItemState
 
 ATTEMPTS = 6  # writes of one extension's change before the batch reports it failed
+WRITE_BACKOFF = Backoff(attempts=ATTEMPTS, base=0.01)  # after a conflict: read again, plan again
+READ_BACKOFF = Backoff(attempts=ATTEMPTS + 1, base=0.1)  # BatchGetItem's unprocessed keys, asked again
 BATCH_GET = 100
 CONCURRENCY_SETTING = "STATS_WRITE_CONCURRENCY"
 DEFAULT_CONCURRENCY = 8
@@ -84,18 +86,16 @@ def read_items(extensions: Iterable[str], *, consistent: bool = True,
             request["ProjectionExpression"] = projection
             if names:
                 request["ExpressionAttributeNames"] = dict(names)
-        pending: dict[str, Any] | None = {table: request}
-        attempt = 0
-        while pending:
+        pending: dict[str, Any] = {table: request}
+        for _ in READ_BACKOFF.tries():
             answer = client.batch_get_item(RequestItems=pending)
             for raw in answer.get("Responses", {}).get(table, []):
                 found[item.extension_of(raw)] = raw
-            pending = answer.get("UnprocessedKeys") or None
-            if pending:
-                attempt += 1
-                if attempt > ATTEMPTS:
-                    raise RuntimeError("the statistics table kept keys unprocessed")
-                time.sleep(random.uniform(0, 0.05 * 2 ** attempt))
+            pending = answer.get("UnprocessedKeys") or {}
+            if not pending:
+                break
+        else:
+            raise RuntimeError("the statistics table kept keys unprocessed")
     return found
 
 
@@ -142,7 +142,9 @@ def write(change: Change) -> None:
 
 def _apply_one(extension: str, entries: list[aggregate.Entry], state: ItemState, today: int,
                outcome: Outcome, lock: threading.Lock) -> None:
-    for attempt in range(ATTEMPTS):
+    for attempt in WRITE_BACKOFF.tries():
+        if attempt:
+            state = read_state(extension)  # after a conflict and its pause
         change = aggregate.plan(extension, state, entries, today)
         if change is None:
             if not state.known and not any(e.kind != aggregate.ACTIVATION for e in entries):
@@ -154,8 +156,6 @@ def _apply_one(extension: str, entries: list[aggregate.Entry], state: ItemState,
         except Conflict:
             with lock:
                 outcome.conflicts += 1
-            time.sleep(random.uniform(0, 0.01 * 2 ** attempt))
-            state = read_state(extension)
             continue
         with lock:
             outcome.written.append(change)

@@ -2,9 +2,9 @@
 
 ``PutRecords`` is not all-or-nothing: a shard over its write limit (``ProvisionedThroughputExceededException``)
 or a KMS hiccup fails single records (``FailedRecordCount``, an ``ErrorCode`` per record) while the rest are
-stored. Only the failed records are sent again, after an exponentially growing, fully jittered pause (AWS'
-"full jitter": a random wait between 0 and ``base * 2**attempt``, capped), until they are stored or the
-deadline would pass; what is still failing then is returned, never dropped silently. A call that fails as a
+stored. Only the failed records are sent again, after an exponentially growing, fully jittered pause
+(``platform.retry.Backoff``: a random wait between 0 and ``base * 2**attempt``, capped), until they are stored
+or the deadline would pass; what is still failing then is returned, never dropped silently. A call that fails as a
 whole (after the SDK's own retries) counts as all its records failing. Calls hold at most 500 records and
 5 MiB, Kinesis' limits.
 """
@@ -22,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from marketplace.platform import aws
 from marketplace.platform.config import location
 from marketplace.platform.resources import EVENTS_STREAM
+from marketplace.platform.retry import Backoff
 from marketplace.telemetry.packing import Record
 
 logger = logging.getLogger(__name__)
@@ -68,17 +69,13 @@ def put(records: Sequence[Record], deadline: float, *, clock: Callable[[], float
     stored then. Every record is sent at least once, whatever the deadline."""
     client = aws.client("kinesis")
     stream = location(EVENTS_STREAM)
+    backoff = Backoff(attempts=None, base=BASE_DELAY, cap=MAX_DELAY, sleep=sleep, random=jitter, clock=clock)
     pending = list(records)
-    attempt = 0
-    while pending:
-        failed = [record for call in _calls(pending) for record in _put(client, stream, call)]
-        if not failed:
+    attempts = 0
+    for attempt in backoff.tries(deadline):
+        attempts = attempt + 1
+        pending = [record for call in _calls(pending) for record in _put(client, stream, call)]
+        if not pending:
             return []
-        pause = jitter() * min(MAX_DELAY, BASE_DELAY * 2**attempt)
-        if clock() + pause >= deadline:
-            logger.error("%s records not stored before the deadline, after %s attempts", len(failed), attempt + 1)
-            return failed
-        sleep(pause)
-        attempt += 1
-        pending = failed
-    return []
+    logger.error("%s records not stored before the deadline, after %s attempts", len(pending), attempts)
+    return pending
