@@ -1,15 +1,21 @@
 """Publishing operations: publishers (namespaces) with members, tokens, and authentication.
 
-Used by the publish API and by the operator CLI alike; all storage goes through ``store``.
+Used by the publish API and by the operator CLI alike. All storage of the publishing table goes through a
+``PublishingStorePort``: ``publishing.store`` by default, an in-memory one in the unit tests. The module-level
+functions are those of the default ``Publishing``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from marketplace.platform.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
-from marketplace.publishing import namespaces, store, tokens
+from marketplace.publishing import namespaces, tokens
+from marketplace.publishing import store as publishing_store
+from marketplace.publishing.store import AlreadyExists, MemberItem, NamespaceItem, PublishingItem, TokenItem
 
 ROLES = ("owner", "contributor")
 USER_MAX = 254
@@ -48,86 +54,38 @@ def _user(user: str) -> str:
     return user
 
 
-def create_publisher(name: str, owner: str, *, allow_reserved: bool = False, token_days: int | None = None,
-                     description: str | None = None) -> tuple[store.NamespaceItem, str]:
-    """Create a namespace owned by ``owner`` and a token for it; returns the namespace and the token (once)."""
-    try:
-        namespaces.validate(name)
-    except namespaces.InvalidName as error:
-        raise BadRequest(str(error)) from error
-    owner = _user(owner)
-    if namespaces.reserved(name) and not allow_reserved:
-        raise Forbidden(f"namespace {name!r} is reserved; an operator must create it with the reserved-name override")
-    now = tokens.utcnow()
-    issued = tokens.issue()
-    try:
-        expires = tokens.expiry(now, token_days)
-    except ValueError as error:
-        raise BadRequest(str(error)) from error
-    namespace = store.namespace_item(name, owner, now, reserved_override=namespaces.reserved(name))
-    try:
-        store.create_together(
-            namespace,
-            store.member_item(name, owner, "owner", now),
-            store.token_item(issued.token_id, owner, issued.secret_hash, {name}, now, expires,
-                             description or f"created with publisher {name}"),
-        )
-    except store.AlreadyExists as error:
-        raise Conflict(f"namespace {name!r} already exists") from error
-    return namespace, issued.value
+class PublishingStorePort(Protocol):
+    """What the operations need of the publishing table: exactly the functions of ``publishing.store`` (the
+    default) they call. ``create_together`` writes all its items or none, raising ``AlreadyExists`` when any
+    exists; ``revoke_token`` answers ``False`` for a token already revoked."""
+
+    def namespace_item(self, name: str, user: str, now: datetime, reserved_override: bool) -> NamespaceItem: ...
+
+    def member_item(self, namespace: str, user: str, role: str, now: datetime) -> MemberItem: ...
+
+    def token_item(self, token_id: str, user: str, secret_hash: str, namespaces: set[str], now: datetime,
+                   expires: datetime, description: str | None) -> TokenItem: ...
+
+    def create_together(self, *items: PublishingItem) -> None: ...
+
+    def get_namespace(self, name: str) -> NamespaceItem | None: ...
+
+    def get_member(self, namespace: str, user: str) -> MemberItem | None: ...
+
+    def set_namespace_verified(self, namespace: NamespaceItem, verified: bool) -> None: ...
+
+    def get_token(self, token_id: str) -> TokenItem | None: ...
+
+    def tokens_of(self, user: str) -> Iterable[TokenItem]: ...
+
+    def extend_token_scope(self, token_id: str, namespace: str) -> None: ...
+
+    def revoke_token(self, token: TokenItem, now: datetime) -> bool: ...
+
+    def touch_token(self, token: TokenItem, now: datetime) -> None: ...
 
 
-def create_namespace_for(principal: Principal, name: str) -> None:
-    """A token's user creates a namespace (Open VSX's ``create-namespace``): the user becomes its owner and
-    the token that asked now covers it. Reserved names stay with the operator."""
-    try:
-        namespaces.validate(name)
-    except namespaces.InvalidName as error:
-        raise BadRequest(str(error)) from error
-    if namespaces.reserved(name):
-        raise Forbidden(f"namespace {name!r} is reserved; ask the marketplace's operator")
-    now = tokens.utcnow()
-    try:
-        store.create_together(store.namespace_item(name, principal.user, now, reserved_override=False),
-                              store.member_item(name, principal.user, "owner", now))
-    except store.AlreadyExists as error:
-        raise Conflict(f"namespace {name!r} already exists") from error
-    store.extend_token_scope(principal.token_id, name)
-
-
-def add_member(namespace: str, user: str, role: str) -> None:
-    if role not in ROLES:
-        raise BadRequest(f"role must be one of {', '.join(ROLES)}")
-    if store.get_namespace(namespace) is None:
-        raise NotFound(f"namespace {namespace!r} does not exist")
-    try:
-        store.create_together(store.member_item(namespace, _user(user), role, tokens.utcnow()))
-    except store.AlreadyExists as error:
-        raise Conflict(f"{user!r} is already a member of {namespace!r}") from error
-
-
-def create_token(user: str, scope: list[str], *, days: int | None = None, description: str | None = None) -> str:
-    """A new token for ``user`` covering ``scope``; the user must be a member of every namespace in it."""
-    user = _user(user)
-    if not scope:
-        raise BadRequest("a token needs at least one namespace")
-    for name in scope:
-        if store.get_namespace(name) is None:
-            raise NotFound(f"namespace {name!r} does not exist")
-        if store.get_member(name, user) is None:
-            raise Forbidden(f"{user!r} is not a member of namespace {name!r}")
-    now = tokens.utcnow()
-    try:
-        expires = tokens.expiry(now, days)
-    except ValueError as error:
-        raise BadRequest(str(error)) from error
-    issued = tokens.issue()
-    store.create_together(store.token_item(issued.token_id, user, issued.secret_hash, set(scope), now, expires,
-                                           description))
-    return issued.value
-
-
-def _view(item: store.TokenItem) -> TokenView:
+def _view(item: TokenItem) -> TokenView:
     return TokenView(
         token_id=item.token_id, user=item.user, namespaces=tuple(sorted(item.namespaces)),
         description=item.description, created_at=item.created_at, expires=item.expires,
@@ -135,81 +93,174 @@ def _view(item: store.TokenItem) -> TokenView:
     )
 
 
-def list_tokens(user: str) -> list[TokenView]:
-    return sorted((_view(t) for t in store.tokens_of(_user(user))), key=lambda v: v.created_at)
+class Publishing:
+    def __init__(self, store: PublishingStorePort = publishing_store) -> None:
+        self.store = store
 
-
-def revoke_token(token_id: str) -> TokenView:
-    item = store.get_token(token_id)
-    if item is None:
-        raise NotFound(f"no token with id {token_id!r}")
-    store.revoke_token(item, tokens.utcnow())
-    refreshed = store.get_token(token_id)
-    assert refreshed is not None
-    return _view(refreshed)
-
-
-def authenticate(value: str | None) -> Principal:
-    """The principal of a bearer token, or ``Unauthorized`` saying why not (never echoing the token)."""
-    parsed = tokens.parse(value or "")
-    if parsed is None:
-        raise Unauthorized("a personal access token is required (Authorization: Bearer mkp_...)")
-    token_id, secret = parsed
-    item = store.get_token(token_id)
-    if item is None or not tokens.secret_matches(secret, item.secret_hash):
-        raise Unauthorized("the access token is not valid")
-    now = tokens.utcnow()
-    if item.revoked_at is not None:
-        raise Unauthorized(f"the access token {token_id} was revoked")
-    if item.expires <= now:
-        raise Unauthorized(f"the access token {token_id} expired on {item.expires:%Y-%m-%d}")
-    store.touch_token(item, now)
-    return Principal(item.user, token_id, frozenset(item.namespaces))
-
-
-def principal_of(token_id: str | None) -> Principal:
-    """The principal of a stored token, checked again (an upload outlives the request that started it)."""
-    item = store.get_token(token_id) if token_id else None
-    if item is None:
-        raise Unauthorized("the access token that started this upload no longer exists")
-    if item.revoked_at is not None:
-        raise Unauthorized(f"the access token {item.token_id} was revoked before the package was processed")
-    if item.expires <= tokens.utcnow():
-        raise Unauthorized(f"the access token {item.token_id} expired on {item.expires:%Y-%m-%d}")
-    return Principal(item.user, item.token_id, frozenset(item.namespaces))
-
-
-def authorize(principal: Principal, namespace: str) -> store.NamespaceItem:
-    """The token must cover ``namespace`` and its user must still be a member there; returns the namespace."""
-    if namespace not in principal.namespaces:
-        raise Forbidden(f"this token may not publish to namespace {namespace!r}")
-    item = store.get_namespace(namespace)
-    if item is None:
-        raise Forbidden(f"namespace {namespace!r} does not exist")
-    if store.get_member(namespace, principal.user) is None:
-        raise Forbidden(f"{principal.user!r} is no longer a member of namespace {namespace!r}")
-    return item
-
-
-def verify_namespace(name: str, verified: bool = True) -> list[str]:
-    """The operator vouches for a namespace (or takes it back): the namespace item and every extension in it
-    carry the flag, so the gallery, Open VSX answers and search (through the table's stream) show it, and the
-    ingest copies it into extensions published later. Returns the extension ids changed.
-
-    An extension whose first version is being recorded while this runs may keep the old value: run it again.
-    """
-    from marketplace.catalog import reader  # the operator's path only: the publish API does not load it
-    from marketplace.catalog import store as catalog
-
-    item = store.get_namespace(name.lower())
-    if item is None:
-        raise NotFound(f"namespace {name!r} does not exist")
-    store.set_namespace_verified(item, verified)
-    changed: list[str] = []
-    for extension in reader.extensions_in_namespace(item.name):
+    def create_publisher(self, name: str, owner: str, *, allow_reserved: bool = False,
+                         token_days: int | None = None,
+                         description: str | None = None) -> tuple[NamespaceItem, str]:
+        """Create a namespace owned by ``owner`` and a token for it; returns the namespace and the token
+        (once)."""
         try:
-            catalog.set_verified(extension.extension_id, verified)
-        except LookupError:
-            continue  # removed since the index was read
-        changed.append(extension.extension_id)
-    return changed
+            namespaces.validate(name)
+        except namespaces.InvalidName as error:
+            raise BadRequest(str(error)) from error
+        owner = _user(owner)
+        if namespaces.reserved(name) and not allow_reserved:
+            raise Forbidden(
+                f"namespace {name!r} is reserved; an operator must create it with the reserved-name override")
+        now = tokens.utcnow()
+        issued = tokens.issue()
+        try:
+            expires = tokens.expiry(now, token_days)
+        except ValueError as error:
+            raise BadRequest(str(error)) from error
+        namespace = self.store.namespace_item(name, owner, now, reserved_override=namespaces.reserved(name))
+        try:
+            self.store.create_together(
+                namespace,
+                self.store.member_item(name, owner, "owner", now),
+                self.store.token_item(issued.token_id, owner, issued.secret_hash, {name}, now, expires,
+                                      description or f"created with publisher {name}"),
+            )
+        except AlreadyExists as error:
+            raise Conflict(f"namespace {name!r} already exists") from error
+        return namespace, issued.value
+
+    def create_namespace_for(self, principal: Principal, name: str) -> None:
+        """A token's user creates a namespace (Open VSX's ``create-namespace``): the user becomes its owner and
+        the token that asked now covers it. Reserved names stay with the operator."""
+        try:
+            namespaces.validate(name)
+        except namespaces.InvalidName as error:
+            raise BadRequest(str(error)) from error
+        if namespaces.reserved(name):
+            raise Forbidden(f"namespace {name!r} is reserved; ask the marketplace's operator")
+        now = tokens.utcnow()
+        try:
+            self.store.create_together(
+                self.store.namespace_item(name, principal.user, now, reserved_override=False),
+                self.store.member_item(name, principal.user, "owner", now),
+            )
+        except AlreadyExists as error:
+            raise Conflict(f"namespace {name!r} already exists") from error
+        self.store.extend_token_scope(principal.token_id, name)
+
+    def add_member(self, namespace: str, user: str, role: str) -> None:
+        if role not in ROLES:
+            raise BadRequest(f"role must be one of {', '.join(ROLES)}")
+        if self.store.get_namespace(namespace) is None:
+            raise NotFound(f"namespace {namespace!r} does not exist")
+        try:
+            self.store.create_together(self.store.member_item(namespace, _user(user), role, tokens.utcnow()))
+        except AlreadyExists as error:
+            raise Conflict(f"{user!r} is already a member of {namespace!r}") from error
+
+    def create_token(self, user: str, scope: list[str], *, days: int | None = None,
+                     description: str | None = None) -> str:
+        """A new token for ``user`` covering ``scope``; the user must be a member of every namespace in it."""
+        user = _user(user)
+        if not scope:
+            raise BadRequest("a token needs at least one namespace")
+        for name in scope:
+            if self.store.get_namespace(name) is None:
+                raise NotFound(f"namespace {name!r} does not exist")
+            if self.store.get_member(name, user) is None:
+                raise Forbidden(f"{user!r} is not a member of namespace {name!r}")
+        now = tokens.utcnow()
+        try:
+            expires = tokens.expiry(now, days)
+        except ValueError as error:
+            raise BadRequest(str(error)) from error
+        issued = tokens.issue()
+        self.store.create_together(self.store.token_item(issued.token_id, user, issued.secret_hash, set(scope), now,
+                                                         expires, description))
+        return issued.value
+
+    def list_tokens(self, user: str) -> list[TokenView]:
+        return sorted((_view(t) for t in self.store.tokens_of(_user(user))), key=lambda v: v.created_at)
+
+    def revoke_token(self, token_id: str) -> TokenView:
+        item = self.store.get_token(token_id)
+        if item is None:
+            raise NotFound(f"no token with id {token_id!r}")
+        self.store.revoke_token(item, tokens.utcnow())
+        refreshed = self.store.get_token(token_id)
+        assert refreshed is not None
+        return _view(refreshed)
+
+    def authenticate(self, value: str | None) -> Principal:
+        """The principal of a bearer token, or ``Unauthorized`` saying why not (never echoing the token)."""
+        parsed = tokens.parse(value or "")
+        if parsed is None:
+            raise Unauthorized("a personal access token is required (Authorization: Bearer mkp_...)")
+        token_id, secret = parsed
+        item = self.store.get_token(token_id)
+        if item is None or not tokens.secret_matches(secret, item.secret_hash):
+            raise Unauthorized("the access token is not valid")
+        now = tokens.utcnow()
+        if item.revoked_at is not None:
+            raise Unauthorized(f"the access token {token_id} was revoked")
+        if item.expires <= now:
+            raise Unauthorized(f"the access token {token_id} expired on {item.expires:%Y-%m-%d}")
+        self.store.touch_token(item, now)
+        return Principal(item.user, token_id, frozenset(item.namespaces))
+
+    def principal_of(self, token_id: str | None) -> Principal:
+        """The principal of a stored token, checked again (an upload outlives the request that started it)."""
+        item = self.store.get_token(token_id) if token_id else None
+        if item is None:
+            raise Unauthorized("the access token that started this upload no longer exists")
+        if item.revoked_at is not None:
+            raise Unauthorized(f"the access token {item.token_id} was revoked before the package was processed")
+        if item.expires <= tokens.utcnow():
+            raise Unauthorized(f"the access token {item.token_id} expired on {item.expires:%Y-%m-%d}")
+        return Principal(item.user, item.token_id, frozenset(item.namespaces))
+
+    def authorize(self, principal: Principal, namespace: str) -> NamespaceItem:
+        """The token must cover ``namespace`` and its user must still be a member there; returns the namespace."""
+        if namespace not in principal.namespaces:
+            raise Forbidden(f"this token may not publish to namespace {namespace!r}")
+        item = self.store.get_namespace(namespace)
+        if item is None:
+            raise Forbidden(f"namespace {namespace!r} does not exist")
+        if self.store.get_member(namespace, principal.user) is None:
+            raise Forbidden(f"{principal.user!r} is no longer a member of namespace {namespace!r}")
+        return item
+
+    def verify_namespace(self, name: str, verified: bool = True) -> list[str]:
+        """The operator vouches for a namespace (or takes it back): the namespace item and every extension in it
+        carry the flag, so the gallery, Open VSX answers and search (through the table's stream) show it, and the
+        ingest copies it into extensions published later. Returns the extension ids changed.
+
+        An extension whose first version is being recorded while this runs may keep the old value: run it again.
+        """
+        from marketplace.catalog import reader  # the operator's path only: the publish API does not load it
+        from marketplace.catalog import store as catalog
+
+        item = self.store.get_namespace(name.lower())
+        if item is None:
+            raise NotFound(f"namespace {name!r} does not exist")
+        self.store.set_namespace_verified(item, verified)
+        changed: list[str] = []
+        for extension in reader.extensions_in_namespace(item.name):
+            try:
+                catalog.set_verified(extension.extension_id, verified)
+            except LookupError:
+                continue  # removed since the index was read
+            changed.append(extension.extension_id)
+        return changed
+
+
+_default = Publishing()
+create_publisher = _default.create_publisher
+create_namespace_for = _default.create_namespace_for
+add_member = _default.add_member
+create_token = _default.create_token
+list_tokens = _default.list_tokens
+revoke_token = _default.revoke_token
+authenticate = _default.authenticate
+principal_of = _default.principal_of
+authorize = _default.authorize
+verify_namespace = _default.verify_namespace

@@ -1,17 +1,21 @@
-"""The Settings Sync store's operations for one user: what each endpoint of part C means, over the sync
-table and bucket (``store``) and the per-user envelope encryption (``crypto``)."""
+"""The Settings Sync store's operations for one user: what each endpoint of docs/protocols/settings-sync.md C3
+means, over the sync table and bucket (``store``) and the per-user envelope encryption (``crypto``)."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from marketplace.platform.config import setting_int
 from marketplace.platform.errors import BadRequest, NotFound, PreconditionFailed, ServiceUnavailable
-from marketplace.sync import protocol, store
+from marketplace.sync import protocol
+from marketplace.sync import store as sync_store
 from marketplace.sync.crypto import Cipher, DataKeys, Undecryptable, associated_data
-from marketplace.sync.protocol import ROOT, Manifest
+from marketplace.sync.protocol import ROOT, Head, Manifest
+from marketplace.sync.store import Meta, Snapshot, StoredRef, TransactionFailed
 
 log = logging.getLogger(__name__)
 
@@ -59,26 +63,82 @@ class Document:
     content: str
 
 
+class SyncStorePort(Protocol):
+    """What the service needs of the sync table and bucket: exactly the functions of ``sync.store`` (the
+    default) it calls. Conditional writes raise ``TransactionFailed`` naming the items whose condition failed
+    (``head``, ``ref``, ``meta``, ``collection``, or ``conflict`` for a transaction that met another)."""
+
+    def snapshot(self, user_id: str, scope: str, resource: str | None, collection: str | None) -> Snapshot: ...
+
+    def manifest_items(self, user_id: str) -> tuple[Meta | None, list[Head], list[str]]: ...
+
+    def create_meta(self, user_id: str, session: str, wrapped_key: bytes) -> bool: ...
+
+    def commit_write(self, user_id: str, session: str, scope: str, resource: str, *, previous_sequence: int,
+                     head_exists: bool, ref: str, sequence: int, created: int, body: bytes | None,
+                     blob: str | None, new_name: bool, max_names: int, collection: str | None) -> None: ...
+
+    def get_ref(self, user_id: str, scope: str, resource: str, sequence: int) -> StoredRef | None: ...
+
+    def get_refs(self, user_id: str, keys: Sequence[tuple[str, str, int]]) -> list[StoredRef]: ...
+
+    def refs(self, user_id: str, scope: str, resource: str, low: int, high: int) -> list[StoredRef]: ...
+
+    def expire_ref(self, user_id: str, scope: str, resource: str, sequence: int, expires_at: int) -> str | None: ...
+
+    def delete_latest_ref(self, user_id: str, session: str, head: Head, target: StoredRef,
+                          previous: StoredRef | None) -> None: ...
+
+    def clear_head(self, user_id: str, session: str, head: Head) -> None: ...
+
+    def put_collection(self, user_id: str, session: str, collection: str) -> None: ...
+
+    def delete_meta(self, user_id: str) -> Meta | None: ...
+
+    def delete_item(self, user_id: str, sort_key: str) -> None: ...
+
+    def delete_items(self, user_id: str, sort_keys: Sequence[str]) -> None: ...
+
+    def items_to_clean(self, user_id: str, session: str, prefixes: Sequence[str]) -> Iterable[tuple[str, str | None]]:
+        ...
+
+    def ref_key(self, scope: str, resource: str, sequence: int) -> str: ...
+
+    def collection_key(self, collection: str) -> str: ...
+
+    def blob_key(self, user_id: str, scope: str, resource: str, ref: str) -> str: ...
+
+    def put_blob(self, key: str, sealed: bytes) -> None: ...
+
+    def get_blob(self, key: str) -> bytes | None: ...
+
+    def delete_blobs(self, keys: Sequence[str]) -> None: ...
+
+
 class SyncService:
-    def __init__(self, keys: DataKeys, limits: Limits | None = None) -> None:
+    """``keys``: the per-user data keys (``KmsDataKeys`` deployed); ``store``: the sync table and bucket
+    (``sync.store`` unless a test gives an in-memory one)."""
+
+    def __init__(self, keys: DataKeys, limits: Limits | None = None, *, store: SyncStorePort = sync_store) -> None:
         self.keys = keys
         self.limits = limits or Limits.from_environment()
+        self.store = store
 
     # --- reading ------------------------------------------------------------------------------------------
 
     def manifest(self, user_id: str) -> Manifest | None:
         """``None`` when the user has nothing stored (the client then sees 204)."""
-        meta, heads, collections = store.manifest_items(user_id)
+        meta, heads, collections = self.store.manifest_items(user_id)
         if meta is None:
             return None
         return protocol.build_manifest(meta.session, heads, collections)
 
     def read_latest(self, user_id: str, scope: str, resource: str) -> Document | None:
-        snap = store.snapshot(user_id, scope, resource, _collection(scope))
+        snap = self.store.snapshot(user_id, scope, resource, _collection(scope))
         if snap.meta is None or snap.head is None or snap.head.latest is None or not _scope_ok(scope, snap):
             return None
         sequence = protocol.ref_sequence(snap.head.latest)
-        stored = store.get_ref(user_id, scope, resource, sequence)
+        stored = self.store.get_ref(user_id, scope, resource, sequence)
         if stored is None or stored.session != snap.meta.session:
             return None
         cipher = self.keys.unwrap(user_id, snap.meta.wrapped_key)
@@ -86,12 +146,12 @@ class SyncService:
 
     def read_ref(self, user_id: str, scope: str, resource: str, ref: str) -> str:
         sequence = protocol.ref_sequence(ref)
-        snap = store.snapshot(user_id, scope, resource, _collection(scope))
+        snap = self.store.snapshot(user_id, scope, resource, _collection(scope))
         stored = None
         if snap.meta is not None and snap.head is not None and _scope_ok(scope, snap) and (
             snap.head.oldest_kept(self.limits.history) <= sequence <= snap.head.sequence
         ):
-            stored = store.get_ref(user_id, scope, resource, sequence)
+            stored = self.store.get_ref(user_id, scope, resource, sequence)
         if stored is None or snap.meta is None or stored.ref != ref or stored.session != snap.meta.session:
             raise NotFound(f"No ref {ref} of {resource}")
         cipher = self.keys.unwrap(user_id, snap.meta.wrapped_key)
@@ -99,20 +159,21 @@ class SyncService:
 
     def list_refs(self, user_id: str, scope: str, resource: str) -> list[tuple[str, int]]:
         """``(ref, created seconds)`` of the kept history, newest first."""
-        snap = store.snapshot(user_id, scope, resource, _collection(scope))
+        snap = self.store.snapshot(user_id, scope, resource, _collection(scope))
         if snap.meta is None or snap.head is None or not _scope_ok(scope, snap):
             return []
-        found = store.refs(user_id, scope, resource, snap.head.oldest_kept(self.limits.history), snap.head.sequence)
+        found = self.store.refs(user_id, scope, resource, snap.head.oldest_kept(self.limits.history),
+                                snap.head.sequence)
         return [(r.ref, r.created) for r in found if r.session == snap.meta.session]
 
     def latest_data(self, user_id: str) -> dict[str, object]:
         """Every resource's latest content (``GET /v1/download/latest``)."""
-        meta, heads, collections = store.manifest_items(user_id)
+        meta, heads, collections = self.store.manifest_items(user_id)
         if meta is None:
             return protocol.latest_data({}, {})
         wanted = [h for h in heads if h.latest is not None and (h.scope == ROOT or h.scope in collections)]
-        stored = store.get_refs(user_id, [(h.scope, h.resource, protocol.ref_sequence(h.latest or ""))
-                                          for h in wanted])
+        stored = self.store.get_refs(user_id, [(h.scope, h.resource, protocol.ref_sequence(h.latest or ""))
+                                               for h in wanted])
         by_key = {(s.scope, s.resource): s for s in stored if s.session == meta.session}
         cipher = self.keys.unwrap(user_id, meta.wrapped_key) if by_key else None
         root: dict[str, tuple[str, str]] = {}
@@ -132,7 +193,7 @@ class SyncService:
         ref (``0`` when it has none) matches; the check and the write are one conditional transaction."""
         plaintext = content.encode("utf-8")
         for _ in range(WRITE_ATTEMPTS):
-            snap = store.snapshot(user_id, scope, resource, _collection(scope))
+            snap = self.store.snapshot(user_id, scope, resource, _collection(scope))
             if scope != ROOT and not snap.collection_exists:
                 raise NotFound(f"No collection {scope}: create it with POST /v1/collection")
             current = snap.head.latest if snap.head is not None and snap.head.latest else protocol.NO_REF
@@ -145,20 +206,20 @@ class SyncService:
             if meta is None:
                 new_session = protocol.new_session()
                 key = self.keys.create(user_id)
-                if not store.create_meta(user_id, new_session, key.wrapped):
+                if not self.store.create_meta(user_id, new_session, key.wrapped):
                     self.keys.forget(user_id)
                     continue  # another request created the user's data first: read it again
-                meta = store.Meta(new_session, key.wrapped, frozenset())
+                meta = Meta(new_session, key.wrapped, frozenset())
             cipher = self.keys.unwrap(user_id, meta.wrapped_key)
             sequence = snap.head_sequence + 1
             ref = protocol.make_ref(sequence)
             sealed = cipher.seal(plaintext, associated_data(user_id, scope, resource, ref))
             blob = None
             if len(sealed) > self.limits.inline_bytes:
-                blob = store.blob_key(user_id, scope, resource, ref)
-                store.put_blob(blob, sealed)
+                blob = self.store.blob_key(user_id, scope, resource, ref)
+                self.store.put_blob(blob, sealed)
             try:
-                store.commit_write(
+                self.store.commit_write(
                     user_id, meta.session, scope, resource,
                     previous_sequence=snap.head_sequence, head_exists=snap.head_sequence > 0,
                     ref=ref, sequence=sequence, created=int(time.time()),
@@ -166,11 +227,11 @@ class SyncService:
                     new_name=resource not in meta.names, max_names=self.limits.max_resources,
                     collection=_collection(scope),
                 )
-            except store.TransactionFailed as failure:
+            except TransactionFailed as failure:
                 if blob:
-                    store.delete_blobs([blob])
+                    self.store.delete_blobs([blob])
                 if "meta" in failure.reasons and "head" not in failure.reasons:
-                    latest = store.snapshot(user_id, scope, None, None).meta
+                    latest = self.store.snapshot(user_id, scope, None, None).meta
                     if latest is not None and latest.session == meta.session and resource not in latest.names:
                         raise TooManyResources(
                             f"At most {self.limits.max_resources} different resources can be stored per user"
@@ -189,38 +250,38 @@ class SyncService:
         if old < 1:
             return
         try:
-            blob = store.expire_ref(user_id, scope, resource, old, int(time.time()) + EXPIRED_GRACE_SECONDS)
+            blob = self.store.expire_ref(user_id, scope, resource, old, int(time.time()) + EXPIRED_GRACE_SECONDS)
             if blob:
-                store.delete_blobs([blob])
+                self.store.delete_blobs([blob])
         except Exception:
             log.warning("could not expire an old ref", exc_info=True)
 
     def delete_ref(self, user_id: str, scope: str, resource: str, ref: str) -> None:
         sequence = protocol.ref_sequence(ref)
         for _ in range(WRITE_ATTEMPTS):
-            snap = store.snapshot(user_id, scope, resource, _collection(scope))
+            snap = self.store.snapshot(user_id, scope, resource, _collection(scope))
             if snap.meta is None or snap.head is None or not _scope_ok(scope, snap):
                 raise NotFound(f"No ref {ref} of {resource}")
-            stored = store.get_ref(user_id, scope, resource, sequence)
+            stored = self.store.get_ref(user_id, scope, resource, sequence)
             if stored is None or stored.ref != ref or stored.session != snap.meta.session or (
                 sequence < snap.head.oldest_kept(self.limits.history)
             ):
                 raise NotFound(f"No ref {ref} of {resource}")
             if snap.head.latest != ref:
-                store.delete_items(user_id, [store.ref_key(scope, resource, sequence)])
+                self.store.delete_items(user_id, [self.store.ref_key(scope, resource, sequence)])
             else:
                 previous = next(
-                    (r for r in store.refs(user_id, scope, resource, snap.head.oldest_kept(self.limits.history),
-                                           sequence - 1)
+                    (r for r in self.store.refs(user_id, scope, resource,
+                                                snap.head.oldest_kept(self.limits.history), sequence - 1)
                      if r.session == snap.meta.session),
                     None,
                 )
                 try:
-                    store.delete_latest_ref(user_id, snap.meta.session, snap.head, stored, previous)
-                except store.TransactionFailed:
+                    self.store.delete_latest_ref(user_id, snap.meta.session, snap.head, stored, previous)
+                except TransactionFailed:
                     continue
             if stored.blob:
-                store.delete_blobs([stored.blob])
+                self.store.delete_blobs([stored.blob])
             return
         raise ServiceUnavailable(f"{resource} is changing too quickly to delete; try again")
 
@@ -228,12 +289,12 @@ class SyncService:
         """Delete every ref of one resource. The head stays as a marker, so a later ref never reuses a
         sequence (and so never an S3 key or a cached ref) of a deleted one."""
         for _ in range(WRITE_ATTEMPTS):
-            snap = store.snapshot(user_id, scope, resource, _collection(scope))
+            snap = self.store.snapshot(user_id, scope, resource, _collection(scope))
             if snap.meta is None or snap.head is None or not _scope_ok(scope, snap):
                 return
             try:
-                store.clear_head(user_id, snap.meta.session, snap.head)
-            except store.TransactionFailed:
+                self.store.clear_head(user_id, snap.meta.session, snap.head)
+            except TransactionFailed:
                 continue
             self._drop_refs(user_id, snap.meta.session, [f"R#{scope}#{resource}#"])
             return
@@ -242,7 +303,7 @@ class SyncService:
     def reset(self, user_id: str) -> None:
         """Delete everything the user stored (``DELETE /v1/resource``): the session ends and the user's data
         key is destroyed first, then the items and bodies are removed."""
-        meta = store.delete_meta(user_id)
+        meta = self.store.delete_meta(user_id)
         self.keys.forget(user_id)
         if meta is not None:
             self._drop_refs(user_id, meta.session, ["C#", "H#", "R#"])
@@ -251,54 +312,52 @@ class SyncService:
 
     def create_collection(self, user_id: str) -> str:
         for _ in range(WRITE_ATTEMPTS):
-            meta, _, collections = store.manifest_items(user_id)
+            meta, _, collections = self.store.manifest_items(user_id)
             if meta is None:
                 key = self.keys.create(user_id)
-                if not store.create_meta(user_id, protocol.new_session(), key.wrapped):
+                if not self.store.create_meta(user_id, protocol.new_session(), key.wrapped):
                     self.keys.forget(user_id)
                 continue
             if len(collections) >= self.limits.max_collections:
                 raise TooManyCollections(f"At most {self.limits.max_collections} collections can be stored per user")
             collection = protocol.new_collection_id()
             try:
-                store.put_collection(user_id, meta.session, collection)
-            except store.TransactionFailed:
+                self.store.put_collection(user_id, meta.session, collection)
+            except TransactionFailed:
                 continue
             return collection
         raise ServiceUnavailable("The collections are changing too quickly; try again")
 
     def list_collections(self, user_id: str) -> list[str]:
-        _, _, collections = store.manifest_items(user_id)
+        _, _, collections = self.store.manifest_items(user_id)
         return sorted(collections)
 
     def delete_collection(self, user_id: str, collection: str) -> None:
-        meta, _, collections = store.manifest_items(user_id)
+        meta, _, collections = self.store.manifest_items(user_id)
         if meta is None or collection not in collections:
             return
-        store.delete_item(user_id, store.collection_key(collection))
+        self.store.delete_item(user_id, self.store.collection_key(collection))
         self._drop_refs(user_id, meta.session, [f"H#{collection}#", f"R#{collection}#"])
 
     def delete_collections(self, user_id: str) -> None:
-        meta, _, collections = store.manifest_items(user_id)
+        meta, _, collections = self.store.manifest_items(user_id)
         if meta is None:
             return
-        store.delete_items(user_id, [store.collection_key(c) for c in collections])
+        self.store.delete_items(user_id, [self.store.collection_key(c) for c in collections])
         for collection in collections:
             self._drop_refs(user_id, meta.session, [f"H#{collection}#", f"R#{collection}#"])
 
     # --- helpers ------------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _drop_refs(user_id: str, session: str, prefixes: list[str]) -> None:
-        found = list(store.items_to_clean(user_id, session, prefixes))
+    def _drop_refs(self, user_id: str, session: str, prefixes: list[str]) -> None:
+        found = list(self.store.items_to_clean(user_id, session, prefixes))
         blobs = [blob for _, blob in found if blob]
         if blobs:
-            store.delete_blobs(blobs)
-        store.delete_items(user_id, [sk for sk, _ in found])
+            self.store.delete_blobs(blobs)
+        self.store.delete_items(user_id, [sk for sk, _ in found])
 
-    @staticmethod
-    def _open(user_id: str, cipher: Cipher, stored: store.StoredRef) -> str:
-        sealed = stored.body if stored.body is not None else store.get_blob(stored.blob or "")
+    def _open(self, user_id: str, cipher: Cipher, stored: StoredRef) -> str:
+        sealed = stored.body if stored.body is not None else self.store.get_blob(stored.blob or "")
         if sealed is None:
             raise ServiceUnavailable(f"The body of {stored.resource} ref {stored.ref} is missing from storage")
         aad = associated_data(user_id, stored.scope, stored.resource, stored.ref)
@@ -313,6 +372,6 @@ def _collection(scope: str) -> str | None:
     return None if scope == ROOT else scope
 
 
-def _scope_ok(scope: str, snap: store.Snapshot) -> bool:
+def _scope_ok(scope: str, snap: Snapshot) -> bool:
     return scope == ROOT or snap.collection_exists
 

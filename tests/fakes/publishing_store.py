@@ -1,0 +1,132 @@
+"""An in-memory ``PublishingStorePort``: the publishing table as a dict of items in DynamoDB's JSON form,
+keyed by ``(pk, sk)``, holding the adapter's (``publishing.store``) model classes. Reads return fresh copies,
+as a read of the table would; conditional writes fail as the adapter's do (``AlreadyExists`` for a
+transaction meeting an existing item, ``False`` for a second revocation). Faults are scripted with
+``faults`` (see ``tests.fakes.faults``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from botocore.exceptions import ClientError
+from pynamodb.exceptions import UpdateError
+
+from marketplace.publishing.store import (
+    TOKEN_RECORD_GRACE,
+    AlreadyExists,
+    MemberItem,
+    NamespaceItem,
+    PublishingItem,
+    TokenItem,
+)
+from tests.fakes.faults import Faults
+
+M = TypeVar("M", bound=PublishingItem)
+
+
+def condition_failed(operation: str) -> ClientError:
+    """The botocore error DynamoDB answers a failed condition with (what pynamodb's errors carry as cause)."""
+    return ClientError({"Error": {"Code": "ConditionalCheckFailedException", "Message": "The conditional request "
+                                  "failed"}}, operation)
+
+
+@dataclass
+class FakePublishingStore:
+    table: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    faults: Faults = field(default_factory=Faults)
+
+    # --- items, built as the adapter builds them (not yet written) -------------------------------------
+
+    @staticmethod
+    def namespace_item(name: str, user: str, now: datetime, reserved_override: bool) -> NamespaceItem:
+        return NamespaceItem(NamespaceItem.key(name), NamespaceItem.SK, name=name, created_by=user, created_at=now,
+                             reserved_override=reserved_override)
+
+    @staticmethod
+    def member_item(namespace: str, user: str, role: str, now: datetime) -> MemberItem:
+        return MemberItem(NamespaceItem.key(namespace), MemberItem.sort_key(user), namespace=namespace, user=user,
+                          role=role, added_at=now, gsi1pk=f"USER#{user}", gsi1sk=f"NS#{namespace}")
+
+    @staticmethod
+    def token_item(token_id: str, user: str, secret_hash: str, namespaces: set[str], now: datetime,
+                   expires: datetime, description: str | None) -> TokenItem:
+        return TokenItem(TokenItem.key(token_id), TokenItem.SK, token_id=token_id, user=user, secret_hash=secret_hash,
+                         namespaces=namespaces, description=description, created_at=now, expires=expires,
+                         expires_at=expires + TOKEN_RECORD_GRACE, gsi1pk=f"USER#{user}",
+                         gsi1sk=f"TOKEN#{now.isoformat()}")
+
+    # --- the table ---------------------------------------------------------------------------------------
+
+    def _read(self, model: type[M], pk: str, sk: str) -> M | None:
+        raw = self.table.get((pk, sk))
+        return model.from_raw_data(dict(raw)) if raw is not None else None
+
+    def _write(self, item: PublishingItem) -> None:
+        self.table[(str(item.pk), str(item.sk))] = item.serialize()
+
+    def create_together(self, *items: PublishingItem) -> None:
+        self.faults.run("create_together")
+        keys = [(str(item.pk), str(item.sk)) for item in items]
+        existing = [key for key in keys if key in self.table]
+        if existing:
+            raise AlreadyExists(f"Transaction cancelled: {existing} exist")
+        for item in items:
+            self._write(item)
+
+    def get_namespace(self, name: str) -> NamespaceItem | None:
+        self.faults.run("get_namespace")
+        return self._read(NamespaceItem, NamespaceItem.key(name), NamespaceItem.SK)
+
+    def get_member(self, namespace: str, user: str) -> MemberItem | None:
+        self.faults.run("get_member")
+        return self._read(MemberItem, NamespaceItem.key(namespace), MemberItem.sort_key(user))
+
+    def set_namespace_verified(self, namespace: NamespaceItem, verified: bool) -> None:
+        self.faults.run("set_namespace_verified")
+        stored = self._read(NamespaceItem, str(namespace.pk), NamespaceItem.SK)
+        if stored is None:
+            raise UpdateError("Failed to update item", cause=condition_failed("UpdateItem"))
+        stored.verified = namespace.verified = verified
+        self._write(stored)
+
+    def get_token(self, token_id: str) -> TokenItem | None:
+        self.faults.run("get_token")
+        return self._read(TokenItem, TokenItem.key(token_id), TokenItem.SK)
+
+    def tokens_of(self, user: str) -> Iterator[TokenItem]:
+        self.faults.run("tokens_of")
+        found = sorted((raw["gsi1sk"]["S"], pk) for (pk, sk), raw in self.table.items()
+                       if sk == TokenItem.SK and raw.get("gsi1pk", {}).get("S") == f"USER#{user}")
+        for _, pk in found:
+            token = self._read(TokenItem, pk, TokenItem.SK)
+            if token is not None:
+                yield token
+
+    def extend_token_scope(self, token_id: str, namespace: str) -> None:
+        self.faults.run("extend_token_scope")
+        token = self._read(TokenItem, TokenItem.key(token_id), TokenItem.SK)
+        if token is not None:
+            token.namespaces = {*token.namespaces, namespace}
+            self._write(token)
+
+    def revoke_token(self, token: TokenItem, now: datetime) -> bool:
+        self.faults.run("revoke_token")
+        stored = self._read(TokenItem, str(token.pk), TokenItem.SK)
+        if stored is None or stored.revoked_at is not None:
+            return False
+        stored.revoked_at = token.revoked_at = now
+        self._write(stored)
+        return True
+
+    def touch_token(self, token: TokenItem, now: datetime, every: timedelta = timedelta(minutes=1)) -> None:
+        self.faults.run("touch_token")
+        if token.last_used_at is not None and now - token.last_used_at < every:
+            return
+        stored = self._read(TokenItem, str(token.pk), TokenItem.SK)
+        if stored is None or (stored.last_used_at is not None and stored.last_used_at >= now - every):
+            return  # the adapter's condition failed: another request recorded a use just now
+        stored.last_used_at = token.last_used_at = now
+        self._write(stored)

@@ -1,0 +1,152 @@
+"""Publishing's conflict paths against the in-memory store (``tests.fakes.publishing_store``): a namespace,
+member or token written together with others is all or nothing, a race to create a namespace has one winner,
+revocation and the last-use record happen once. The adapter is tested against moto in
+``tests/integration/test_publishing_service.py``."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from pynamodb.exceptions import TransactWriteError
+
+from marketplace.platform.errors import Conflict, Forbidden, NotFound, Unauthorized
+from marketplace.publishing import tokens
+from marketplace.publishing.service import Principal, Publishing
+from marketplace.publishing.store import MemberItem, NamespaceItem, TokenItem
+from tests.fakes.publishing_store import FakePublishingStore
+
+
+@pytest.fixture
+def fake() -> FakePublishingStore:
+    return FakePublishingStore()
+
+
+@pytest.fixture
+def publishing(fake: FakePublishingStore) -> Publishing:
+    return Publishing(fake)
+
+
+def kinds(fake: FakePublishingStore) -> list[str]:
+    return sorted(f"{pk.split('#')[0]}:{sk.split('#')[0]}" for pk, sk in fake.table)
+
+
+def test_a_publisher_is_its_namespace_owner_and_token_written_together(publishing: Publishing,
+                                                                         fake: FakePublishingStore) -> None:
+    namespace, token = publishing.create_publisher("acme", "alice")
+    assert isinstance(namespace, NamespaceItem) and kinds(fake) == ["NS:MEMBER", "NS:NAMESPACE", "TOKEN:TOKEN"]
+    principal = publishing.authenticate(token)
+    assert principal.user == "alice" and principal.namespaces == {"acme"}
+    assert publishing.authorize(principal, "acme").name == "acme"
+
+
+def test_a_taken_namespace_is_a_conflict_and_writes_nothing(publishing: Publishing,
+                                                            fake: FakePublishingStore) -> None:
+    publishing.create_publisher("acme", "alice")
+    before = dict(fake.table)
+    with pytest.raises(Conflict, match="namespace 'acme' already exists"):
+        publishing.create_publisher("acme", "mallory")
+    assert fake.table == before and publishing.list_tokens("mallory") == []
+
+
+def test_a_race_for_a_namespace_has_one_winner(publishing: Publishing, fake: FakePublishingStore) -> None:
+    """Both requests found the name free; the winner's transaction commits first, the loser's is refused
+    whole: no member and no token of the loser's remain."""
+    fake.faults.before("create_together", lambda: publishing.create_publisher("acme", "winner"))
+    with pytest.raises(Conflict, match="already exists"):
+        publishing.create_publisher("acme", "loser")
+    namespace = fake.get_namespace("acme")
+    assert namespace is not None and namespace.created_by == "winner"
+    assert fake.get_member("acme", "loser") is None and publishing.list_tokens("loser") == []
+
+
+def test_a_token_creating_a_taken_namespace_keeps_its_scope(publishing: Publishing,
+                                                            fake: FakePublishingStore) -> None:
+    _, token = publishing.create_publisher("alices", "alice")
+    principal = publishing.authenticate(token)
+    fake.faults.before("create_together", lambda: publishing.create_publisher("shared", "bob"))
+    with pytest.raises(Conflict):
+        publishing.create_namespace_for(principal, "shared")
+    stored = fake.get_token(principal.token_id)
+    assert stored is not None and stored.namespaces == {"alices"}
+    assert fake.faults.calls["extend_token_scope"] == 0
+    publishing.create_namespace_for(principal, "mine")
+    assert publishing.authenticate(token).namespaces == {"alices", "mine"}
+
+
+def test_adding_a_member_twice_is_a_conflict(publishing: Publishing, fake: FakePublishingStore) -> None:
+    publishing.create_publisher("acme", "alice")
+    publishing.add_member("acme", "bob", "contributor")
+    with pytest.raises(Conflict, match="'bob' is already a member of 'acme'"):
+        publishing.add_member("acme", "bob", "owner")
+    member = fake.get_member("acme", "bob")
+    assert isinstance(member, MemberItem) and member.role == "contributor"
+    with pytest.raises(NotFound):
+        publishing.add_member("nowhere", "bob", "owner")
+
+
+def test_a_store_failure_that_is_not_a_conflict_is_not_reported_as_one(publishing: Publishing,
+                                                                       fake: FakePublishingStore) -> None:
+    fake.faults.fail("create_together", lambda: TransactWriteError("throttled"))
+    with pytest.raises(TransactWriteError):
+        publishing.create_publisher("acme", "alice")
+    assert fake.table == {}
+
+
+def test_a_member_removed_after_the_token_was_made_is_refused(publishing: Publishing,
+                                                               fake: FakePublishingStore) -> None:
+    publishing.create_publisher("acme", "alice")
+    publishing.add_member("acme", "bob", "contributor")
+    principal = publishing.authenticate(publishing.create_token("bob", ["acme"]))
+    del fake.table[(NamespaceItem.key("acme"), MemberItem.sort_key("bob"))]
+    with pytest.raises(Forbidden, match="no longer a member"):
+        publishing.authorize(principal, "acme")
+    with pytest.raises(Forbidden, match="may not publish to namespace 'other'"):
+        publishing.authorize(Principal("bob", principal.token_id, frozenset({"acme"})), "other")
+
+
+def test_revoking_twice_keeps_the_first_revocation(publishing: Publishing, fake: FakePublishingStore) -> None:
+    _, token = publishing.create_publisher("acme", "alice")
+    token_id = publishing.authenticate(token).token_id
+    first = publishing.revoke_token(token_id)
+    again = publishing.revoke_token(token_id)
+    assert first.state == "revoked" and again.revoked_at == first.revoked_at
+    with pytest.raises(Unauthorized, match="was revoked"):
+        publishing.authenticate(token)
+    with pytest.raises(NotFound):
+        publishing.revoke_token("nosuchtoken")
+
+
+def test_a_revocation_racing_another_reports_the_one_that_won(publishing: Publishing,
+                                                              fake: FakePublishingStore) -> None:
+    _, token = publishing.create_publisher("acme", "alice")
+    token_id = publishing.authenticate(token).token_id
+    won: list[object] = []
+    fake.faults.before("revoke_token", lambda: won.append(publishing.revoke_token(token_id).revoked_at))
+    view = publishing.revoke_token(token_id)
+    assert view.revoked_at == won[0]
+
+
+def test_the_last_use_is_written_at_most_once_a_minute(publishing: Publishing, fake: FakePublishingStore) -> None:
+    _, token = publishing.create_publisher("acme", "alice")
+    token_id = publishing.authenticate(token).token_id
+    used = fake.get_token(token_id)
+    assert used is not None and used.last_used_at is not None
+    writes = dict(fake.table)
+    publishing.authenticate(token)
+    assert fake.table == writes  # within the minute: nothing written
+
+
+def test_expired_and_forged_tokens_are_refused(publishing: Publishing, fake: FakePublishingStore) -> None:
+    _, token = publishing.create_publisher("acme", "alice", token_days=1)
+    token_id, secret = tokens.parse(token)  # type: ignore[misc]
+    with pytest.raises(Unauthorized, match="not valid"):
+        publishing.authenticate(f"{tokens.PREFIX}_{token_id}_{'x' * len(secret)}")
+    stored = fake.get_token(token_id)
+    assert isinstance(stored, TokenItem)
+    stored.expires = stored.created_at - timedelta(seconds=1)
+    fake.table[(TokenItem.key(token_id), TokenItem.SK)] = stored.serialize()
+    with pytest.raises(Unauthorized, match="expired"):
+        publishing.authenticate(token)
+    with pytest.raises(Unauthorized, match="expired"):
+        publishing.principal_of(token_id)
