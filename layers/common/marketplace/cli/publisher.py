@@ -1,0 +1,66 @@
+"""``marketplace publisher create|member|verify``: publishers (namespaces), their members, and the operator's
+verification."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from marketplace.cli.common import add_target_options, emit, operator_command
+
+if TYPE_CHECKING:
+    from marketplace.cli.common import Commands
+
+
+def register(commands: Commands) -> None:
+    publisher = commands.add_parser("publisher", help="publishers (namespaces) and their members")
+    publisher_commands = publisher.add_subparsers(dest="publisher_command", required=True)
+    create = publisher_commands.add_parser("create", help="create a publisher and print a token for its owner")
+    create.add_argument("name", help="the namespace: the `publisher` field of the extensions' package.json")
+    create.add_argument("--owner", required=True, help="the owner's user name (e-mail or login)")
+    create.add_argument("--allow-reserved", action="store_true", help="operator override for reserved names")
+    create.add_argument("--token-days", type=int, help="lifetime of the owner's first token (default 90)")
+    add_target_options(create)
+    create.set_defaults(run=operator_command, action=create_publisher)
+    member = publisher_commands.add_parser("member", help="add a member to a publisher")
+    member.add_argument("namespace")
+    member.add_argument("user")
+    member.add_argument("--role", choices=("owner", "contributor"), default="contributor")
+    add_target_options(member)
+    member.set_defaults(run=operator_command, action=add_member)
+    verify = publisher_commands.add_parser("verify", help="vouch for a publisher: its extensions show as verified")
+    verify.add_argument("namespace")
+    verify.add_argument("--revoke", action="store_true", help="take the verification back")
+    add_target_options(verify)
+    verify.set_defaults(run=operator_command, action=verify_publisher)
+
+
+def create_publisher(args: argparse.Namespace) -> int:
+    from marketplace.publishing import service
+
+    namespace, token = service.create_publisher(args.name, args.owner, allow_reserved=args.allow_reserved,
+                                                token_days=args.token_days)
+    emit(args, {"namespace": namespace.name, "owner": args.owner, "token": token},
+         f"Created publisher {namespace.name} (owner {args.owner}).\n"
+         f"Personal access token (shown once; store it now):\n{token}")
+    return 0
+
+
+def add_member(args: argparse.Namespace) -> int:
+    from marketplace.publishing import service
+
+    service.add_member(args.namespace, args.user, args.role)
+    emit(args, {"namespace": args.namespace, "user": args.user, "role": args.role},
+         f"{args.user} is now {args.role} of {args.namespace}.")
+    return 0
+
+
+def verify_publisher(args: argparse.Namespace) -> int:
+    from marketplace.publishing import service
+
+    verified = not args.revoke
+    changed = service.verify_namespace(args.namespace, verified)
+    state = "verified" if verified else "no longer verified"
+    emit(args, {"namespace": args.namespace.lower(), "verified": verified, "extensions": changed},
+         f"Publisher {args.namespace.lower()} is {state} ({len(changed)} extension(s) updated).")
+    return 0

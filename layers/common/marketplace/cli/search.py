@@ -1,0 +1,45 @@
+"""``marketplace search rebuild``: write the whole search snapshot from the extensions table (operator)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from marketplace.cli.common import add_target_options, emit, operator_command
+
+if TYPE_CHECKING:
+    from marketplace.cli.common import Commands
+
+
+def register(commands: Commands) -> None:
+    search = commands.add_parser("search", help="the gallery's search snapshot")
+    search_commands = search.add_subparsers(dest="search_command", required=True)
+    rebuild = search_commands.add_parser("rebuild", help="rewrite the whole search snapshot from the extensions "
+                                                         "table (first deployment, recovery, fresh statistics)")
+    rebuild.add_argument("--bucket", help="the packages bucket (needed with --stage: the PackagesBucketName output)")
+    add_target_options(rebuild)
+    rebuild.set_defaults(run=operator_command, action=rebuild_snapshot)
+
+
+def rebuild_snapshot(args: argparse.Namespace) -> int:
+    """The whole search snapshot from a scan of the extensions table: the first one, or after trouble."""
+    from marketplace import operator
+    from marketplace.platform import resources as r
+    from marketplace.search import indexer
+
+    bucket = args.bucket
+    if not bucket:
+        target = operator.resolve(args.stage, args.aws_endpoint)
+        if not target.aws_endpoint:  # a deployed stage: CDK names the bucket
+            print("marketplace: name the packages bucket with --bucket (the stack's PackagesBucketName output)",
+                  file=sys.stderr)
+            return 2
+        bucket = f"{r.PRODUCT}-{target.stage}-{r.PACKAGES_BUCKET.id}"  # as the local runtime provisions it
+    os.environ[r.PACKAGES_BUCKET.env_var] = bucket
+    manifest = indexer.rebuild()
+    emit(args, {"extensions": manifest.total, "segments": len(manifest.segments), "bucket": bucket},
+         f"Rebuilt the search snapshot: {manifest.total} extensions in {len(manifest.segments)} segments "
+         f"(s3://{bucket}/{r.PACKAGES_BUCKET.private_prefix}search/).")
+    return 0

@@ -1,0 +1,101 @@
+"""``marketplace serve``: the whole marketplace locally (embedded moto, no AWS account, no Docker)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from marketplace.cli.common import Commands
+
+DEFAULT_CONCURRENCY = 2  # marketplace.local.runtime.DEFAULT_HTTP_CONCURRENCY, without importing moto for --help
+
+
+def register(commands: Commands) -> None:
+    serve = commands.add_parser("serve", help="run the whole marketplace locally (embedded moto, no AWS)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080; 0 picks one)")
+    serve.add_argument("--moto-port", type=int, default=0, help="port of the embedded AWS emulator (default: any)")
+    serve.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
+                       help="execution environments (worker processes) each HTTP function may run at once "
+                            f"(default {DEFAULT_CONCURRENCY}); event-source functions run one, as their reserved "
+                            "concurrency allows")
+    serve.add_argument("--tls", action="store_true",
+                       help="serve HTTPS with a certificate from a local CA, made once and reused (browser clients)")
+    serve.add_argument("--tls-dir", help="where the CA and certificate live (default: .build/tls, next to the state "
+                                         "file)")
+    serve.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from marketplace import operator
+    from marketplace.local.runtime import LocalMarketplace  # moto and friends load only for this command
+    from marketplace.platform.errors import ConfigurationError
+
+    tls = None
+    if args.tls:
+        from pathlib import Path
+
+        from marketplace.local import tls as local_tls
+
+        directory = Path(args.tls_dir) if args.tls_dir else operator.state_file().parent / "tls"
+        tls = local_tls.ensure(directory.resolve(), local_tls.names_for(args.host))
+    if args.concurrency < 1:
+        print("marketplace: --concurrency must be at least 1", file=sys.stderr)
+        return 2
+    runtime = LocalMarketplace(args.host, args.port, moto_port=args.moto_port, concurrency=args.concurrency,
+                               tls=tls.server_context() if tls else None, ca_file=tls.ca_cert if tls else None)
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    try:
+        runtime.start()
+    except (OSError, ConfigurationError) as error:
+        print(f"marketplace: cannot start: {error}", file=sys.stderr)
+        runtime.stop()
+        return 1
+    operator.write_state(runtime.stage, runtime.moto_endpoint, runtime.base_url,
+                         str(tls.ca_cert) if tls else None)
+    fragment = json.dumps(runtime.product_json(), indent=2)
+    trust = ""
+    if tls:
+        trust = (
+            f"HTTPS, with a certificate ({', '.join(tls.names)}) from the local CA {tls.ca_cert}\n"
+            f"({'made now' if tls.created else 'reused'}; valid until {tls.not_after:%Y-%m-%d}). To trust it:\n"
+            f"  Node, code-server: NODE_EXTRA_CA_CERTS={tls.ca_cert}\n"
+            f"  curl:              curl --cacert {tls.ca_cert} {runtime.base_url}/healthz\n"
+            f"  browsers:          import {tls.ca_cert.name} as a certificate authority (it only vouches for the names"
+            " above)\n"
+            f"  Chromium in tests: --ignore-certificate-errors-spki-list={tls.spki_sha256}\n"
+            "  marketplace CLI:   finds the CA through the state file; elsewhere --ca-file (or MARKETPLACE_CA_FILE)\n\n"
+        )
+    print(
+        f"Marketplace is running at {runtime.base_url}\n"
+        f"  health:        {runtime.base_url}/healthz\n"
+        f"  AWS (moto):    {runtime.moto_endpoint}\n"
+        f"  sign-in:       tokens from its own issuer {runtime.base_url}/local-issuer: marketplace dev-token USER\n\n"
+        f"{trust}"
+        "Add this to the editor's product.json (code-server: EXTENSIONS_GALLERY='<extensionsGallery value>'):\n"
+        f"{fragment}\n\nPress Ctrl-C to stop.",
+        flush=True,
+    )
+    try:
+        # Wake up twice a second: a wait without a timeout can sleep through a signal that the kernel handed to
+        # another thread, and Python runs signal handlers only in the main thread, between bytecodes.
+        while not stop.wait(0.5):
+            pass
+    finally:
+        operator.clear_state()
+    print("\nStopping...", flush=True)
+    runtime.stop()
+    print("Stopped.", flush=True)
+    return 0
