@@ -214,7 +214,6 @@ INGEST = FunctionDef(
     grants=(
         TableGrant(r.PUBLISHING_TABLE.id, "read_write"),
         TableGrant(r.EXTENSIONS_TABLE.id, "read_write"),
-        TableGrant(r.IDEMPOTENCY_TABLE.id, "read_write"),
         ObjectGrant(r.PACKAGES_BUCKET.id, r.PACKAGES_BUCKET.upload_prefix, ("s3:GetObject", "s3:DeleteObject")),
         # put a validated version's assets; delete them again when its record cannot be written
         ObjectGrant(r.PACKAGES_BUCKET.id, r.PACKAGES_BUCKET.public_prefix, ("s3:PutObject", "s3:DeleteObject")),

@@ -230,13 +230,6 @@ SYNC_TABLE = TableDef(
     sort_key=SK,
     ttl_attribute="expires_at",
 )
-IDEMPOTENCY_TABLE = TableDef(
-    "idempotency",
-    "Powertools idempotency records",
-    env_var="IDEMPOTENCY_TABLE",
-    partition_key=KeyAttribute("id"),
-    ttl_attribute="expiration",
-)
 
 TABLES: tuple[TableDef, ...] = (
     PUBLISHING_TABLE,
@@ -244,7 +237,6 @@ TABLES: tuple[TableDef, ...] = (
     REVIEWS_TABLE,
     STATISTICS_TABLE,
     SYNC_TABLE,
-    IDEMPOTENCY_TABLE,
 )
 
 # --- queues ---------------------------------------------------------------------------------------------
