@@ -188,3 +188,25 @@ def test_a_command_that_does_not_exist_fails_the_check() -> None:
     assert check(Command("test", ("extension", "unblock", "a.b")), program)
     assert check(Command("test", ("extension", "block", "a.b", "--unblock")), program)
     assert check(Command("test", ("extension", "block", "a.b", "--off")), program) is None
+
+
+# ------------------------------------------------------------------------------------ self-contained sources
+
+_OUTSIDE = re.compile("|".join([r"shared/" + "reference", r"\.\./" + "shared", "wire-" + "protocols",
+                                "real-" + r"clients\b", "untrusted-" + "uploads"]))
+_SOURCES = ("layers", "functions", "stacks", "bench", "tests", "scripts", "docs")
+_SUFFIXES = frozenset({".py", ".sh", ".md", ".toml", ".json", ".txt"})
+
+
+def test_no_file_cites_a_reference_outside_the_repository() -> None:
+    """Comments and docs cite ``docs/`` (the protocol facts are in ``docs/protocols/``), never files that
+    someone with only this repository cannot open."""
+    files = [ROOT / "README.md", ROOT / "app.py", ROOT / "dev", ROOT / "pyproject.toml"]
+    for top in _SOURCES:
+        files += [p for p in (ROOT / top).rglob("*") if p.suffix in _SUFFIXES and p.is_file()
+                  and "__pycache__" not in p.parts and not any(part.endswith(".egg-info") for part in p.parts)]
+    cited = [f"{path.relative_to(ROOT)}:{number}: {line.strip()[:100]}"
+             for path in files if path.exists()
+             for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
+             if _OUTSIDE.search(line)]
+    assert not cited, "\n".join(cited)
