@@ -86,6 +86,19 @@ def test_uploads_need_a_valid_token(deployment, token):
     assert status == 401 and answer == {"error": "unauthorized", "message": "the access token is not valid"}
 
 
+def test_a_wrong_token_is_refused_as_not_valid_and_a_missing_one_as_required(deployment, token):
+    status, answer = _call("POST", "/api/publish/uploads", None, _request())
+    assert status == 401 and answer["message"].startswith("a personal access token is required")
+    not_valid = {"error": "unauthorized", "message": "the token is not valid: unknown, revoked or expired"}
+    for wrong in ("not-a-token", token + "x"):  # no token has that shape
+        assert _call("POST", "/api/publish/uploads", wrong, _request()) == (401, not_valid)
+    for basic in ("!!not base64!!", base64.b64encode(b":mkp_short").decode()):  # vsce's Basic auth
+        headers = {"content-type": "application/json", "authorization": f"Basic {basic}"}
+        event = http_event("POST", "/api/publish/uploads", ROUTE, headers, json.dumps(_request()))
+        result = handler.lambda_handler(event, context("publish_api"))
+        assert (result["statusCode"], json.loads(result["body"])) == (401, not_valid)
+
+
 def test_upload_status_is_private_to_its_user(deployment, token):
     _, created = _call("POST", "/api/publish/uploads", token, _request())
     other = service.create_publisher("someoneelse", "bob")[1]

@@ -8,13 +8,12 @@ import unicodedata
 
 import pytest
 
+from marketplace.platform.text import BIDI_CONTROLS, ZERO_WIDTH
 from marketplace.reviews import protocol
 from marketplace.reviews.store import CatalogEntry, StoredReview, rating_delta
 from marketplace.reviews.validation import (
-    BIDI_CONTROLS,
     MAX_COMMENT,
     MAX_TITLE,
-    ZERO_WIDTH,
     InvalidReview,
     ReviewTooLarge,
     clean_text,

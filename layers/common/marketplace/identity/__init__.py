@@ -27,8 +27,10 @@ def authenticate(headers: Mapping[str, str]) -> Principal:
     Raises Unauthorized (401) for a missing, malformed, expired, foreign or refused token, Forbidden (403) for
     a valid token without the issuer's required scopes, ServiceUnavailable (503) when the issuer's keys or
     GitHub cannot be reached. Messages say which check failed; none carries the token."""
-    lowered = {str(name).lower(): str(value) for name, value in headers.items()}
-    authorization = lowered.get("authorization", "").strip()
+    # here, not at the top: the CDK app and the CLI import identity.config, without Powertools' event handler
+    from marketplace.platform.http import request_header
+
+    authorization = (request_header(headers, "authorization") or "").strip()
     if not authorization:
         raise unauthorized("sign in: an 'Authorization: Bearer <token>' header is required", invalid_token=False)
     scheme, _, token = authorization.partition(" ")
@@ -37,7 +39,7 @@ def authenticate(headers: Mapping[str, str]) -> Principal:
         raise unauthorized("the Authorization header must use the Bearer scheme", invalid_token=False)
     if not token or any(c.isspace() for c in token):
         raise unauthorized("the Authorization header must be 'Bearer <token>' with one token", invalid_token=False)
-    account_type = lowered.get("x-account-type", "").strip() or None
+    account_type = (request_header(headers, "x-account-type") or "").strip() or None
 
     if account_type == config.GITHUB_ACCOUNT_TYPE:
         api_url = config.github_api_url()

@@ -9,7 +9,8 @@
   (location service), the extension lookup, ``POST /_apis/gallery/extensions``, ``PUT .../extensions/{e}``
   and the role assignment behind ``vsce verify-pat``, with the token in Basic auth.
 
-Every route needs a personal access token (``Authorization: Bearer mkp_...`` or ``?token=``)."""
+Every route but vsce's location service needs a personal access token (``Authorization: Bearer mkp_...``,
+vsce's Basic auth or ``?token=``), checked by the routes' middleware (``SIGNED_IN``, ``platform.middleware``)."""
 
 from __future__ import annotations
 
@@ -19,29 +20,51 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from marketplace.catalog import store as catalog
 from marketplace.platform import body as bodies
-from marketplace.platform.errors import BadRequest, NotFound
+from marketplace.platform import middleware
+from marketplace.platform.errors import BadRequest, NotFound, Unauthorized
 from marketplace.platform.http import json_response, location_value, public_base_url
-from marketplace.publishing import direct, lifecycle, service, store, uploads, vsce
+from marketplace.publishing import direct, lifecycle, service, store, tokens, uploads, vsce
 
 router = Router()
 
 
-def _principal() -> service.Principal:
-    """The token from ``Authorization: Bearer``, vsce's ``Basic base64(":" + token)``, or ``?token=`` (ovsx)."""
-    header = router.current_event.headers.get("authorization") or ""
-    scheme, _, value = header.partition(" ")
+def credential(event: BaseProxyEvent) -> str | None:
+    """The token from ``Authorization: Bearer``, vsce's ``Basic base64(":" + token)``, or ``?token=`` (ovsx).
+
+    A Basic credential that is not base64 is still a credential, so it is refused as not valid rather than as
+    missing."""
+    scheme, _, value = (event.headers.get("authorization") or "").partition(" ")
     if scheme.lower() == "bearer":
-        return service.authenticate(value.strip())
+        return value.strip()
     if scheme.lower() == "basic":
         try:
             decoded = base64.b64decode(value.strip(), validate=True).decode()
         except (binascii.Error, ValueError):
-            decoded = ""
-        return service.authenticate(decoded.partition(":")[2])
-    return service.authenticate(router.current_event.get_query_string_value("token"))
+            return value.strip()
+        return decoded.partition(":")[2]
+    return event.get_query_string_value("token")
+
+
+def authenticate(event: BaseProxyEvent) -> service.Principal:
+    """The caller's principal. A credential sent in a shape no token has is refused as not valid, not as
+    missing: only a request without one is told that a token is required."""
+    value = credential(event)
+    if value and value.strip() and tokens.parse(value) is None:
+        raise Unauthorized(tokens.INVALID)
+    return service.authenticate(value)
+
+
+# The middleware of every route but vsce's location service: the caller's personal access token.
+SIGNED_IN = [middleware.authenticated(authenticate)]
+
+
+def _principal() -> service.Principal:
+    """The caller (``SIGNED_IN`` authenticated the token)."""
+    return middleware.principal(router, service.Principal)
 
 
 def _package() -> bytes:
@@ -54,14 +77,14 @@ def _json_body() -> dict[str, Any]:
     return body
 
 
-@router.post("/api/publish/uploads")
+@router.post("/api/publish/uploads", middlewares=SIGNED_IN)
 def create_upload() -> Response[str]:
     principal = _principal()
     created = uploads.create(principal, _json_body())
     return json_response(201, created, {"Location": location_value(f"/api/publish/uploads/{created['id']}")})
 
 
-@router.get("/api/publish/uploads/<upload_id>")
+@router.get("/api/publish/uploads/<upload_id>", middlewares=SIGNED_IN)
 def get_upload(upload_id: str) -> Response[str]:
     principal = _principal()
     record = store.find_upload(upload_id) if len(upload_id) <= 64 else None
@@ -75,7 +98,7 @@ def _optional_json_body() -> dict[str, Any]:
     return body
 
 
-@router.post("/api/publish/extensions/<namespace>/<extension>/unpublish")
+@router.post("/api/publish/extensions/<namespace>/<extension>/unpublish", middlewares=SIGNED_IN)
 def unpublish(namespace: str, extension: str) -> Response[str]:
     principal = _principal()
     body = _optional_json_body()
@@ -86,7 +109,7 @@ def unpublish(namespace: str, extension: str) -> Response[str]:
     return json_response(200, {"extension": f"{namespace}.{extension}".lower(), "unpublished": withdrawn})
 
 
-@router.post("/api/publish/extensions/<namespace>/<extension>/deprecate")
+@router.post("/api/publish/extensions/<namespace>/<extension>/deprecate", middlewares=SIGNED_IN)
 def deprecate(namespace: str, extension: str) -> Response[str]:
     principal = _principal()
     body = _optional_json_body()
@@ -95,7 +118,7 @@ def deprecate(namespace: str, extension: str) -> Response[str]:
                                "replacement": body.get("replacement")})
 
 
-@router.delete("/api/publish/extensions/<namespace>/<extension>/deprecate")
+@router.delete("/api/publish/extensions/<namespace>/<extension>/deprecate", middlewares=SIGNED_IN)
 def undeprecate(namespace: str, extension: str) -> Response[str]:
     principal = _principal()
     lifecycle.undeprecate(principal, namespace, extension)
@@ -104,7 +127,8 @@ def undeprecate(namespace: str, extension: str) -> Response[str]:
 
 def _verdict(record: store.UploadRecord) -> Response[str]:
     """Open VSX's answers: 201 with the extension, or 400 with the reason (``... is already published.``)."""
-    from marketplace.gallery import model, openvsx  # only the body-publishing clients need the serializer
+    from marketplace.catalog import model  # only the body-publishing clients need the serializer
+    from marketplace.gallery import openvsx
 
     if record.status == "published" and record.extension_id and record.version and record.target_platform:
         version = catalog.get_version(record.extension_id, record.version, record.target_platform)
@@ -123,13 +147,13 @@ def _verdict(record: store.UploadRecord) -> Response[str]:
                                "upload": uploads.view(record)})
 
 
-@router.post("/api/-/publish")
+@router.post("/api/-/publish", middlewares=SIGNED_IN)
 def ovsx_publish() -> Response[str]:
     principal = _principal()
     return _verdict(direct.publish(principal, _package()))
 
 
-@router.post("/api/-/namespace/create")
+@router.post("/api/-/namespace/create", middlewares=SIGNED_IN)
 def ovsx_create_namespace() -> Response[str]:
     principal = _principal()
     name = _json_body().get("name")
@@ -139,7 +163,7 @@ def ovsx_create_namespace() -> Response[str]:
     return json_response(201, {"success": f"Created namespace {name}"})
 
 
-@router.get("/api/<namespace>/verify-pat")
+@router.get("/api/<namespace>/verify-pat", middlewares=SIGNED_IN)
 def ovsx_verify_pat(namespace: str) -> Response[str]:
     principal = _principal()
     service.authorize(principal, namespace)
@@ -156,9 +180,8 @@ def vsce_security_role_locations() -> Response[str]:
     return json_response(200, vsce.locations(vsce.SECURITY_ROLE_LOCATIONS))
 
 
-@router.get("/_apis/gallery/publishers/<publisher>/extensions/<extension>")
+@router.get("/_apis/gallery/publishers/<publisher>/extensions/<extension>", middlewares=SIGNED_IN)
 def vsce_get_extension(publisher: str, extension: str) -> Response[str]:
-    _principal()
     found = catalog.get_extension(f"{publisher}.{extension}")
     if found is None:
         raise NotFound(f"extension {publisher}.{extension} does not exist")
@@ -178,17 +201,18 @@ def _vsce_publish() -> Response[str]:
     return json_response(202, {"message": f"The package is still being validated (upload {record.upload_id})"})
 
 
-@router.post("/_apis/gallery/extensions")
+@router.post("/_apis/gallery/extensions", middlewares=SIGNED_IN)
 def vsce_create_extension() -> Response[str]:
     return _vsce_publish()
 
 
-@router.put("/_apis/gallery/publishers/<publisher>/extensions/<extension>")
+@router.put("/_apis/gallery/publishers/<publisher>/extensions/<extension>", middlewares=SIGNED_IN)
 def vsce_update_extension(publisher: str, extension: str) -> Response[str]:
     return _vsce_publish()
 
 
-@router.get("/_apis/securityroles/scopes/gallery.publisher/roleassignments/resources/<publisher>")
+@router.get("/_apis/securityroles/scopes/gallery.publisher/roleassignments/resources/<publisher>",
+            middlewares=SIGNED_IN)
 def vsce_role_assignments(publisher: str) -> Response[str]:
     principal = _principal()
     service.authorize(principal, publisher)

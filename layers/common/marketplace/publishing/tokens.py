@@ -18,6 +18,9 @@ from datetime import UTC, datetime, timedelta
 PREFIX = "mkp"
 DEFAULT_LIFETIME = timedelta(days=90)
 MAX_LIFETIME = timedelta(days=366)
+# The answer to a token that is not one the marketplace holds: malformed, unknown or with a wrong secret. It
+# does not say which (a caller learns nothing about which token ids exist).
+INVALID = "the token is not valid: unknown, revoked or expired"
 _FORMAT = re.compile(r"^mkp_([a-z2-7]{16})_([A-Za-z0-9_-]{43})$")
 
 

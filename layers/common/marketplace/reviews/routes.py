@@ -3,7 +3,8 @@
 
 Reading is anonymous. Writing needs the same bearer token as Settings Sync (``Authorization: Bearer`` with
 ``X-Account-Type``; no cookies, so no CSRF token either) and is counted against the user's rate limit, kept
-in the statistics table, before anything is read.
+in the statistics table, before anything is read: the write routes' middlewares (``SIGNED_IN``,
+``platform.middleware``) do both.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 import functools
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter, Router
 
-from marketplace.identity import authenticate
+from marketplace.identity import Principal, authenticate
+from marketplace.platform import middleware
 from marketplace.platform.config import setting_int
 from marketplace.platform.http import json_response, public_base_url
 from marketplace.platform.ratelimit import RateLimit
@@ -38,10 +40,18 @@ def _rate_limit() -> RateLimit:
                      setting_int(RATE_WINDOW_VAR, DEFAULT_RATE_WINDOW))
 
 
+def _rate_key(app: BaseRouter) -> str:
+    return f"review:{middleware.principal(app, Principal).user_id}"
+
+
+# The write routes' middlewares: the caller is authenticated, then counted against the rate limit on writes.
+SIGNED_IN = [middleware.authenticated(lambda event: authenticate(event.headers)),
+             middleware.rate_limited(lambda: _rate_limit(), _rate_key)]
+
+
 def _reviewer() -> Reviewer:
-    """The signed-in caller, after the rate limit on review writes."""
-    principal = authenticate(router.current_event.headers or {})
-    _rate_limit().consume(f"review:{principal.user_id}")
+    """The signed-in caller (authenticated and counted by ``SIGNED_IN``)."""
+    principal = middleware.principal(router, Principal)
     return Reviewer(user_id=principal.user_id, display_name=display_name(principal.display_name, principal.user_id),
                     provider=principal.provider)
 
@@ -57,7 +67,7 @@ def list_reviews(namespace: str, extension: str) -> Response[str]:
     return json_response(200, body, NO_CACHE)
 
 
-@router.post("/api/<namespace>/<extension>/review")
+@router.post("/api/<namespace>/<extension>/review", middlewares=SIGNED_IN)
 def post_review(namespace: str, extension: str) -> Response[str]:
     reviewer = _reviewer()
     review = parse_body(read_body(router.current_event))
@@ -66,7 +76,7 @@ def post_review(namespace: str, extension: str) -> Response[str]:
     return json_response(201, protocol.added(entry, posted.replaced), NO_STORE)
 
 
-@router.post("/api/<namespace>/<extension>/review/delete")
+@router.post("/api/<namespace>/<extension>/review/delete", middlewares=SIGNED_IN)
 def delete_review(namespace: str, extension: str) -> Response[str]:
     reviewer = _reviewer()
     entry = service.extension(namespace, extension)

@@ -6,12 +6,12 @@ at most 255 characters, one line; a comment at most 2,048 characters, where line
 becomes ``\\n``) and tabs are allowed. Lengths are counted in Unicode code points after NFC normalisation,
 which is also the form stored. Both texts are trimmed; an empty one is the same as none.
 
-Refused anywhere in a title or comment, each with a message naming the character and its position:
-control characters (C0, DEL, C1; the comment keeps ``\\n`` and ``\\t``), bidirectional controls (U+202A-U+202E,
-U+2066-U+2069, U+200E, U+200F, U+061C: Trojan-Source-style reordering), zero-width characters (U+200B-U+200D,
-U+2060, U+FEFF), every other invisible format character (Unicode category Cf, e.g. soft hyphen and the tag
-characters that can smuggle hidden text), line and paragraph separators (U+2028, U+2029) and unpaired
-surrogates (which no store can hold).
+Refused anywhere in a title or comment, each with a message naming the character and its position
+(``platform.text``'s ``INVISIBLE_CATEGORIES`` and ``describe``): control characters (C0, DEL, C1; the comment
+keeps ``\\n`` and ``\\t``), bidirectional controls (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C:
+Trojan-Source-style reordering), zero-width characters (U+200B-U+200D, U+2060, U+FEFF), every other invisible
+format character (Unicode category Cf, e.g. soft hyphen and the tag characters that can smuggle hidden text),
+line and paragraph separators (U+2028, U+2029) and unpaired surrogates (which no store can hold).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Any
 
 from marketplace.platform import body
 from marketplace.platform.errors import BadRequest, MarketplaceError, PayloadTooLarge, UnsupportedMediaType
+from marketplace.platform.text import INVISIBLE_CATEGORIES, describe, first_forbidden, is_forbidden
 
 MIN_RATING, MAX_RATING = 1, 5
 MAX_TITLE = 255
@@ -32,10 +33,8 @@ MAX_COMMENT = 2048
 MAX_DISPLAY_NAME = 64
 MAX_VERSION = 64
 MAX_BODY_BYTES = 64 * 1024
+MULTILINE_ALLOWED = "\n\t"  # the control characters a comment may hold
 
-BIDI_CONTROLS = frozenset({*map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A)),
-                           "\u200e", "\u200f", "\u061c"})
-ZERO_WIDTH = frozenset({"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"})
 # A version as catalog ids spell it (semver with pre-release and build parts); anything else cannot exist.
 _VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+-]*")
 
@@ -119,27 +118,6 @@ def rating(value: object) -> int:
     return value
 
 
-def describe_refused(char: str, *, multiline: bool) -> str | None:
-    """Why ``char`` may not appear in a review text, or ``None`` when it may."""
-    if multiline and char in "\n\t":
-        return None
-    point = f"U+{ord(char):04X}"
-    if char in BIDI_CONTROLS:
-        return f"a bidirectional control character ({point})"
-    if char in ZERO_WIDTH:
-        return f"a zero-width character ({point})"
-    category = unicodedata.category(char)
-    if category == "Cc":
-        return f"a control character ({point})"
-    if category == "Cs":
-        return f"an unpaired surrogate ({point})"
-    if category in ("Zl", "Zp"):
-        return f"a line or paragraph separator ({point})"
-    if category == "Cf":
-        return f"an invisible formatting character ({point})"
-    return None
-
-
 def clean_text(value: object, field: str, limit: int, *, multiline: bool) -> str | None:
     """The text as stored (NFC, trimmed), ``None`` for none; refused characters and lengths are errors."""
     if value is None:
@@ -148,10 +126,10 @@ def clean_text(value: object, field: str, limit: int, *, multiline: bool) -> str
         raise InvalidReview(f"The {field} must be a string")
     if multiline:
         value = value.replace("\r\n", "\n")
-    for index, char in enumerate(value):
-        why = describe_refused(char, multiline=multiline)
-        if why is not None:
-            raise InvalidReview(f"The {field} contains {why} at character {index + 1}; remove it")
+    refused = first_forbidden(value, INVISIBLE_CATEGORIES, allow=MULTILINE_ALLOWED if multiline else "")
+    if refused is not None:
+        raise InvalidReview(f"The {field} contains {describe(refused)} at character {value.index(refused) + 1}; "
+                            "remove it")
     text = unicodedata.normalize("NFC", value).strip()
     if not text:
         return None
@@ -175,7 +153,7 @@ def display_name(name: str | None, user_id: str) -> str:
     """The reviewer's public name: the identity's display name without refused characters, trimmed to
     ``MAX_DISPLAY_NAME``, or ``user-<first 8 of the user id>`` when nothing usable is left."""
     if name:
-        kept = "".join(c for c in unicodedata.normalize("NFC", name) if describe_refused(c, multiline=False) is None)
+        kept = "".join(c for c in unicodedata.normalize("NFC", name) if not is_forbidden(c, INVISIBLE_CATEGORIES))
         kept = " ".join(kept.split())[:MAX_DISPLAY_NAME]
         if kept:
             return kept

@@ -1,9 +1,10 @@
 """Routes of the sync function: the Settings Sync store under ``{base}/sync/v1``
 (docs/protocols/settings-sync.md).
 
-Every request is authenticated (``Authorization: Bearer`` with ``X-Account-Type``) and counted against the
-user's rate limit before it touches the store. ETags are the bare refs the client sends back in
-``If-Match``/``If-None-Match``; the manifest's ETag is a digest of its content.
+Every route is authenticated (``Authorization: Bearer`` with ``X-Account-Type``) and counted against the
+user's rate limit by its middlewares (``SIGNED_IN``, ``platform.middleware``) before it touches the store.
+ETags are the bare refs the client sends back in ``If-Match``/``If-None-Match``; the manifest's ETag is a
+digest of its content.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from __future__ import annotations
 import functools
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter, Router
 
-from marketplace.identity import authenticate
-from marketplace.platform import body
+from marketplace.identity import Principal, authenticate
+from marketplace.platform import body, middleware
 from marketplace.platform.config import setting_int
 from marketplace.platform.http import json_response
 from marketplace.platform.ratelimit import RateLimit
@@ -50,20 +51,23 @@ def _rate_limit() -> RateLimit:
                      setting_int(RATE_WINDOW_VAR, DEFAULT_RATE_WINDOW))
 
 
+def _user_of(app: BaseRouter) -> str:
+    return middleware.principal(app, Principal).user_id
+
+
+# Every route's middlewares: the caller is authenticated, then counted against its rate limit.
+SIGNED_IN = [middleware.authenticated(lambda event: authenticate(event.headers)),
+             middleware.rate_limited(lambda: _rate_limit(), _user_of)]
+
+
 def _header(name: str) -> str | None:
-    headers = router.current_event.headers or {}
-    value = headers.get(name)
-    if value is None:
-        lowered = name.lower()
-        value = next((v for k, v in headers.items() if k.lower() == lowered), None)
-    return value
+    """A request header in any case (Powertools' ``headers`` ignore case)."""
+    return router.current_event.headers.get(name)
 
 
 def _user() -> str:
-    """The caller's user id, after authentication and the rate limit."""
-    principal = authenticate(router.current_event.headers or {})
-    _rate_limit().consume(principal.user_id)
-    return principal.user_id
+    """The caller's user id (authenticated and counted by ``SIGNED_IN``)."""
+    return _user_of(router)
 
 
 def _body(resource: str) -> str:
@@ -97,7 +101,7 @@ def _json(body: object, etag: str | None = None) -> Response[str]:
 # --- manifest and everything ------------------------------------------------------------------------------
 
 
-@router.get(f"{V1}/manifest")
+@router.get(f"{V1}/manifest", middlewares=SIGNED_IN)
 def manifest() -> Response[str]:
     user = _user()
     found = service().manifest(user)
@@ -109,13 +113,13 @@ def manifest() -> Response[str]:
     return _json(found.body(), etag)
 
 
-@router.delete(f"{V1}/resource")
+@router.delete(f"{V1}/resource", middlewares=SIGNED_IN)
 def delete_everything() -> Response[str]:
     service().reset(_user())
     return _empty(204)
 
 
-@router.get(f"{V1}/download/latest")
+@router.get(f"{V1}/download/latest", middlewares=SIGNED_IN)
 def download_latest() -> Response[str]:
     return _json(service().latest_data(_user()))
 
@@ -161,22 +165,24 @@ def _resource(scope: str, resource: str) -> Response[str]:
     return _empty(200, ref)
 
 
-@router.route(f"{V1}/resource/<resource>", method=["GET", "POST", "DELETE"])
+@router.route(f"{V1}/resource/<resource>", method=["GET", "POST", "DELETE"], middlewares=SIGNED_IN)
 def resource(resource: str) -> Response[str]:
     return _resource(ROOT, resource)
 
 
-@router.route(f"{V1}/resource/<resource>/<ref>", method=["GET", "DELETE"])
+@router.route(f"{V1}/resource/<resource>/<ref>", method=["GET", "DELETE"], middlewares=SIGNED_IN)
 def resource_ref(resource: str, ref: str) -> Response[str]:
     return _ref(ROOT, resource, ref)
 
 
-@router.route(f"{V1}/collection/<collection>/resource/<resource>", method=["GET", "POST", "DELETE"])
+@router.route(f"{V1}/collection/<collection>/resource/<resource>", method=["GET", "POST", "DELETE"],
+              middlewares=SIGNED_IN)
 def collection_resource(collection: str, resource: str) -> Response[str]:
     return _resource(protocol.collection_id(collection), resource)
 
 
-@router.route(f"{V1}/collection/<collection>/resource/<resource>/<ref>", method=["GET", "DELETE"])
+@router.route(f"{V1}/collection/<collection>/resource/<resource>/<ref>", method=["GET", "DELETE"],
+              middlewares=SIGNED_IN)
 def collection_resource_ref(collection: str, resource: str, ref: str) -> Response[str]:
     return _ref(protocol.collection_id(collection), resource, ref)
 
@@ -184,24 +190,24 @@ def collection_resource_ref(collection: str, resource: str, ref: str) -> Respons
 # --- collections --------------------------------------------------------------------------------------------
 
 
-@router.get(f"{V1}/collection")
+@router.get(f"{V1}/collection", middlewares=SIGNED_IN)
 def list_collections() -> Response[str]:
     return _json([{"id": cid} for cid in service().list_collections(_user())])
 
 
-@router.post(f"{V1}/collection")
+@router.post(f"{V1}/collection", middlewares=SIGNED_IN)
 def create_collection() -> Response[str]:
     collection = service().create_collection(_user())
     return Response(status_code=200, content_type=TEXT, body=collection, headers=dict(NO_STORE))
 
 
-@router.delete(f"{V1}/collection")
+@router.delete(f"{V1}/collection", middlewares=SIGNED_IN)
 def delete_collections() -> Response[str]:
     service().delete_collections(_user())
     return _empty(204)
 
 
-@router.delete(f"{V1}/collection/<collection>")
+@router.delete(f"{V1}/collection/<collection>", middlewares=SIGNED_IN)
 def delete_collection(collection: str) -> Response[str]:
     service().delete_collection(_user(), protocol.collection_id(collection))
     return _empty(204)

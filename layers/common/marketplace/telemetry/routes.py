@@ -1,6 +1,7 @@
 """Routes of the telemetry function: ``POST {base}/api/telemetry``.
 
-Anonymous, so every request first counts against its client's rate limit (``429`` with ``Retry-After``).
+Anonymous, so every request first counts against its client's rate limit (``429`` with ``Retry-After``): the
+route's middleware (``COUNTED``, ``platform.middleware``).
 The client is keyed by a keyed hash of its address that changes daily; the address itself is never stored,
 logged or put on the stream. Then the batch is parsed (``413``/``400`` for the batch as a whole), each event
 validated and scrubbed, and the valid ones put on the stream: ``202`` with ``{"accepted", "rejected"}``, or
@@ -13,10 +14,10 @@ import time
 from datetime import UTC, datetime
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter, Router
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
-from marketplace.platform import body
+from marketplace.platform import body, middleware
 from marketplace.platform.config import setting_int
 from marketplace.platform.errors import ServiceUnavailable
 from marketplace.platform.http import json_response
@@ -75,6 +76,16 @@ def _rate_limit() -> RateLimit:
                      setting_int(RATE_WINDOW_VAR, DEFAULT_RATE_WINDOW))
 
 
+def _caller(app: BaseRouter) -> str:
+    """The rate limiter's key: a keyed hash of the client's address, changing daily."""
+    day = datetime.now(UTC).date().isoformat()
+    return "telemetry#" + pseudonyms().client(client_address(app.current_event), day)
+
+
+# The ingest's middleware: the client is counted before the body is even read.
+COUNTED = [middleware.rate_limited(_rate_limit, _caller)]
+
+
 def _deadline() -> float:
     """When retries of refused records stop: the configured budget, or less if the invocation ends sooner."""
     budget_ms = setting_int(PUT_DEADLINE_VAR, DEFAULT_PUT_DEADLINE_MS)
@@ -84,12 +95,11 @@ def _deadline() -> float:
     return time.monotonic() + max(0, budget_ms) / 1000
 
 
-@router.post(PATH)
+@router.post(PATH, middlewares=COUNTED)
 def ingest() -> Response[str]:
     event = router.current_event
     hashing = pseudonyms()
     now = datetime.now(UTC)
-    _rate_limit().consume("telemetry#" + hashing.client(client_address(event), now.date().isoformat()))
     # The platform decoder reads the bytes (base64, no Content-Encoding, the size cap); the batch parser, timed by
     # bench/telemetry.py, reads the JSON with its own whole-batch rules.
     events = batch.parse(body.raw_body(event, max_bytes=MAX_BODY_BYTES, what="The body"))
