@@ -14,10 +14,8 @@ from urllib.parse import unquote
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from marketplace.catalog import reader
 from marketplace.catalog import store as catalog
-from marketplace.catalog.ids import EXTENSION_ID, ID_PART, TARGET_PLATFORMS
-from marketplace.catalog.semver import is_valid
+from marketplace.catalog.ids import EXTENSION_ID, ID_PART
 from marketplace.gallery import assets, control, downloads, serialize, service
 from marketplace.gallery.model import ExtensionView, VersionView
 from marketplace.platform import body
@@ -32,7 +30,6 @@ ASSET_CACHE = {"Cache-Control": "public, max-age=3600"}
 LATEST_CACHE = {"Cache-Control": "public, max-age=60"}
 CONTROL_CACHE = {"Cache-Control": "public, max-age=300"}
 CONTROL_TTL_SECONDS = 60.0
-STAT_TYPES = {"install": "install", "1": "install", "uninstall": "uninstall", "3": "uninstall"}
 _VERSION_PLATFORM = re.compile(r"^(?P<version>[^+@]+)(?:[+@](?P<platform>[a-z0-9-]+))?$")
 
 
@@ -44,32 +41,12 @@ def _query() -> dict[str, str]:
     return dict(router.current_event.query_string_parameters or {})
 
 
-def _target_platform(value: str | None) -> str | None:
-    if value in (None, "", "undefined", "unknown"):
-        return None
-    if value not in TARGET_PLATFORMS:
-        raise BadRequest(f"targetPlatform {value!r} is not one of {', '.join(sorted(TARGET_PLATFORMS))}")
-    return value
-
-
 def _extension(publisher: str, name: str) -> ExtensionView:
-    extension_id = f"{unquote(publisher)}.{unquote(name)}"
-    view = reader.load(extension_id, with_statistics=False) if EXTENSION_ID.fullmatch(extension_id) else None
-    if view is None or not view.versions:
-        raise NotFound(f"Extension {extension_id} not found")
-    return view
+    return service.published_extension(f"{unquote(publisher)}.{unquote(name)}")
 
 
 def _version(view: ExtensionView, version: str, target_platform: str | None) -> VersionView:
-    found = service.find_version(view, unquote(version), target_platform)
-    if found is not None:
-        return found  # type: ignore[no-any-return]
-    builds = sorted(v.target_platform for v in view.versions if v.version == unquote(version))
-    if builds and not target_platform:
-        raise BadRequest(f"{view.extension_id} {version} is built per platform ({', '.join(builds)}): "
-                         "name one with ?targetPlatform=")
-    where = f" for {target_platform}" if target_platform else ""
-    raise NotFound(f"Version {version}{where} of {view.extension_id} not found")
+    return service.choose_version(view, unquote(version), service.target_platform(target_platform))
 
 
 @router.post(f"{SERVICE}/extensionquery", compress=True)
@@ -118,7 +95,7 @@ def _serve(key: str | None, missing: str) -> Response[Any]:
 def asset(publisher: str, name: str, version: str, asset_type: str) -> Response[Any]:
     query = _query()
     view = _extension(publisher, name)
-    chosen = _version(view, version, _target_platform(query.get("targetPlatform")))
+    chosen = _version(view, version, query.get("targetPlatform"))
     asset_type = unquote(asset_type)
     if asset_type == serialize.PACKAGE:
         return _download(view, chosen, query)
@@ -130,7 +107,7 @@ def asset(publisher: str, name: str, version: str, asset_type: str) -> Response[
 def vspackage(publisher: str, name: str, version: str) -> Response[str]:
     query = _query()
     view = _extension(publisher, name)
-    return _download(view, _version(view, version, _target_platform(query.get("targetPlatform"))), query)
+    return _download(view, _version(view, version, query.get("targetPlatform")), query)
 
 
 def _web_resource(publisher: str, name: str, version_text: str, path: str) -> Response[Any]:
@@ -138,7 +115,7 @@ def _web_resource(publisher: str, name: str, version_text: str, path: str) -> Re
     if not found:
         raise NotFound(f"no version {version_text}")
     view = _extension(publisher, name)
-    chosen = _version(view, found["version"], _target_platform(found["platform"] or _query().get("targetPlatform")))
+    chosen = _version(view, found["version"], found["platform"] or _query().get("targetPlatform"))
     return _serve(assets.web_resource_key(chosen, unquote(path)),
                   f"{view.extension_id} {chosen.version} has no web resource {unquote(path)}")
 
@@ -160,17 +137,8 @@ def asset_web_resource(publisher: str, name: str, version: str) -> Response[Any]
 
 
 def _stat(publisher: str, name: str, version: str, stat_type: str | None) -> Response[str]:
-    kind = STAT_TYPES.get((stat_type or "").lower())
-    if kind is None:
-        raise BadRequest("statType must be install or uninstall (1 or 3 from web clients)")
-    extension_id = f"{unquote(publisher)}.{unquote(name)}"
-    summary = catalog.get_extension(extension_id) if EXTENSION_ID.fullmatch(extension_id) else None
-    if summary is None or summary.unpublished or summary.malicious:
-        raise NotFound(f"Extension {extension_id} not found")
-    if not is_valid(unquote(version)) or not catalog.has_published_version(extension_id, unquote(version)):
-        raise NotFound(f"Version {unquote(version)} of {extension_id} not found")
-    downloads.record_download(extension_id, unquote(version), None, kind,  # type: ignore[arg-type]
-                              router.current_event.headers)
+    kind = service.record_stat(f"{unquote(publisher)}.{unquote(name)}", unquote(version), stat_type,
+                               router.current_event.headers)
     return json_response(200, {"success": True, "statType": kind}, NO_STORE)
 
 

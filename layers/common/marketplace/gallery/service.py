@@ -8,14 +8,18 @@ in-memory search index that the search snapshot keeps current (seconds behind th
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from marketplace.catalog import reader
-from marketplace.catalog.ids import EXTENSION_ID
-from marketplace.catalog.semver import Version
-from marketplace.gallery import serialize
-from marketplace.gallery.model import ExtensionView
+from marketplace.catalog import store as catalog
+from marketplace.catalog.ids import EXTENSION_ID, TARGET_PLATFORMS
+from marketplace.catalog.semver import Version, is_valid
+from marketplace.gallery import downloads, serialize
+from marketplace.gallery.model import ExtensionView, VersionView
 from marketplace.gallery.query import Filter, Flags, parse
+from marketplace.platform.errors import BadRequest, NotFound
+from marketplace.stats.events import Kind
 
 _WORD = re.compile(r"[\w-]+", re.UNICODE)
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -138,3 +142,53 @@ def find_version(view: ExtensionView, version: str, target_platform: str | None)
     if len(builds) == 1 and not target_platform:
         return builds[0]
     return None
+
+
+# --- one extension, one version: assets, packages, web resources and statistics --------------------------
+
+# statType as VS Code sends it, and as web clients do (numbers)
+STAT_TYPES: dict[str, Kind] = {"install": "install", "1": "install", "uninstall": "uninstall", "3": "uninstall"}
+
+
+def target_platform(value: str | None) -> str | None:
+    """A ``targetPlatform`` parameter: None when there is none (clients also send ``undefined``, ``unknown``)."""
+    if value in (None, "", "undefined", "unknown"):
+        return None
+    if value not in TARGET_PLATFORMS:
+        raise BadRequest(f"targetPlatform {value!r} is not one of {', '.join(sorted(TARGET_PLATFORMS))}")
+    return value
+
+
+def published_extension(extension_id: str) -> ExtensionView:
+    """The extension with its published versions (no statistics); NotFound when it has none."""
+    view = reader.load(extension_id, with_statistics=False) if EXTENSION_ID.fullmatch(extension_id) else None
+    if view is None or not view.versions:
+        raise NotFound(f"Extension {extension_id} not found")
+    return view
+
+
+def choose_version(view: ExtensionView, version: str, target_platform: str | None) -> VersionView:
+    """``find_version``, or why not: a version built per platform needs one named (400), else NotFound."""
+    found = find_version(view, version, target_platform)
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    builds = sorted(v.target_platform for v in view.versions if v.version == version)
+    if builds and not target_platform:
+        raise BadRequest(f"{view.extension_id} {version} is built per platform ({', '.join(builds)}): "
+                         "name one with ?targetPlatform=")
+    where = f" for {target_platform}" if target_platform else ""
+    raise NotFound(f"Version {version}{where} of {view.extension_id} not found")
+
+
+def record_stat(extension_id: str, version: str, stat_type: str | None, headers: Mapping[str, str] | None) -> Kind:
+    """Count an install or uninstall of a published version (never of a blocked or unpublished extension)."""
+    kind = STAT_TYPES.get((stat_type or "").lower())
+    if kind is None:
+        raise BadRequest("statType must be install or uninstall (1 or 3 from web clients)")
+    summary = catalog.get_extension(extension_id) if EXTENSION_ID.fullmatch(extension_id) else None
+    if summary is None or summary.unpublished or summary.malicious:
+        raise NotFound(f"Extension {extension_id} not found")
+    if not is_valid(version) or not catalog.has_published_version(extension_id, version):
+        raise NotFound(f"Version {version} of {extension_id} not found")
+    downloads.record_download(extension_id, version, None, kind, headers)
+    return kind
