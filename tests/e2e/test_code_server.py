@@ -21,7 +21,7 @@ from marketplace.platform.endpoints import gallery_config
 from tests.e2e.conftest import MARKETPLACE, ROOT, Served, free_port, wait_until
 from tests.e2e.extensions import EXTENSION_ID, TOOL_PATH, publish, publisher_token, vsce_package
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.real_client]
 INSTALLER = ROOT / "scripts" / "install-code-server.sh"
 INSTALL_DIR = Path(os.environ.get("CODE_SERVER_DIR") or ROOT / ".build" / "code-server")  # as the installer
 BINARY = INSTALL_DIR / "app" / "node_modules" / ".bin" / "code-server"

@@ -12,7 +12,7 @@ import pytest
 from tests.e2e.conftest import Served
 from tests.e2e.extensions import EXTENSION_ID, NAME, PUBLISHER, TOOL_PATH, VSCE, publish, publisher_token, vsce_package
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.real_client]
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 
 from tests.e2e.conftest import ROOT, Served
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.real_client]
 BIN = ROOT / "node_modules" / ".bin"
 FIXTURE = ROOT / "tests" / "fixtures" / "hello-extension"
 

@@ -14,7 +14,7 @@ import pytest
 from tests import vsix_factory
 from tests.e2e.conftest import ROOT, Served, http, wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.real_client]
 OVSX = ROOT / "node_modules" / ".bin" / "ovsx"
 
 

@@ -46,6 +46,7 @@ def _version_item(served: Served, extension_id: str, version: str, target: str =
     return dict(item) if item else None
 
 
+@pytest.mark.real_client  # vsce packages the extension
 def test_a_vsce_package_is_published_through_the_cli(served: Served, tmp_path):
     package = _vsce_package(tmp_path)
     token = _token(served, "somepub")

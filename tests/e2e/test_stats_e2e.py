@@ -138,6 +138,7 @@ def in_process_stats(served: Served, monkeypatch: pytest.MonkeyPatch) -> Iterato
     aws.reset_clients()
 
 
+@pytest.mark.real_client  # vsce packages the extension
 def test_an_install_counts_once_and_a_redelivered_batch_changes_nothing(published: Served, tmp_path: Path,
                                                                         in_process_stats: Any):
     """One install per runtime: a second one within the minute would reach search only with the touch the
