@@ -14,7 +14,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 
-from marketplace.gallery.model import ExtensionView, VersionView
+from marketplace.catalog.model import ExtensionView, VersionView
 
 
 def _words(text: str) -> list[str]:

@@ -9,11 +9,12 @@ from typing import Any, cast
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from marketplace.catalog import table as catalog
 from marketplace.platform.observability import observability
 from marketplace.stats.consumer import StatsProcessor, read_record
 
 observed = observability("stats")
-processor = StatsProcessor(observed.logger, observed.metrics)
+processor = StatsProcessor(observed.logger, observed.metrics, catalog=catalog)  # touches reach the search index
 
 
 @observed.entry_point()

@@ -18,8 +18,8 @@ from typing import Any
 import boto3
 import pytest
 
+from marketplace.catalog.ids import extension_uuid
 from marketplace.gallery import routes
-from marketplace.gallery.model import extension_uuid
 from tests.integration.gallery_catalog import (
     BASE,
     CHANGELOG,

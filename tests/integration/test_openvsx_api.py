@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from marketplace.catalog import store as catalog
-from marketplace.gallery.model import extension_uuid, publisher_uuid
+from marketplace.catalog.ids import extension_uuid, publisher_uuid
 from marketplace.platform.config import location
 from marketplace.platform.resources import PACKAGES_BUCKET
 from tests.integration.events import context, http_event

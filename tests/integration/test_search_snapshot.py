@@ -14,8 +14,8 @@ import pytest
 
 from marketplace.catalog import reader
 from marketplace.catalog import store as catalog
+from marketplace.catalog.model import ExtensionView, VersionView
 from marketplace.catalog.store import NewVersion
-from marketplace.gallery.model import ExtensionView, VersionView
 from marketplace.platform.errors import ServiceUnavailable
 from marketplace.search import indexer, loader, snapshot
 from marketplace.search.analysis import Document

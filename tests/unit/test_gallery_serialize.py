@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from marketplace.catalog.ids import extension_uuid, publisher_uuid
+from marketplace.catalog.model import ExtensionView, VersionView, sort_versions
 from marketplace.gallery import serialize
-from marketplace.gallery.model import ExtensionView, VersionView, extension_uuid, publisher_uuid, sort_versions
 from marketplace.gallery.query import TARGET, Flags
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)

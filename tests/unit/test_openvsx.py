@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from marketplace.catalog.model import ExtensionView, VersionView, sort_versions
 from marketplace.gallery import openvsx
-from marketplace.gallery.model import ExtensionView, VersionView, sort_versions
 from marketplace.gallery.openvsx import ApiPath, parse_path
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)

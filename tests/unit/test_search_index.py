@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from marketplace.gallery.model import ExtensionView, VersionView
+from marketplace.catalog.model import ExtensionView, VersionView
 from marketplace.search import analysis
 from marketplace.search.encoding import document_of
 from marketplace.search.index import SearchIndex, SearchRequest

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from marketplace.gallery.model import ExtensionView, VersionView
+from marketplace.catalog.model import ExtensionView, VersionView
 from marketplace.search import analysis, encoding
 from marketplace.search.encoding import (
     SEGMENTS,

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from marketplace.catalog.ids import UNIVERSAL
-from marketplace.gallery.model import ExtensionView, VersionView
+from marketplace.catalog.model import ExtensionView, VersionView
 from marketplace.stats import aggregate, events, measures
 from marketplace.stats.aggregate import Batch, Entry, plan
 from marketplace.stats.item import DayActivations, ItemState

@@ -1,4 +1,5 @@
-"""Data access for the extensions table (the only module that touches it).
+"""Data access for the extensions table: the catalog owns it (``catalog.reader`` reads it for the gallery
+and search, ``catalog.table`` serves the light functions; ``catalog.keys`` spells its keys).
 
 | item      | pk                  | sk                              | gsi1pk        | gsi1sk          |
 |-----------|---------------------|---------------------------------|---------------|-----------------|
@@ -30,13 +31,14 @@ from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from marketplace.catalog.ids import EXTENSION_ID
+from marketplace.catalog import keys
+from marketplace.catalog.ids import EXTENSION_ID, extension_uuid
+from marketplace.catalog.keys import EXTENSION_SK as EXTENSION_SK
+from marketplace.catalog.keys import extension_key as extension_key
+from marketplace.catalog.keys import uuid_key as uuid_key
 from marketplace.catalog.semver import Version
-from marketplace.gallery.model import extension_uuid
 from marketplace.platform.dynamo import bind, connection, get_or_none
 from marketplace.platform.resources import EXTENSIONS_TABLE
-
-EXTENSION_SK = "EXTENSION"
 
 
 class CatalogItem(Model):
@@ -82,7 +84,7 @@ class ControlEntry(CatalogItem):
     """``CONTROL`` / ``EXT#<id>``: an extension editors must be warned about or kept from installing. The
     gallery's control manifest is one Query of this partition (docs/protocols/vscode-gallery.md A8)."""
 
-    PK = "CONTROL"
+    PK = keys.CONTROL_PK
     extension_id = UnicodeAttribute()
     kind = UnicodeAttribute()  # deprecated | unpublished | malicious
     replacement = UnicodeAttribute(null=True)
@@ -126,7 +128,7 @@ class VersionItem(CatalogItem):
 
     @staticmethod
     def sort_key(version: str, target_platform: str) -> str:
-        return f"VERSION#{version}#{target_platform}"
+        return keys.version_key(version, target_platform)
 
 
 @dataclass(frozen=True)
@@ -184,14 +186,6 @@ def _bound(model: type[CatalogItem]) -> type[CatalogItem]:
     return bind(model, EXTENSIONS_TABLE)
 
 
-def extension_key(extension_id: str) -> str:
-    return f"EXT#{extension_id.lower()}"
-
-
-def uuid_key(value: str) -> str:
-    return f"UUID#{value.lower()}"
-
-
 def get_extension(extension_id: str) -> ExtensionItem | None:
     return get_or_none(ExtensionItem, EXTENSIONS_TABLE, extension_key(extension_id), EXTENSION_SK)
 
@@ -211,12 +205,12 @@ def has_published_version(extension_id: str, version: str) -> bool:
     """Whether any build of ``version`` is published (not withdrawn)."""
     model: Any = _bound(VersionItem)
     return any(v.unpublished_at is None for v in model.query(
-        extension_key(extension_id), VersionItem.sk.startswith(f"VERSION#{version}#"), consistent_read=True))
+        extension_key(extension_id), VersionItem.sk.startswith(keys.version_prefix(version)), consistent_read=True))
 
 
 def versions(extension_id: str) -> list[VersionItem]:
     model = _bound(VersionItem)
-    return list(model.query(extension_key(extension_id), VersionItem.sk.startswith("VERSION#"),  # type: ignore[arg-type]
+    return list(model.query(extension_key(extension_id), VersionItem.sk.startswith(keys.version_prefix()),  # type: ignore[arg-type]
                             consistent_read=True))
 
 
@@ -253,7 +247,7 @@ def _summary(current: ExtensionItem | None, new: NewVersion) -> ExtensionItem:
         featured=bool(current.featured) if current else False,
         malicious=bool(current.malicious) if current else False,
         verified=bool(current.verified) if current else new.verified,
-        gsi1pk=f"NS#{new.publisher.lower()}", gsi1sk=f"EXT#{new.name.lower()}",
+        gsi1pk=keys.namespace_key(new.publisher), gsi1sk=keys.name_key(new.name),
     )
     return item  # type: ignore[return-value]
 

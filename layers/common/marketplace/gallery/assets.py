@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
+from marketplace.catalog.model import VersionView
 from marketplace.gallery import serialize
-from marketplace.gallery.model import VersionView
 from marketplace.platform import aws
 from marketplace.platform.config import location
 from marketplace.platform.resources import PACKAGES_BUCKET

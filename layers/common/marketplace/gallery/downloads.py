@@ -1,12 +1,12 @@
 """Download, install, update and uninstall events, put on the event stream for the stats function.
 
 Counting must never cost a user their download: a failure to put the event is logged and swallowed. The
-record's shape is what ``stats.events.parse`` reads; ``id`` lets the consumer drop a redelivered event.
+record is a ``stats.events.ExtensionEvent``, the one definition the stats consumer reads too; ``id`` lets the
+consumer drop a redelivered event.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Mapping
@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from marketplace.platform import aws
 from marketplace.platform.config import location
 from marketplace.platform.resources import EVENTS_STREAM
-from marketplace.stats.events import Kind
+from marketplace.stats.events import ExtensionEvent, Kind
 
 logger = logging.getLogger(__name__)
 
@@ -37,23 +37,21 @@ def _client(headers: Mapping[str, str]) -> str | None:
     return value[:128] or None
 
 
+def download_event(extension_id: str, version: str, target_platform: str | None, kind: Kind,
+                   headers: Mapping[str, str] | None = None) -> ExtensionEvent:
+    """The event of one fetch, now (``headers``: the request's, to name the client)."""
+    return ExtensionEvent(type=kind, id=uuid.uuid4().hex, extension=extension_id.lower(), version=version,
+                          target_platform=target_platform, client=_client(headers or {}), at=datetime.now(UTC))
+
+
 def record_download(extension_id: str, version: str, target_platform: str | None, kind: Kind,
                     headers: Mapping[str, str] | None = None) -> bool:
     """Put one event on the stream (``headers``: the request's, to name the client); ``False`` (and a
     warning) when that failed. Never raises."""
-    record = {
-        "type": kind,
-        "id": uuid.uuid4().hex,
-        "extension": extension_id.lower(),
-        "version": version,
-        "target_platform": target_platform,
-        "client": _client(headers or {}),
-        "at": datetime.now(UTC).isoformat(),
-    }
+    event = download_event(extension_id, version, target_platform, kind, headers)
     try:
         aws.client("kinesis").put_record(
-            StreamName=location(EVENTS_STREAM), Data=json.dumps(record, separators=(",", ":")).encode(),
-            PartitionKey=record["extension"])
+            StreamName=location(EVENTS_STREAM), Data=event.encode(), PartitionKey=event.extension)
     except Exception as error:  # counting is best effort by design
         logger.warning("could not record a %s event for %s: %s", kind, extension_id, type(error).__name__)
         return False

@@ -12,15 +12,14 @@ leave ``universal`` out); null fields are left out.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote, unquote
 
-from marketplace.catalog.ids import ID_PART, TARGET_PLATFORMS, UNIVERSAL
+from marketplace.catalog.ids import ID_PART, TARGET_PLATFORMS, UNIVERSAL, is_uuid
+from marketplace.catalog.model import ExtensionView, VersionView
 from marketplace.catalog.semver import Version, is_valid
-from marketplace.gallery.model import ExtensionView, VersionView
 from marketplace.gallery.serialize import MANIFEST, PACKAGE, REPOSITORY_SIGNATURE, iso
 from marketplace.platform.errors import MarketplaceError
 
@@ -98,11 +97,8 @@ def valid_name(segment: str) -> bool:
 
 
 def valid_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return len(value) <= 64
+    """An extension or namespace UUID that can exist: the catalog's rule, the gallery's too."""
+    return is_uuid(value)
 
 
 # ------------------------------------------------------------------------------------------------- paths

@@ -21,8 +21,8 @@ import marketplace
 from marketplace.catalog import reader
 from marketplace.catalog import store as catalog
 from marketplace.catalog.ids import EXTENSION_ID, UNIVERSAL
+from marketplace.catalog.model import ExtensionView, VersionView
 from marketplace.gallery import downloads, openvsx
-from marketplace.gallery.model import ExtensionView, VersionView
 from marketplace.platform import body as bodies
 from marketplace.platform.errors import MarketplaceError
 from marketplace.platform.http import json_response, public_base_url, redirect

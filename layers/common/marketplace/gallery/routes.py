@@ -16,8 +16,8 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from marketplace.catalog import store as catalog
 from marketplace.catalog.ids import EXTENSION_ID, ID_PART
+from marketplace.catalog.model import ExtensionView, VersionView
 from marketplace.gallery import assets, control, downloads, serialize, service
-from marketplace.gallery.model import ExtensionView, VersionView
 from marketplace.platform import body
 from marketplace.platform.errors import BadRequest, NotFound
 from marketplace.platform.http import json_response, public_base_url, quote_path, redirect

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from marketplace.catalog.ids import UNIVERSAL
-from marketplace.gallery.model import ExtensionView, VersionView
+from marketplace.catalog.model import ExtensionView, VersionView
 from marketplace.gallery.query import TARGET, Flags
 
 PACKAGE = "Microsoft.VisualStudio.Services.VSIXPackage"

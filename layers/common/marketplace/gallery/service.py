@@ -13,16 +13,15 @@ from typing import Any
 
 from marketplace.catalog import reader
 from marketplace.catalog import store as catalog
-from marketplace.catalog.ids import EXTENSION_ID, TARGET_PLATFORMS
+from marketplace.catalog.ids import EXTENSION_ID, TARGET_PLATFORMS, is_uuid
+from marketplace.catalog.model import ExtensionView, VersionView
 from marketplace.catalog.semver import Version, is_valid
 from marketplace.gallery import downloads, serialize
-from marketplace.gallery.model import ExtensionView, VersionView
 from marketplace.gallery.query import Filter, Flags, parse
 from marketplace.platform.errors import BadRequest, NotFound
 from marketplace.stats.events import Kind
 
 _WORD = re.compile(r"[\w-]+", re.UNICODE)
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def _matches_text(view: ExtensionView, text: str) -> bool:
@@ -61,7 +60,7 @@ _SORT_KEYS: dict[str, Any] = {
 def _lookup(flt: Filter) -> tuple[int, list[ExtensionView]]:
     # a value that cannot be an id finds nothing; DynamoDB would refuse a key over 2048 bytes with an error
     ids = [n for n in flt.extension_names if EXTENSION_ID.fullmatch(n)]
-    uuids = [u for u in flt.extension_ids if _UUID.fullmatch(u)]
+    uuids = [u for u in flt.extension_ids if is_uuid(u)]
     if uuids:
         ids += reader.ids_for_uuids(uuids)
     found = [v for v in reader.load_many(ids) if _keep(v, flt)]

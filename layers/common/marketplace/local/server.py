@@ -26,17 +26,42 @@ from dataclasses import dataclass
 from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 from urllib.parse import quote, unquote_plus
 
-from marketplace.identity.local_issuer import ISSUER_PATH
-from marketplace.local.apigw import MAX_BODY_BYTES, HttpResponse, build_event, gateway_error, to_response
+from marketplace.identity.local_issuer import ISSUER_PATH, LocalIssuer
+from marketplace.local.apigw import MAX_BODY_BYTES, HttpResponse, RouteTable, build_event, gateway_error, to_response
+from marketplace.local.cdn import Cdn
 from marketplace.local.environments import InvocationError
-
-if TYPE_CHECKING:
-    from marketplace.local.runtime import LocalMarketplace
+from marketplace.local.invoker import Invoker
 
 log = logging.getLogger("marketplace.local.http")
+
+
+class Runtime(Protocol):
+    """What the front door reads of the runtime that serves it (``local.runtime.LocalMarketplace``), so this
+    module does not import the runtime, which imports it."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def scheme(self) -> str: ...
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def ready(self) -> bool: ...
+    @property
+    def local_issuer(self) -> LocalIssuer | None: ...
+    @property
+    def cdn(self) -> Cdn | None: ...
+    @property
+    def routes(self) -> RouteTable: ...
+    @property
+    def invoker(self) -> Invoker: ...
+
+    def health(self) -> tuple[bool, dict[str, Any]]: ...
 DRAIN_LIMIT = 64 * 1024 * 1024
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "date", "server", "upgrade",
               "proxy-connection", "te", "trailer"}
@@ -210,7 +235,7 @@ def host_name(host: str) -> str:
     return host.split(":", 1)[0]
 
 
-def own_host(runtime: LocalMarketplace) -> str:
+def own_host(runtime: Runtime) -> str:
     host = runtime.host if ":" not in runtime.host or runtime.host.startswith("[") else f"[{runtime.host}]"
     return f"{host}:{runtime.port}"
 
@@ -253,7 +278,7 @@ class FrontDoor(BaseHTTPRequestHandler):
     server_version = "marketplace-local"
     # A request line without a version is refused rather than answered in HTTP/0.9 (no status line at all).
     default_request_version = "HTTP/1.0"
-    runtime: ClassVar[LocalMarketplace]
+    runtime: ClassVar[Runtime]
     raw_requestline: bytes  # set by handle_one_request
     _linger = False
 
@@ -464,11 +489,11 @@ class FrontDoor(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _dispatch  # noqa: N815
 
 
-def make_handler(runtime: LocalMarketplace) -> type[BaseHTTPRequestHandler]:
+def make_handler(runtime: Runtime) -> type[BaseHTTPRequestHandler]:
     return type("Handler", (FrontDoor,), {"runtime": runtime})
 
 
-def _local_issuer(runtime: LocalMarketplace, method: str, path: str) -> HttpResponse:
+def _local_issuer(runtime: Runtime, method: str, path: str) -> HttpResponse:
     """The runtime's own OIDC issuer: its discovery document and key set (served here, not by a function)."""
     assert runtime.local_issuer is not None
     document = runtime.local_issuer.well_known(path, runtime.base_url)
@@ -524,7 +549,7 @@ class TlsHTTPServer(FrontDoorServer):
             connection.close()
 
 
-def serve(runtime: LocalMarketplace, host: str, port: int,
+def serve(runtime: Runtime, host: str, port: int,
           tls: ssl.SSLContext | None = None) -> tuple[ThreadingHTTPServer, Callable[[], None]]:
     handler = make_handler(runtime)
     server = FrontDoorServer((host, port), handler) if tls is None else TlsHTTPServer((host, port), handler, tls)

@@ -1,5 +1,5 @@
-"""Data access of reviews: the reviews table, the rating totals on the statistics table, and the two reads of
-the extensions table a review needs.
+"""Data access of reviews: the reviews table, the rating totals on the statistics table (``stats.ratings``),
+and the two reads of the catalog a review needs (``catalog.table``).
 
 Reviews table, one item per user per extension:
 
@@ -14,7 +14,7 @@ stored). The index keys let one user's reviews be listed (a user's data export o
 
 Every item carries a random ``token`` replaced on each write. A write names the token it read (or that no
 item existed), and changes the extension's ``rating_sum``/``rating_count`` on the statistics table's totals
-item (``EXT#<id>``/``TOTALS``) with ``ADD`` in the same ``TransactWriteItems``: the delta is computed from the
+item (``stats.ratings.rating_update``) with ``ADD`` in the same ``TransactWriteItems``: the delta is computed from the
 review as read, so it is right exactly when the condition holds, and concurrent writers can neither lose nor
 double an update. Hidden reviews do not count.
 
@@ -33,21 +33,22 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from marketplace.catalog import table as catalog
 from marketplace.platform import aws
 from marketplace.platform.config import location
-from marketplace.platform.resources import EXTENSIONS_TABLE, REVIEWS_TABLE, STATISTICS_TABLE
+from marketplace.platform.resources import REVIEWS_TABLE
+from marketplace.stats import ratings
 
 logger = logging.getLogger(__name__)
 
 REVIEW_PREFIX = "REVIEW#"
-TOTALS_SK = "TOTALS"  # the statistics table's per-extension totals item (stats.store)
-EXTENSION_SK = "EXTENSION"  # the extensions table's summary item (catalog.store)
 BUSY_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
 BUSY_ERRORS = frozenset({"TransactionConflictException", "TransactionInProgressException",
                          "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"})
 
 
 def extension_key(extension_id: str) -> str:
+    """The partition of an extension's reviews in the reviews table."""
     return f"EXT#{extension_id.lower()}"
 
 
@@ -215,12 +216,7 @@ def commit(before: StoredReview | None, after: StoredReview | None) -> None:
     operations: list[dict[str, Any]] = [review_operation]
     total, count = rating_delta(before, after)
     if total or count:
-        operations.append({"Update": {
-            "TableName": location(STATISTICS_TABLE),
-            "Key": {"pk": {"S": extension_key(current.extension_id)}, "sk": {"S": TOTALS_SK}},
-            "UpdateExpression": "ADD rating_sum :sum, rating_count :count",
-            "ExpressionAttributeValues": {":sum": {"N": str(total)}, ":count": {"N": str(count)}},
-        }})
+        operations.append(ratings.rating_update(current.extension_id, total, count))
     try:
         _ddb().transact_write_items(TransactItems=operations)
     except ClientError as error:
@@ -243,10 +239,8 @@ def commit(before: StoredReview | None, after: StoredReview | None) -> None:
 def _touch_for_search(extension_id: str) -> None:
     """Touch the extension's catalog item, so the search indexer re-reads it with its new rating. Best
     effort: the review is stored and counted whatever happens here (the next touch or a rebuild catches up)."""
-    from marketplace.stats.writer import touch_update
-
     try:
-        _ddb().update_item(**touch_update(extension_id, time.time())["Update"])
+        catalog.touch(extension_id, time.time())
     except ClientError as error:
         logger.warning("could not touch %s for the search index: %s", extension_id,
                        error.response.get("Error", {}).get("Code"))
@@ -254,63 +248,22 @@ def _touch_for_search(extension_id: str) -> None:
 
 def rating_totals(extension_id: str) -> tuple[int, int]:
     """The extension's ``rating_sum`` and ``rating_count`` (consistent read; zeros when none)."""
-    answer = _ddb().get_item(
-        TableName=location(STATISTICS_TABLE),
-        Key={"pk": {"S": extension_key(extension_id)}, "sk": {"S": TOTALS_SK}},
-        ProjectionExpression="rating_sum, rating_count", ConsistentRead=True)
-    item = answer.get("Item") or {}
-    return int(item.get("rating_sum", {}).get("N", "0")), int(item.get("rating_count", {}).get("N", "0"))
+    return ratings.rating_totals(extension_id)
 
 
 # --- the catalog (read only) -----------------------------------------------------------------------------
 
 
 def catalog_entry(extension_id: str) -> CatalogEntry | None:
-    """The extension's summary item (catalog.store.ExtensionItem), ``None`` when it does not exist."""
-    answer = _ddb().get_item(
-        TableName=location(EXTENSIONS_TABLE),
-        Key={"pk": {"S": extension_key(extension_id)}, "sk": {"S": EXTENSION_SK}},
-        ProjectionExpression="extension_id, publisher, #name, latest_version, latest_prerelease, unpublished, "
-                             "malicious",
-        ExpressionAttributeNames={"#name": "name"},
-        ConsistentRead=True,
-    )
-    item = answer.get("Item")
-    if not item:
+    """The extension's summary (``catalog.table.summary``), ``None`` when it does not exist."""
+    found = catalog.summary(extension_id)
+    if found is None:
         return None
-
-    def text(name: str) -> str | None:
-        value = item.get(name)
-        return str(value["S"]) if value and "S" in value else None
-
-    def flag(name: str) -> bool:
-        return bool(item.get(name, {}).get("BOOL", False))
-
-    return CatalogEntry(
-        extension_id=text("extension_id") or extension_id.lower(),
-        publisher=text("publisher") or extension_id.split(".", 1)[0],
-        name=text("name") or extension_id.split(".", 1)[-1],
-        latest_version=text("latest_version"),
-        latest_prerelease=text("latest_prerelease"),
-        listed=not flag("unpublished") and not flag("malicious"),
-    )
+    return CatalogEntry(extension_id=found.extension_id, publisher=found.publisher, name=found.name,
+                        latest_version=found.latest_version, latest_prerelease=found.latest_prerelease,
+                        listed=not found.unpublished and not found.malicious)
 
 
 def published_versions(extension_id: str, version: str) -> Sequence[str]:
     """The target platforms ``version`` of the extension is published (not withdrawn) for."""
-    request: dict[str, Any] = {
-        "TableName": location(EXTENSIONS_TABLE),
-        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-        "ExpressionAttributeValues": {":pk": {"S": extension_key(extension_id)},
-                                      ":prefix": {"S": f"VERSION#{version}#"}},
-        "ProjectionExpression": "sk, unpublished_at",
-        "ConsistentRead": True,
-    }
-    targets: list[str] = []
-    while True:
-        answer = _ddb().query(**request)
-        targets += [item["sk"]["S"].rsplit("#", 1)[1] for item in answer.get("Items", [])
-                    if "unpublished_at" not in item or "NULL" in item["unpublished_at"]]
-        if "LastEvaluatedKey" not in answer:
-            return targets
-        request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+    return catalog.published_targets(extension_id, version)

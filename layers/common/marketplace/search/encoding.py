@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from marketplace.catalog.ids import UNIVERSAL
-from marketplace.gallery.model import ExtensionView, VersionView, sort_versions
+from marketplace.catalog.model import ExtensionView, VersionView, sort_versions
 from marketplace.search.analysis import ANALYSIS, Document, analyze
 
 FORMAT = 1

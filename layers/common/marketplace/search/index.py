@@ -35,7 +35,7 @@ from itertools import islice
 from typing import Any
 
 from marketplace.catalog.ids import UNIVERSAL, WEB_EXTENSION_TAG
-from marketplace.gallery.model import WEB, ExtensionView
+from marketplace.catalog.model import WEB, ExtensionView
 from marketplace.search.analysis import (
     FEATURED,
     FIELDS,

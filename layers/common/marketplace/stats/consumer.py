@@ -60,12 +60,13 @@ def read_record(record: KinesisStreamRecord) -> Read:
 class StatsProcessor(BatchProcessor):
     """Powertools' Kinesis batch processor, summing the batch and writing once per extension."""
 
-    def __init__(self, logger: Logger, metrics: Metrics, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, logger: Logger, metrics: Metrics, clock: Callable[[], float] = time.time,
+                 catalog: writer.CatalogTouch | None = None) -> None:
         super().__init__(event_type=EventType.KinesisDataStreams, logger=logger)  # type: ignore[arg-type]
         self.log = logger
         self.metrics = metrics
         self.clock = clock
-        self.toucher = writer.Toucher(lambda: self.clock())
+        self.toucher = writer.Toucher(lambda: self.clock(), catalog)
         self.last: writer.Outcome | None = None  # what the last batch did (tests, benchmarks)
         self.last_batch: Batch | None = None
 

@@ -1,7 +1,8 @@
 """What the stats function reads from the event stream (one JSON object per Kinesis record):
 
 - extension events the gallery emits on a download, install, update or uninstall (``gallery.downloads``):
-  ``{"type", "id", "extension", "version", "target_platform", "client", "at"}``;
+  ``{"type", "id", "extension", "version", "target_platform", "client", "at"}``, an ``ExtensionEvent``: the
+  producer writes it with ``encode`` and this module reads it with ``from_json``, one definition for both;
 - telemetry records the telemetry function packs (``{"type": "telemetry", "v": 1, "events": [...]}``), of
   which the extension activations count (``eventName`` ``vscode/extension/activation`` with
   ``properties.extensionId`` and ``measurements.activationTime`` in ms);
@@ -44,6 +45,14 @@ class ExtensionEvent:
     target_platform: str | None = None
     client: str | None = None
     id: str | None = None  # the producer's id: a duplicate put of one event carries the same
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, "id": self.id, "extension": self.extension, "version": self.version,
+                "target_platform": self.target_platform, "client": self.client, "at": self.at.isoformat()}
+
+    def encode(self) -> bytes:
+        """The record's data as the producer puts it on the stream."""
+        return json.dumps(self.to_json(), separators=(",", ":")).encode()
 
     @classmethod
     def from_json(cls, payload: Mapping[str, Any]) -> ExtensionEvent:

@@ -8,13 +8,14 @@ watermarks, on the condition that ``rev`` is still what was read. When another w
 batch of another shard about the same extension), the item is read again and the change planned again.
 
 Touches: the search index is kept from the extensions table's stream, and statistics live in another table.
-After writing new counts, the function sets ``stats_touched_at`` on the extension's catalog item
-(``EXT#<id>`` / ``EXTENSION``) if it was not touched in the last ``STATS_INDEX_TOUCH_SECONDS`` (default 60):
-the stream record makes the search indexer read the extension again, statistics included. A touch the
+After writing new counts, the function touches the extension's catalog item (``catalog.table.touch_if_due``)
+if it was not touched in the last ``STATS_INDEX_TOUCH_SECONDS`` (default 60): the stream record makes the
+search indexer read the extension again, statistics included. A touch the
 interval holds back is owed: the function keeps the extension in memory and touches it at its first
 invocation after the interval, so a burst's last counts reach the index too (an owed touch is lost only
 with the execution environment; the next count or ``marketplace search rebuild`` catches up). Touches need
-write access to the extensions table (``EXTENSIONS_TABLE``); without it they are skipped with a warning.
+write access to the extensions table; without it they are skipped with a warning. The catalog reads
+statistics, so this module does not import it: the handler hands the toucher the catalog (``CatalogTouch``).
 """
 
 from __future__ import annotations
@@ -24,14 +25,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
 from marketplace.platform import aws
 from marketplace.platform.config import location, setting_int
-from marketplace.platform.errors import ConfigurationError
-from marketplace.platform.resources import EXTENSIONS_TABLE, STATISTICS_TABLE
+from marketplace.platform.resources import STATISTICS_TABLE
 from marketplace.platform.retry import Backoff
 from marketplace.stats import aggregate, item
 from marketplace.stats.aggregate import Batch, Change
@@ -45,7 +45,6 @@ CONCURRENCY_SETTING = "STATS_WRITE_CONCURRENCY"
 DEFAULT_CONCURRENCY = 8
 TOUCH_SETTING = "STATS_INDEX_TOUCH_SECONDS"
 DEFAULT_TOUCH_SECONDS = 60
-TOUCHED_AT = "stats_touched_at"
 MAX_OWED = 10_000
 
 logger = logging.getLogger(__name__)
@@ -209,42 +208,52 @@ def apply(batch: Batch, today: int) -> Outcome:
 # ---------------------------------------------------------------------------------------- touching
 
 
-class Toucher:
-    """Touches extensions' catalog items, at most once per interval each, remembering the ones it owes."""
+class CatalogTouch(Protocol):
+    """What the toucher needs of the catalog, which owns the extensions table (``catalog.table`` is the
+    adapter the stats function's handler passes in)."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def configured(self) -> bool: ...
+
+    def touch_if_due(self, extension_id: str, now: float, due: float) -> float | None: ...
+
+
+class Toucher:
+    """Touches extensions' catalog items, at most once per interval each, remembering the ones it owes.
+    Without a ``catalog`` (or in an environment without the extensions table) nothing is touched."""
+
+    def __init__(self, clock: Callable[[], float] = time.time, catalog: CatalogTouch | None = None) -> None:
         self.clock = clock
+        self.catalog = catalog
         self.owed: dict[str, tuple[float, float]] = {}  # extension -> (when it may be touched, when it changed)
         self._lock = threading.Lock()
         self._warned = False
 
-    def _table(self) -> str | None:
-        try:
-            return location(EXTENSIONS_TABLE)
-        except ConfigurationError:
-            if not self._warned:
-                logger.warning("EXTENSIONS_TABLE is not set: statistics reach the search index only when the "
-                               "extension changes (grant the stats function write access to the extensions table)")
-                self._warned = True
-            return None
+    def _ready(self) -> CatalogTouch | None:
+        if self.catalog is not None and self.catalog.configured():
+            return self.catalog
+        if not self._warned:
+            logger.warning("the extensions table is not set: statistics reach the search index only when the "
+                           "extension changes (grant the stats function write access to the extensions table)")
+            self._warned = True
+        return None
 
     def touch(self, changed: Iterable[str]) -> int:
         """Touch the extensions whose counts just changed and those owed a touch whose time has come; the
         number touched."""
-        table = self._table()
+        catalog = self._ready()
         now = self.clock()
         with self._lock:
             for extension in changed:  # one already owed keeps its time: no refused attempt every batch
                 when, since = self.owed.get(extension, (now, now))
                 self.owed[extension] = (when, min(since, now))
             due = [(e, since) for e, (when, since) in self.owed.items() if when <= now]
-        if table is None or not due:
+        if catalog is None or not due:
             return 0
         interval = setting_int(TOUCH_SETTING, DEFAULT_TOUCH_SECONDS, minimum=0)
         touched = [0]
 
         def task(extension: str, since: float) -> Callable[[], None]:
-            return lambda: self._touch_one(table, extension, since, now, interval, touched)
+            return lambda: self._touch_one(catalog, extension, since, now, interval, touched)
 
         def failed(index: int, error: Exception) -> None:
             logger.warning("could not touch %s for the search index: %s", due[index][0], error)
@@ -257,43 +266,19 @@ class Toucher:
                 self.owed.pop(next(iter(self.owed)))
         return touched[0]
 
-    def _touch_one(self, table: str, extension: str, since: float, now: float, interval: int,
+    def _touch_one(self, catalog: CatalogTouch, extension: str, since: float, now: float, interval: int,
                    touched: list[int]) -> None:
         try:
-            aws.client("dynamodb").update_item(
-                TableName=table, Key={"pk": {"S": f"EXT#{extension}"}, "sk": {"S": "EXTENSION"}},
-                UpdateExpression="SET #t = :now",
-                ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(#t) OR #t <= :due)",
-                ExpressionAttributeNames={"#t": TOUCHED_AT},
-                ExpressionAttributeValues={":now": {"N": f"{now:.3f}"}, ":due": {"N": f"{now - interval:.3f}"}},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD")
-        except ClientError as error:
-            if _code(error) != "ConditionalCheckFailedException":
-                raise
-            old = error.response.get("Item")
+            last = catalog.touch_if_due(extension, now, now - interval)
+        except LookupError:  # not in the catalog: nothing to index
             with self._lock:
-                if not old:  # not in the catalog: nothing to index
-                    self.owed.pop(extension, None)
-                    return
-                last = item.decimal(old.get(TOUCHED_AT))
-                if last >= since:  # touched (by another instance) after the change: it is covered
-                    self.owed.pop(extension, None)
-                else:
-                    self.owed[extension] = (last + interval, since)
+                self.owed.pop(extension, None)
             return
         with self._lock:
-            touched[0] += 1
-            self.owed.pop(extension, None)
-
-
-def touch_update(extension: str, now: float) -> dict[str, Any]:
-    """A ``TransactWriteItems`` element that touches an extension's catalog item unconditionally (for writers
-    that change its statistics rarely, such as a review)."""
-    return {"Update": {
-        "TableName": location(EXTENSIONS_TABLE),
-        "Key": {"pk": {"S": f"EXT#{extension}"}, "sk": {"S": "EXTENSION"}},
-        "UpdateExpression": "SET #t = :now",
-        "ConditionExpression": "attribute_exists(pk)",
-        "ExpressionAttributeNames": {"#t": TOUCHED_AT},
-        "ExpressionAttributeValues": {":now": {"N": f"{now:.3f}"}},
-    }}
+            if last is None:
+                touched[0] += 1
+                self.owed.pop(extension, None)
+            elif last >= since:  # touched (by another instance) after the change: it is covered
+                self.owed.pop(extension, None)
+            else:
+                self.owed[extension] = (last + interval, since)

@@ -3,37 +3,21 @@ the search index all work on ``ExtensionView``/``VersionView``, whichever store 
 extensions table for authoritative lookups, the search snapshot for search and browse).
 
 Pure Python: no AWS calls here. ``from_items`` turns table items (or anything with the same attributes)
-into views; ``catalog.reader`` does the reading.
+into views; ``catalog.reader`` does the reading. The UUIDs in responses follow ``catalog.ids``.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
-from marketplace.catalog.ids import UNIVERSAL, WEB_EXTENSION_TAG
+from marketplace.catalog.ids import UNIVERSAL, WEB_EXTENSION_TAG, extension_uuid, publisher_uuid
 from marketplace.catalog.semver import Version
 from marketplace.stats import measures
 
 WEB = "web"
-
-# Ids in responses are UUIDs derived from the lower-cased identity, so they are stable without being stored
-# and the same on every deployment; ``catalog.store`` keeps a pointer item from the UUID back to the id.
-_EXTENSION_NAMESPACE = uuid.UUID("6f1c7a52-3d5e-4b1a-9a51-6d1e2b8a4c10")
-
-
-@lru_cache(maxsize=65536)
-def extension_uuid(extension_id: str) -> str:
-    return str(uuid.uuid5(_EXTENSION_NAMESPACE, "extension:" + extension_id.lower()))
-
-
-@lru_cache(maxsize=16384)
-def publisher_uuid(publisher: str) -> str:
-    return str(uuid.uuid5(_EXTENSION_NAMESPACE, "publisher:" + publisher.lower()))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,16 +1,16 @@
-"""The gallery's read model: version order, head versions, platforms and tags as VS Code computes them."""
+"""The catalog's read model (the gallery's, Open VSX's and search's): version order, head versions, platforms
+and tags as VS Code computes them, and the UUID rule."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
-from marketplace.gallery.model import (
+from marketplace.catalog.ids import extension_uuid, publisher_uuid
+from marketplace.catalog.model import (
     ExtensionView,
     VersionView,
-    extension_uuid,
     from_items,
-    publisher_uuid,
     sort_versions,
 )
 
