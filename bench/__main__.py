@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import cold_start, gallery_query, ingest, stats, sync, telemetry
+from bench import batch_strategy, cold_start, gallery_query, ingest, stats, sync, telemetry
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--rounds", type=int, default=15, help="cold-start samples per function (default 15)")
-    parser.add_argument("--only", choices=("cold-start", "ingest", "gallery-query", "sync", "telemetry", "stats"),
+    parser.add_argument("--rounds", type=int, default=15,
+                        help="cold-start samples per function and batch-strategy samples per candidate (default 15)")
+    parser.add_argument("--only", choices=("cold-start", "ingest", "gallery-query", "sync", "telemetry", "stats",
+                                           "batch-strategy"),
                         help="run one benchmark")
     parser.add_argument("--ingest-mib", type=int, default=50, help="size of the ingest benchmark's package")
     parser.add_argument("--catalog", type=int, default=gallery_query.CATALOG_SIZE,
@@ -49,6 +51,9 @@ def main() -> int:
         counted = stats.measure(batches=args.stats_batches)
         print(("\n" if args.only is None else "") + stats.table(counted), flush=True)
         ok = ok and counted.ok
+    if args.only in (None, "batch-strategy"):  # no budget: the table is what chose platform.batch
+        strategies = batch_strategy.measure(args.rounds)
+        print(("\n" if args.only is None else "") + batch_strategy.table(strategies), flush=True)
     return 0 if ok else 1
 
 

@@ -1,17 +1,16 @@
 """Lambda entry point: extension events and telemetry from the Kinesis event stream, summed per batch and
-written once per extension (``marketplace.stats.consumer``: Powertools' batch processor, exactly-once
-counting by per-shard watermarks, partial failures from the first record not applied)."""
+written once per extension (``marketplace.stats.consumer``: exactly-once counting by per-shard watermarks,
+partial failures from the first record not applied, answered by ``platform.batch`` like the other consumers)."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
-from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from marketplace.catalog import table as catalog
 from marketplace.platform.observability import observability
-from marketplace.stats.consumer import StatsProcessor, read_record
+from marketplace.stats.consumer import StatsProcessor
 
 observed = observability("stats")
 processor = StatsProcessor(observed.logger, observed.metrics, catalog=catalog)  # touches reach the search index
@@ -19,5 +18,4 @@ processor = StatsProcessor(observed.logger, observed.metrics, catalog=catalog)  
 
 @observed.entry_point()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    answer = process_partial_response(event=event, record_handler=read_record, processor=processor, context=context)
-    return cast(dict[str, Any], answer)
+    return processor.process(event)

@@ -83,3 +83,16 @@ def test_stats_table():
     cells = [cell.strip() for cell in lines[4].split("|")[1:-1]]
     assert float(cells[0].replace(",", "")) > 0
     assert cells[7] == "1" and cells[8] == "0"  # one write per extension per batch, none on redelivery
+
+
+def test_batch_strategy_table():
+    lines = bench("--only", "batch-strategy", "--rounds", "1")
+    assert lines[0].startswith("Batch strategy: import + one one-record batch in a fresh interpreter")
+    rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in lines[3:]]
+    assert [(r[0], r[1]) for r in rows] == [
+        ("platform.batch helper", "SQS"), ("platform.batch helper", "Kinesis"), ("platform.batch helper", "DynamoDB"),
+        ("helper + data classes", "DynamoDB"),
+        *[("Powertools BatchProcessor", s) for s in ("SQS", "Kinesis", "DynamoDB")],
+        *[("Powertools BatchProcessor + parser model", s) for s in ("SQS", "Kinesis", "DynamoDB")]]
+    for cells in rows:
+        assert cells[2] == "n/a" or 0 < float(cells[2]) < 5000  # n/a: the parser models need pydantic

@@ -14,7 +14,6 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from functions.search_indexer import handler as indexer_handler
 from functions.stats import handler
@@ -23,6 +22,7 @@ from marketplace.catalog.keys import TOUCHED_AT
 from marketplace.catalog.store import NewVersion
 from marketplace.gallery import service
 from marketplace.platform import aws
+from marketplace.platform.batch import BatchFailed
 from marketplace.platform.config import location
 from marketplace.platform.resources import EXTENSIONS_TABLE, STATISTICS_TABLE
 from marketplace.search import indexer, loader, snapshot
@@ -202,7 +202,7 @@ def test_a_batch_whose_only_record_cannot_be_written_fails_as_a_whole(deployment
         raise RuntimeError("the table is not there")
 
     monkeypatch.setattr(writer, "write", broken)
-    with pytest.raises(BatchProcessingError):  # a function error: Lambda retries, bisects, then the DLQ
+    with pytest.raises(BatchFailed):  # a function error: Lambda retries, bisects, then the DLQ
         invoke(records(extension_event("install")))
 
 
