@@ -22,6 +22,7 @@ from constructs import Construct
 
 from marketplace.platform import resources as r
 from stacks import nag
+from stacks.buckets import hardened_bucket
 from stacks.keys import EncryptionKeys
 from stacks.naming import pascal
 from stacks.settings import StageSettings
@@ -68,16 +69,11 @@ class DataLake(Construct):
         return self.delivery_streams[definition.id]
 
     def _bucket(self, definition: r.LakeBucketDef, access_logs: s3.IBucket) -> s3.Bucket:
-        return s3.Bucket(
+        return hardened_bucket(
             self,
             pascal(definition.id, "bucket"),
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=self._keys.key(r.key(definition.key)),
-            bucket_key_enabled=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
+            stage=self._stage,
+            key=self._keys.key(r.key(definition.key)),
             versioned=False,
             lifecycle_rules=[
                 s3.LifecycleRule(
@@ -86,10 +82,8 @@ class DataLake(Construct):
                     abort_incomplete_multipart_upload_after=Duration.days(definition.abort_incomplete_upload_days),
                 )
             ],
-            server_access_logs_bucket=access_logs,
-            server_access_logs_prefix=f"s3/{definition.id}/",
-            removal_policy=self._stage.removal_policy,
-            auto_delete_objects=not self._stage.production,
+            access_logs=access_logs,
+            access_log_prefix=f"s3/{definition.id}/",
         )
 
     def _delivery(self, definition: r.DeliveryDef, stream: kinesis.Stream, logs_key: kms.IKey) -> None:

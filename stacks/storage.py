@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import jsii
 from aws_cdk import ArnFormat, Duration, Stack
@@ -16,6 +15,7 @@ from constructs import Construct
 
 from marketplace.platform import resources as r
 from stacks import cdn_logs
+from stacks.buckets import hardened_bucket
 from stacks.keys import EncryptionKeys
 from stacks.naming import pascal
 from stacks.settings import StageSettings
@@ -31,9 +31,10 @@ def log_expiry_days(stage: StageSettings) -> int:
 
 
 class Buckets(Construct):
-    """Private, versioned, SSE-KMS buckets; upload quarantine expires; S3 events go to the defined queues.
+    """Private, versioned, SSE-KMS buckets (``stacks.buckets.hardened_bucket``); upload quarantine expires; S3
+    events go to the defined queues.
 
-    Two log buckets, both private, versioned, TLS-only, ACLs disabled and expiring their objects after
+    Two log buckets, both hardened and versioned, expiring their objects after
     ``log_expiry_days`` (noncurrent versions ``LOG_NONCURRENT_EXPIRY_DAYS`` later):
 
     - ``access_logs`` receives the S3 server access logs of every bucket (here and the lake's). S3 delivers
@@ -53,22 +54,12 @@ class Buckets(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self._stage = stage
-        self.access_logs = s3.Bucket(
-            self,
-            "AccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,  # what S3 server access logging requires of its target
-            **self._log_bucket_settings("access-logs"),
-        )
-        self.cdn_logs = s3.Bucket(
-            self,
-            "CdnLogs",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=keys.logs_key,
-            bucket_key_enabled=True,
-            server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="s3/cdn-logs/",
-            **self._log_bucket_settings("cdn-logs"),
-        )
+        # SSE-S3 (no key): what S3 server access logging requires of its target
+        self.access_logs = hardened_bucket(self, "AccessLogs", stage=stage, key=None, versioned=True,
+                                           lifecycle_rules=self._log_expiry("access-logs"))
+        self.cdn_logs = hardened_bucket(self, "CdnLogs", stage=stage, key=keys.logs_key, versioned=True,
+                                        lifecycle_rules=self._log_expiry("cdn-logs"),
+                                        access_logs=self.access_logs, access_log_prefix="s3/cdn-logs/")
         self._allow_cdn_log_delivery(keys.logs_key)
         self.buckets: dict[str, s3.Bucket] = {
             definition.id: self._bucket(definition, stage, keys.key(r.key(definition.key)), queues)
@@ -78,29 +69,19 @@ class Buckets(Construct):
     def bucket(self, definition: r.BucketDef) -> s3.Bucket:
         return self.buckets[definition.id]
 
-    def _log_bucket_settings(self, name: str) -> dict[str, Any]:
-        stage = self._stage
-        return {
-            "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
-            "object_ownership": s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            "enforce_ssl": True,
-            "minimum_tls_version": 1.2,
-            "versioned": True,
-            "lifecycle_rules": [
-                s3.LifecycleRule(
-                    id=f"expire-{name}",
-                    expiration=Duration.days(log_expiry_days(stage)),
-                    abort_incomplete_multipart_upload_after=Duration.days(1),
-                ),
-                s3.LifecycleRule(
-                    id=f"expire-noncurrent-{name}",
-                    noncurrent_version_expiration=Duration.days(LOG_NONCURRENT_EXPIRY_DAYS),
-                    expired_object_delete_marker=True,
-                ),
-            ],
-            "removal_policy": stage.removal_policy,
-            "auto_delete_objects": not stage.production,
-        }
+    def _log_expiry(self, name: str) -> list[s3.LifecycleRule]:
+        return [
+            s3.LifecycleRule(
+                id=f"expire-{name}",
+                expiration=Duration.days(log_expiry_days(self._stage)),
+                abort_incomplete_multipart_upload_after=Duration.days(1),
+            ),
+            s3.LifecycleRule(
+                id=f"expire-noncurrent-{name}",
+                noncurrent_version_expiration=Duration.days(LOG_NONCURRENT_EXPIRY_DAYS),
+                expired_object_delete_marker=True,
+            ),
+        ]
 
     def _allow_cdn_log_delivery(self, key: kms.IKey) -> None:
         """The log delivery service may put objects under ``cloudfront/`` and encrypt them with the logs key, on
@@ -147,16 +128,11 @@ class Buckets(Construct):
     def _bucket(
         self, definition: r.BucketDef, stage: StageSettings, key: kms.IKey, queues: Mapping[str, sqs.IQueue]
     ) -> s3.Bucket:
-        bucket = s3.Bucket(
+        bucket = hardened_bucket(
             self,
             pascal(definition.id),
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=key,
-            bucket_key_enabled=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
+            stage=stage,
+            key=key,
             versioned=True,
             lifecycle_rules=[
                 s3.LifecycleRule(
@@ -170,10 +146,8 @@ class Buckets(Construct):
                     abort_incomplete_multipart_upload_after=Duration.days(1),
                 ),
             ],
-            server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix=f"s3/{definition.id}/",
-            removal_policy=stage.removal_policy,
-            auto_delete_objects=not stage.production,
+            access_logs=self.access_logs,
+            access_log_prefix=f"s3/{definition.id}/",
         )
         # The bucket names its key by the key's alias, not by its ARN: the key's policy names the CDN distribution
         # that reads the public prefix, and the distribution names this bucket, so a reference from the bucket to

@@ -10,6 +10,7 @@ import pytest
 from marketplace.platform import resources as r
 from stacks.lake import ERROR_LOG_STREAM
 
+from .buckets import assert_private, assert_tls_only
 from .synth import REGION, Synthesized, as_list, join
 
 pytestmark = pytest.mark.slow
@@ -38,12 +39,7 @@ def _destination(dev: Synthesized) -> dict[str, Any]:
 
 def test_the_lake_is_private_unversioned_and_encrypted_with_its_own_key(dev: Synthesized) -> None:
     props = dev.props(dev.stack.lake.bucket(LAKE))
-    assert props["PublicAccessBlockConfiguration"] == {
-        "BlockPublicAcls": True,
-        "BlockPublicPolicy": True,
-        "IgnorePublicAcls": True,
-        "RestrictPublicBuckets": True,
-    }
+    assert_private(props)
     (encryption,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert encryption == {
         "BucketKeyEnabled": True,
@@ -53,7 +49,6 @@ def test_the_lake_is_private_unversioned_and_encrypted_with_its_own_key(dev: Syn
         },
     }
     assert "VersioningConfiguration" not in props
-    assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
     assert props["LoggingConfiguration"] == {
         "DestinationBucketName": dev.ref(dev.stack.buckets.access_logs),
         "LogFilePrefix": f"s3/{LAKE.id}/",
@@ -61,9 +56,7 @@ def test_the_lake_is_private_unversioned_and_encrypted_with_its_own_key(dev: Syn
 
 
 def test_the_lake_refuses_plain_http_and_old_tls(dev: Synthesized) -> None:
-    conditions = [s["Condition"] for s in _bucket_statements(dev) if s["Effect"] == "Deny"]
-    assert {"Bool": {"aws:SecureTransport": "false"}} in conditions
-    assert {"NumericLessThan": {"s3:TlsVersion": 1.2}} in conditions
+    assert_tls_only(_bucket_statements(dev))
 
 
 def test_lake_objects_expire_after_18_months(dev: Synthesized) -> None:

@@ -8,6 +8,7 @@ from marketplace.platform import resources as r
 from stacks.cdn_logs import LOG_PREFIX
 from stacks.storage import LOG_NONCURRENT_EXPIRY_DAYS, log_expiry_days
 
+from .buckets import assert_private, assert_tls_only
 from .synth import ACCOUNT, REGION, Synthesized, as_list, join
 
 pytestmark = pytest.mark.slow
@@ -25,12 +26,7 @@ def _bucket_statements(dev: Synthesized) -> list[dict[str, Any]]:
 
 def test_bucket_is_private_versioned_and_encrypted_with_the_assets_key(dev: Synthesized) -> None:
     props = dev.props(dev.stack.buckets.bucket(BUCKET))
-    assert props["PublicAccessBlockConfiguration"] == {
-        "BlockPublicAcls": True,
-        "BlockPublicPolicy": True,
-        "IgnorePublicAcls": True,
-        "RestrictPublicBuckets": True,
-    }
+    assert_private(props)
     (encryption,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     # By the assets key's alias: a reference to the key would close the cycle key -> bucket -> distribution
     # (the key names the distribution, test_keys.py). The alias is a string of this account and region.
@@ -49,14 +45,10 @@ def test_bucket_is_private_versioned_and_encrypted_with_the_assets_key(dev: Synt
     ]
     assert target == dev.arn(dev.stack.keys.key(r.ASSETS_KEY))
     assert props["VersioningConfiguration"] == {"Status": "Enabled"}
-    assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
 
 
 def test_bucket_refuses_plain_http_and_old_tls(dev: Synthesized) -> None:
-    denials = [s for s in _bucket_statements(dev) if s["Effect"] == "Deny"]
-    conditions = [s["Condition"] for s in denials]
-    assert {"Bool": {"aws:SecureTransport": "false"}} in conditions
-    assert {"NumericLessThan": {"s3:TlsVersion": 1.2}} in conditions
+    assert_tls_only(_bucket_statements(dev))
 
 
 def test_lifecycle_expires_uploads_and_old_versions(dev: Synthesized) -> None:
@@ -139,8 +131,8 @@ def test_log_buckets_are_private_versioned_and_expire(
     synth: Synthesized = request.getfixturevalue(stage)
     props = synth.props(getattr(synth.stack.buckets, bucket_name))
     assert props["VersioningConfiguration"] == {"Status": "Enabled"}
-    assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}  # no ACLs
-    assert set(props["PublicAccessBlockConfiguration"].values()) == {True}
+    assert_private(props)  # no ACLs either
+    assert_tls_only(_policy_of(synth, getattr(synth.stack.buckets, bucket_name)))
     rules = {rule["Id"]: rule for rule in props["LifecycleConfiguration"]["Rules"]}
     assert all(rule["Status"] == "Enabled" for rule in rules.values())
     days = log_expiry_days(synth.stack.stage)
