@@ -58,6 +58,8 @@ class Served:
     process: subprocess.Popen[str]
     started_in: float
     env: dict[str, str]
+    port: int = 0
+    log: Path | None = None
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """``marketplace`` as an operator runs it, finding this runtime through its state file."""
@@ -74,9 +76,11 @@ class Served:
 
 
 @contextlib.contextmanager
-def serving(directory: Path, extra_env: dict[str, str] | None = None, *args: str) -> Iterator[Served]:
+def serving(directory: Path, extra_env: dict[str, str] | None = None, *args: str,
+            global_args: tuple[str, ...] = ()) -> Iterator[Served]:
     """``marketplace serve`` in its own process, exactly as the README starts it, with the operator's
-    settings in ``extra_env`` and more command-line arguments in ``args``."""
+    settings in ``extra_env``, more ``serve`` arguments in ``args`` and ``marketplace``'s own options
+    (``-v``) in ``global_args``."""
     port, moto_port = free_port(), free_port()
     log = directory / "serve.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
@@ -85,7 +89,7 @@ def serving(directory: Path, extra_env: dict[str, str] | None = None, *args: str
     started = time.monotonic()
     with log.open("w") as out:
         process = subprocess.Popen(
-            [str(MARKETPLACE), "serve", "--port", str(port), "--moto-port", str(moto_port), *args],
+            [str(MARKETPLACE), *global_args, "serve", "--port", str(port), "--moto-port", str(moto_port), *args],
             stdout=out, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
         )
     base = f"http://127.0.0.1:{port}"
@@ -98,7 +102,7 @@ def serving(directory: Path, extra_env: dict[str, str] | None = None, *args: str
                 return False
 
         wait_until(healthy, timeout=60)
-        yield Served(base, f"http://127.0.0.1:{moto_port}", process, time.monotonic() - started, env)
+        yield Served(base, f"http://127.0.0.1:{moto_port}", process, time.monotonic() - started, env, port, log)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)

@@ -4,67 +4,34 @@ and an access log with no secret in it (``ovsx`` sends its token in the query st
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
-import subprocess
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
 from marketplace.platform import resources as r
-from tests.e2e.conftest import MARKETPLACE, ROOT, free_port, http, wait_until
+from tests.e2e.conftest import Served, http, serving, wait_until
 
 pytestmark = pytest.mark.slow
 TIMEOUT = 10.0
 
 
-@dataclass
-class Verbose:
-    base_url: str
-    port: int
-    moto_endpoint: str
-    log: Path
-
-
 @pytest.fixture(scope="module")
-def verbose(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Verbose]:
-    port, moto_port = free_port(), free_port()
-    log = tmp_path_factory.mktemp("serve-v") / "serve.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env["MARKETPLACE_STATE_FILE"] = str(log.parent / "local-runtime.json")
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [str(MARKETPLACE), "-v", "serve", "--port", str(port), "--moto-port", str(moto_port)],
-            stdout=out, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        def healthy() -> bool:
-            assert process.poll() is None, log.read_text()
-            try:
-                return http("GET", f"{base}/healthz", timeout=2)[0] == 200
-            except OSError:
-                return False
-
-        wait_until(healthy, timeout=60)
-        yield Verbose(base, port, f"http://127.0.0.1:{moto_port}", log)
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+def verbose(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """``marketplace -v serve``: the access log is on."""
+    with serving(tmp_path_factory.mktemp("serve-v"), global_args=("-v",)) as running:
+        yield running
 
 
-def _raw(served: Verbose, data: bytes) -> tuple[int, dict[str, str], bytes]:
+def verbose_log(served: Served) -> str:
+    assert served.log is not None
+    return served.log.read_text()
+
+
+def _raw(served: Served, data: bytes) -> tuple[int, dict[str, str], bytes]:
     import http.client
 
     with socket.create_connection(("127.0.0.1", served.port), timeout=TIMEOUT) as sock:
@@ -80,7 +47,7 @@ def _json_error(answer: tuple[int, dict[str, str], bytes], status: int) -> None:
     assert set(json.loads(answer[2])) == {"message"}
 
 
-def test_malformed_http_is_answered_in_json(verbose: Verbose):
+def test_malformed_http_is_answered_in_json(verbose: Served):
     post = "POST /api/telemetry HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
     _json_error(_raw(verbose, (post + "Content-Length: abc\r\n\r\n{}").encode()), 400)
     _json_error(_raw(verbose, (post + "Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n").encode()), 400)
@@ -91,7 +58,7 @@ def test_malformed_http_is_answered_in_json(verbose: Verbose):
     assert status == 404 and json.loads(body) == {"message": "Not Found"}
 
 
-def test_assets_answer_browser_clients(verbose: Verbose):
+def test_assets_answer_browser_clients(verbose: Served):
     s3 = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local",
                                region_name="us-east-1").client("s3", endpoint_url=verbose.moto_endpoint)
     s3.put_object(Bucket=f"{r.PRODUCT}-local-{r.PACKAGES_BUCKET.id}", Key="assets/cors/ext/1.0.0/icon.png",
@@ -108,7 +75,7 @@ def test_assets_answer_browser_clients(verbose: Verbose):
     assert status == 404 and json.loads(body) == {"message": "Not Found"}
 
 
-def test_a_burst_of_50_connections_is_answered(verbose: Verbose):
+def test_a_burst_of_50_connections_is_answered(verbose: Served):
     results: list[Any] = [None] * 50
 
     def one(index: int) -> None:
@@ -125,7 +92,7 @@ def test_a_burst_of_50_connections_is_answered(verbose: Verbose):
     assert results == [200] * 50
 
 
-def test_the_verbose_log_holds_no_secret(verbose: Verbose):
+def test_the_verbose_log_holds_no_secret(verbose: Served):
     secret, bearer = "ovsx-SECRET-4f1d", "bearer-SECRET-9a2c"
     http("POST", f"{verbose.base_url}/api/-/publish?token={secret}", b"PK",
          {"Content-Type": "application/octet-stream", "Authorization": f"Bearer {bearer}"})
@@ -134,7 +101,7 @@ def test_the_verbose_log_holds_no_secret(verbose: Verbose):
     _raw(verbose, f"GET /api/x?token={secret} HTTP/1.1 junk\r\nAuthorization: Bearer {bearer}\r\n\r\n".encode())
 
     def logged() -> str:
-        text = verbose.log.read_text()
+        text = verbose_log(verbose)
         return text if text.count("token=***") + text.count("Token=***") >= 3 else ""
 
     text = wait_until(logged, timeout=10)
