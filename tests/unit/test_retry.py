@@ -10,19 +10,7 @@ from dataclasses import replace
 import pytest
 
 from marketplace.platform.retry import Backoff
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from tests.fakes.clock import Clock
 
 
 def policy(attempts: int | None = 4, *, base: float = 0.1, cap: float = float("inf"),

@@ -13,6 +13,7 @@ from marketplace.platform.errors import BadRequest, PayloadTooLarge
 from marketplace.telemetry import batch, events, packing, service, stream
 from marketplace.telemetry.packing import Record
 from marketplace.telemetry.scrub import Pseudonyms, redact
+from tests.fakes.clock import Clock
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 SECRET = bytes(range(32))
@@ -427,17 +428,6 @@ def kinesis(monkeypatch: pytest.MonkeyPatch):
     return install
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def test_only_refused_records_are_sent_again_with_growing_pauses(kinesis):
