@@ -42,27 +42,24 @@ class Invoker:
         self._locks = {name: threading.Lock() for name in self._overrides}
         self._pools: dict[str, FunctionPool] = {}
 
-    def start(self, functions: Mapping[FunctionDef, tuple[Mapping[str, str], int]]) -> dict[str, str]:
+    def start(self, functions: Mapping[FunctionDef, tuple[Mapping[str, str], int]]) -> None:
         """Start one environment of each function (``{definition: (environment variables, limit)}``), all at
-        once; returns the init errors by function name."""
-        errors: dict[str, str] = {}
+        once; a handler that cannot load is logged here and reported by its pool (``report``)."""
         root = project_root()
         for fn, (env, limit) in functions.items():
             if fn.name not in self._overrides:
                 self._pools[fn.name] = FunctionPool(fn, env, limit=limit, cwd=root)
         if not self._pools:
-            return errors
+            return
 
         def warm(pool: FunctionPool) -> None:
             try:
                 pool.prewarm()
             except InvocationError as error:
-                errors[pool.fn.name] = str(error)
                 log.error("cannot load the handler of %s: %s", pool.fn.name, error)
 
         with ThreadPoolExecutor(max_workers=len(self._pools), thread_name_prefix="prewarm") as executor:
             list(executor.map(warm, self._pools.values()))
-        return errors
 
     def invoke(self, fn: FunctionDef, event: dict[str, Any]) -> Any:
         """Invoke like Lambda's synchronous invoke; an ``InvocationError`` is the function error."""

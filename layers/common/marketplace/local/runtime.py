@@ -108,7 +108,6 @@ class LocalMarketplace:
         self._http: Any = None
         self._ready = threading.Event()
         self._started_at = 0.0
-        self._handler_errors: dict[str, str] = {}
         self._saved_environment: dict[str, str | None] = {}
 
     @property
@@ -147,9 +146,8 @@ class LocalMarketplace:
         self._set_environment({**self.deployment.env, STAGE_VAR: self.stage})
         self.cdn = Cdn(self.deployment.bucket_names[r.PACKAGES_BUCKET.id], r.PACKAGES_BUCKET.public_prefix)
 
-        # reported by /healthz rather than hidden
-        self._handler_errors.update(self.invoker.start(
-            {fn: (self.function_environment(fn), self.environment_limit(fn)) for fn in self.functions}))
+        # a handler that cannot load is reported by /healthz rather than hidden
+        self.invoker.start({fn: (self.function_environment(fn), self.environment_limit(fn)) for fn in self.functions})
         self.pollers = [self._poller(fn) for fn in self.functions if fn.source is not None]
         for poller in self.pollers:
             poller.start()
@@ -232,15 +230,12 @@ class LocalMarketplace:
     def health(self) -> tuple[bool, dict[str, Any]]:
         pollers = {p.name: {"alive": p.is_alive(), "polls": p.polls, "last_error": p.last_error}
                    for p in self.pollers}
-        # a handler that failed to load at start is retried by the next invocation: report its current state
-        for name, report in self.invoker.report().items():
-            if report.init_error:
-                self._handler_errors[name] = report.init_error
-            elif report.cold_starts:
-                self._handler_errors.pop(name, None)
+        # each pool knows its handler's current load state (a failed load is retried by the next invocation)
+        environments = self.invoker.report()
+        init_errors = {name: report.init_error for name, report in environments.items() if report.init_error}
         healthy = (
             self._ready.is_set()
-            and not self._handler_errors
+            and not init_errors
             and all(p.is_alive() for p in self.pollers)
             and all(d.is_alive() for d in self.deliveries)
         )
@@ -248,8 +243,8 @@ class LocalMarketplace:
             "status": "ok" if healthy else ("starting" if not self._ready.is_set() else "unavailable"),
             "stage": self.stage,
             "aws_endpoint": self.moto_endpoint,
-            "functions": {fn.name: self._handler_errors.get(fn.name, "loaded") for fn in self.functions},
-            "environments": {name: vars(report) for name, report in self.invoker.report().items()},
+            "functions": {fn.name: init_errors.get(fn.name, "loaded") for fn in self.functions},
+            "environments": {name: vars(report) for name, report in environments.items()},
             "event_sources": pollers,
             "delivery_streams": {d.name: d.report() for d in self.deliveries},
             "uptime_seconds": round(time.monotonic() - self._started_at, 1),
