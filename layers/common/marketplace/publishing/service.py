@@ -198,7 +198,7 @@ class Publishing:
         token_id, secret = parsed
         item = self.store.get_token(token_id)
         if item is None or not tokens.secret_matches(secret, item.secret_hash):
-            raise Unauthorized("the access token is not valid")
+            raise Unauthorized(tokens.INVALID)  # unknown, or the secret does not match
         now = tokens.utcnow()
         if item.revoked_at is not None:
             raise Unauthorized(f"the access token {token_id} was revoked")

@@ -33,11 +33,14 @@ from botocore.exceptions import ClientError
 from marketplace.platform import aws
 from marketplace.platform.config import location
 from marketplace.platform.resources import PACKAGES_BUCKET, SYNC_TABLE
+from marketplace.platform.retry import Backoff
 from marketplace.sync.protocol import Head
 
 META = "META"
 _MANIFEST_FIRST, _MANIFEST_LAST = "C#", META
 SEQUENCE_DIGITS = 12
+# Keys or deletions DynamoDB left unprocessed in a batch are sent again: 8 attempts, 50 ms doubling up to 1 s.
+UNPROCESSED_RETRY = Backoff(attempts=8, base=0.05, cap=1.0, jitter=False)
 
 
 def _pk(user_id: str) -> dict[str, str]:
@@ -151,14 +154,13 @@ def _batch_get(user_id: str, sort_keys: Sequence[str], projection: str | None = 
         if projection:
             request["ProjectionExpression"] = projection
         pending: dict[str, Any] = {table: request}
-        for attempt in range(8):
+        for _ in UNPROCESSED_RETRY.tries():
             answer = _ddb().batch_get_item(RequestItems=pending)
             for item in answer.get("Responses", {}).get(table, []):
                 found[item["sk"]["S"]] = item
             pending = answer.get("UnprocessedKeys") or {}
             if not pending:
                 break
-            time.sleep(min(0.05 * 2**attempt, 1.0))
         else:
             raise RuntimeError("DynamoDB left keys unprocessed after retries")
     return found
@@ -496,12 +498,11 @@ def delete_items(user_id: str, sort_keys: Sequence[str]) -> None:
         pending: dict[str, Any] = {table: [
             {"DeleteRequest": {"Key": {"pk": _pk(user_id), "sk": {"S": sk}}}} for sk in sort_keys[start : start + 25]
         ]}
-        for attempt in range(8):
+        for _ in UNPROCESSED_RETRY.tries():
             answer = _ddb().batch_write_item(RequestItems=pending)
             pending = answer.get("UnprocessedItems") or {}
             if not pending:
                 break
-            time.sleep(min(0.05 * 2**attempt, 1.0))
         else:
             raise RuntimeError("DynamoDB left deletions unprocessed after retries")
 
