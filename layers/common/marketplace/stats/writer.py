@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from marketplace.platform import aws
+from marketplace.platform import aws, batch_items
 from marketplace.platform.config import location, setting_int
 from marketplace.platform.resources import STATISTICS_TABLE
 from marketplace.platform.retry import Backoff
@@ -40,7 +40,6 @@ from marketplace.stats.item import ItemState
 ATTEMPTS = 6  # writes of one extension's change before the batch reports it failed
 WRITE_BACKOFF = Backoff(attempts=ATTEMPTS, base=0.01)  # after a conflict: read again, plan again
 READ_BACKOFF = Backoff(attempts=ATTEMPTS + 1, base=0.1)  # BatchGetItem's unprocessed keys, asked again
-BATCH_GET = 100
 CONCURRENCY_SETTING = "STATS_WRITE_CONCURRENCY"
 DEFAULT_CONCURRENCY = 8
 TOUCH_SETTING = "STATS_INDEX_TOUCH_SECONDS"
@@ -75,27 +74,11 @@ def read_items(extensions: Iterable[str], *, consistent: bool = True,
     """The statistics items of ``extensions`` that exist, in DynamoDB's JSON form (BatchGetItem, 100 keys a
     call, unprocessed keys asked again)."""
     table = location(STATISTICS_TABLE)
-    client = aws.client("dynamodb")
-    wanted = list(dict.fromkeys(extensions))
-    found: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(wanted), BATCH_GET):
-        request: dict[str, Any] = {"Keys": [item.key(e) for e in wanted[start:start + BATCH_GET]],
-                                   "ConsistentRead": consistent}
-        if projection:
-            request["ProjectionExpression"] = projection
-            if names:
-                request["ExpressionAttributeNames"] = dict(names)
-        pending: dict[str, Any] = {table: request}
-        for _ in READ_BACKOFF.tries():
-            answer = client.batch_get_item(RequestItems=pending)
-            for raw in answer.get("Responses", {}).get(table, []):
-                found[item.extension_of(raw)] = raw
-            pending = answer.get("UnprocessedKeys") or {}
-            if not pending:
-                break
-        else:
-            raise RuntimeError("the statistics table kept keys unprocessed")
-    return found
+    keys = [item.key(e) for e in dict.fromkeys(extensions)]
+    found = batch_items.get_items(aws.client("dynamodb"), table, keys, READ_BACKOFF,
+                                  "the statistics table kept keys unprocessed", consistent=consistent,
+                                  projection=projection, names=names)
+    return {item.extension_of(raw): raw for raw in found}
 
 
 def read_state(extension: str) -> ItemState:

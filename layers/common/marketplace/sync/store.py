@@ -30,7 +30,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from marketplace.platform import aws
+from marketplace.platform import aws, batch_items
 from marketplace.platform.config import location
 from marketplace.platform.resources import PACKAGES_BUCKET, SYNC_TABLE
 from marketplace.platform.retry import Backoff
@@ -144,26 +144,11 @@ def _stored_ref(item: dict[str, Any]) -> StoredRef:
 
 def _batch_get(user_id: str, sort_keys: Sequence[str], projection: str | None = None) -> dict[str, dict[str, Any]]:
     """Consistent reads of several items of one user, by sort key (at most 100 per call)."""
-    found: dict[str, dict[str, Any]] = {}
     table = _table()
-    for start in range(0, len(sort_keys), 100):
-        request: dict[str, Any] = {
-            "Keys": [{"pk": _pk(user_id), "sk": {"S": sk}} for sk in dict.fromkeys(sort_keys[start : start + 100])],
-            "ConsistentRead": True,
-        }
-        if projection:
-            request["ProjectionExpression"] = projection
-        pending: dict[str, Any] = {table: request}
-        for _ in UNPROCESSED_RETRY.tries():
-            answer = _ddb().batch_get_item(RequestItems=pending)
-            for item in answer.get("Responses", {}).get(table, []):
-                found[item["sk"]["S"]] = item
-            pending = answer.get("UnprocessedKeys") or {}
-            if not pending:
-                break
-        else:
-            raise RuntimeError("DynamoDB left keys unprocessed after retries")
-    return found
+    keys = [{"pk": _pk(user_id), "sk": {"S": sk}} for sk in dict.fromkeys(sort_keys)]
+    items = batch_items.get_items(_ddb(), table, keys, UNPROCESSED_RETRY,
+                                  "DynamoDB left keys unprocessed after retries", projection=projection)
+    return {item["sk"]["S"]: item for item in items}
 
 
 def snapshot(user_id: str, scope: str, resource: str | None, collection: str | None) -> Snapshot:
@@ -494,17 +479,9 @@ def items_to_clean(user_id: str, session: str, prefixes: Sequence[str]) -> Itera
 
 def delete_items(user_id: str, sort_keys: Sequence[str]) -> None:
     table = _table()
-    for start in range(0, len(sort_keys), 25):
-        pending: dict[str, Any] = {table: [
-            {"DeleteRequest": {"Key": {"pk": _pk(user_id), "sk": {"S": sk}}}} for sk in sort_keys[start : start + 25]
-        ]}
-        for _ in UNPROCESSED_RETRY.tries():
-            answer = _ddb().batch_write_item(RequestItems=pending)
-            pending = answer.get("UnprocessedItems") or {}
-            if not pending:
-                break
-        else:
-            raise RuntimeError("DynamoDB left deletions unprocessed after retries")
+    requests = [{"DeleteRequest": {"Key": {"pk": _pk(user_id), "sk": {"S": sk}}}} for sk in sort_keys]
+    batch_items.write_items(_ddb(), table, requests, UNPROCESSED_RETRY,
+                            "DynamoDB left deletions unprocessed after retries")
 
 
 # --- bodies in S3 -----------------------------------------------------------------------------------------
