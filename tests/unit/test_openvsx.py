@@ -192,6 +192,19 @@ def test_latest_is_the_newest_of_any_kind_and_the_universal_build_comes_first():
     assert openvsx.select(view(), None, None) is None
 
 
+def test_the_version_a_path_names_or_missing_naming_what_was_asked():
+    extension = _multi()
+    linux = openvsx.path_version(extension, ApiPath("extension", "acme", "hello", "linux-x64", "1.2.0"))
+    assert (linux.version, linux.target_platform) == ("1.2.0", "linux-x64")
+    assert openvsx.path_version(extension, ApiPath("extension", "acme", "hello")).version == "2.0.0"
+    with pytest.raises(openvsx.Missing, match=r"^Extension not found: acme\.hello 9\.9\.9$"):
+        openvsx.path_version(extension, ApiPath("extension", "acme", "hello", None, "9.9.9"))
+    with pytest.raises(openvsx.Missing, match=r"^Extension not found: acme\.hello pre-release \(linux-x64\)$"):
+        openvsx.path_version(extension, ApiPath("extension", "acme", "hello", "linux-x64", "pre-release"))
+    with pytest.raises(openvsx.Missing, match=r"^Extension not found: acme\.hello \(darwin-arm64\)$"):
+        openvsx.path_version(extension, ApiPath("versions", "acme", "hello", "darwin-arm64"))
+
+
 def test_query_versions_are_the_newest_per_platform_unless_asked_otherwise():
     extension = _multi()
     newest = openvsx.parse_query({"extensionId": "acme.hello"}, v2=False)

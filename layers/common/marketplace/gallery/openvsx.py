@@ -1,7 +1,7 @@
 """The Open VSX REST API's shapes and rules (docs/protocols/open-vsx.md), on the shared read model.
 
-Pure Python: ``gallery.openvsx_routes`` reads the catalog and the search index and hands the views to the
-functions here, which parse paths and parameters and build ``ExtensionJson``, ``SearchEntryJson``,
+Pure Python: ``gallery.service`` reads the catalog and the search index, ``gallery.openvsx_routes`` hands the
+views to the functions here, which parse paths and parameters and build ``ExtensionJson``, ``SearchEntryJson``,
 ``NamespaceJson``, ``VersionsJson``, ``VersionReferencesJson`` and the result envelopes.
 
 Open VSX's version rules, followed here: ``latest`` is the newest version of any kind (its ``pre-release``
@@ -292,6 +292,16 @@ def select(view: ExtensionView, target_platform: str | None, version: str | None
     if version == PRE_RELEASE:
         return latest(chosen, pre_release=True)
     return next((v for v in chosen if v.version == version), None)
+
+
+def path_version(view: ExtensionView, path: ApiPath) -> VersionView:
+    """The version a path names (``select``), or ``Missing`` naming the extension, version and platform asked."""
+    chosen = select(view, path.target_platform, path.version)
+    if chosen is None:
+        version = f" {path.version}" if path.version else ""
+        platform = f" ({path.target_platform})" if path.target_platform else ""
+        raise Missing(f"Extension not found: {path.namespace}.{path.extension}{version}{platform}")
+    return chosen
 
 
 def version_strings(versions: Iterable[VersionView]) -> list[str]:

@@ -3,6 +3,9 @@
 Lookups by id or UUID (the install and update path) read the extensions table, so a version is installable
 the moment its record is written and an unpublished one is gone at once. Text search and browsing read the
 in-memory search index that the search snapshot keeps current (seconds behind the table).
+
+The Open VSX read API (``gallery.openvsx_routes``) reads through the ``openvsx_*`` functions below, on the
+same rules: exact lookups and ``-/query`` read the table, search reads the index.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from marketplace.catalog import store as catalog
 from marketplace.catalog.ids import EXTENSION_ID, TARGET_PLATFORMS, is_uuid
 from marketplace.catalog.model import ExtensionView, VersionView
 from marketplace.catalog.semver import Version, is_valid
-from marketplace.gallery import downloads, serialize
+from marketplace.gallery import downloads, openvsx, serialize
 from marketplace.gallery.query import Filter, Flags, parse
 from marketplace.platform.errors import BadRequest, NotFound
 from marketplace.stats.events import Kind
@@ -191,3 +194,118 @@ def record_stat(extension_id: str, version: str, stat_type: str | None, headers:
         raise NotFound(f"Version {version} of {extension_id} not found")
     downloads.record_download(extension_id, version, None, kind, headers)
     return kind
+
+
+# --- the Open VSX read API: the extensions and versions its answers are built from -------------------------
+
+INDEX_PAGE = 1000  # extensions per page when a query walks the search index
+
+SearchHit = tuple[ExtensionView, tuple[VersionView, ...] | None]
+
+
+def openvsx_search(params: openvsx.SearchParams) -> tuple[int, list[SearchHit]]:
+    """``-/search``: the total and the page of extensions the search index finds, each with every published
+    version read from the table when ``includeAllVersions`` asks for them (else ``None``)."""
+    from marketplace.search.index import SearchRequest  # loaded on the first search
+    from marketplace.search.loader import current_index
+
+    request = SearchRequest(text=params.query, tags=(), categories=(params.category,) if params.category else (),
+                            target_platform=params.target_platform, featured=False, pre_release=None,
+                            sort=params.sort, descending=params.descending, offset=params.offset,
+                            limit=params.size)
+    found = current_index().search(request)
+    views = list(found.views)
+    if not params.include_all_versions:
+        return found.total, [(view, None) for view in views]
+    complete: dict[str, ExtensionView] = {}
+    if views:
+        # the index holds head versions only: every version comes from the table
+        complete = {v.extension_id: v for v in reader.load_many([v.extension_id for v in views],
+                                                                with_statistics=False)}
+    # one gone from the table since the snapshot was taken is left out
+    return found.total, [(view, complete[view.extension_id].versions) for view in views
+                         if view.extension_id in complete]
+
+
+def openvsx_indexed_ids(query: openvsx.QueryParams) -> list[str]:
+    """Ids of published extensions with the queried name or in the queried namespace UUID, found by walking
+    the search index (it holds every published extension; a name narrows the walk to the extensions with
+    that word in their title). The table then answers for them."""
+    from marketplace.search.index import SearchRequest
+    from marketplace.search.loader import current_index
+
+    index = current_index()
+    found: list[str] = []
+    offset = 0
+    while True:
+        page = index.search(SearchRequest(text=query.extension, offset=offset, limit=INDEX_PAGE))
+        for view in page.views:
+            if query.extension and view.name.lower() != query.extension.lower():
+                continue
+            if query.namespace_uuid and view.publisher_uuid != query.namespace_uuid.lower():
+                continue
+            found.append(view.extension_id)
+        offset += INDEX_PAGE
+        if not page.views or offset >= page.total:
+            return found
+
+
+def openvsx_query_views(query: openvsx.QueryParams) -> list[ExtensionView]:
+    """The extensions a ``-/query`` names, read from the table, in id order (``InvalidParameter`` when it
+    names nothing to look up)."""
+    if any(name and not openvsx.valid_name(name) for name in (query.namespace, query.extension)) or any(
+            value and not openvsx.valid_uuid(value) for value in (query.extension_uuid, query.namespace_uuid)):
+        return []  # names nothing that can exist
+    if query.extension_uuid:
+        ids = reader.ids_for_uuids([query.extension_uuid])
+    elif query.namespace and query.extension:
+        ids = [f"{query.namespace}.{query.extension}"]
+    elif query.namespace:
+        ids = [i.extension_id for i in reader.extensions_in_namespace(query.namespace)
+               if not i.unpublished and not i.malicious]
+    elif query.extension or query.namespace_uuid:
+        ids = openvsx_indexed_ids(query)
+    else:
+        raise openvsx.InvalidParameter("Name what to look up: 'extensionId', 'extensionUuid', 'namespaceName', "
+                                       "'namespaceUuid' or 'extensionName'.")
+    ids = [i for i in ids if EXTENSION_ID.fullmatch(i)]
+    views = reader.load_all(ids)
+    keep = [v for v in views if v.versions]
+    if query.namespace:
+        keep = [v for v in keep if v.publisher.lower() == query.namespace.lower()]
+    if query.extension:
+        keep = [v for v in keep if v.name.lower() == query.extension.lower()]
+    if query.namespace_uuid:
+        keep = [v for v in keep if v.publisher_uuid == query.namespace_uuid.lower()]
+    return sorted(keep, key=lambda v: v.extension_id)
+
+
+def openvsx_namespace_extensions(name: str) -> list[catalog.ExtensionItem]:
+    """The visible (neither unpublished nor blocked) extension summaries of a namespace, by name; ``Missing``
+    when there are none or the name cannot exist."""
+    items = reader.extensions_in_namespace(name) if openvsx.valid_name(name) else []
+    items = [i for i in items if not i.unpublished and not i.malicious]
+    if not items:
+        raise openvsx.namespace_not_found(name)
+    return items
+
+
+def openvsx_namespace_views(items: list[catalog.ExtensionItem]) -> list[ExtensionView]:
+    """The extensions of ``items`` that have a published version, read from the table."""
+    return [v for v in reader.load_all([i.extension_id for i in items]) if v.versions]
+
+
+def openvsx_extension(path: openvsx.ApiPath, *, with_statistics: bool = True) -> ExtensionView:
+    """The extension a path names, with its published versions; ``Missing`` when it has none."""
+    view = None
+    if openvsx.valid_name(path.namespace) and openvsx.valid_name(path.extension):
+        view = reader.load(f"{path.namespace}.{path.extension}", with_statistics=with_statistics)
+    if view is None or not view.versions:
+        raise openvsx.extension_not_found(path.namespace, path.extension)
+    return view
+
+
+def replacement_display_name(view: ExtensionView) -> str | None:
+    """What editors show for a deprecated extension's replacement, read from the table; ``None`` when the
+    extension is not deprecated, names no replacement, or the replacement does not exist."""
+    return catalog.display_name(view.replacement) if view.deprecated and view.replacement else None
