@@ -20,6 +20,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from marketplace.catalog.keys import summary_key
+
 ROOT = Path(__file__).resolve().parents[1]
 UNAVAILABLE = "unavailable"
 
@@ -43,8 +45,8 @@ _KINESIS = {
 _DYNAMODB = {
     "eventID": "1", "eventName": "INSERT", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
     "awsRegion": "us-east-1", "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/x",
-    "dynamodb": {"ApproximateCreationDateTime": 1545084650, "Keys": {"pk": {"S": "EXT#a.b"}, "sk": {"S": "EXTENSION"}},
-                 "NewImage": {"pk": {"S": "EXT#a.b"}, "sk": {"S": "EXTENSION"}}, "SequenceNumber": "42",
+    "dynamodb": {"ApproximateCreationDateTime": 1545084650, "Keys": summary_key("a.b"),
+                 "NewImage": summary_key("a.b"), "SequenceNumber": "42",
                  "SizeBytes": 10, "StreamViewType": "NEW_AND_OLD_IMAGES"},
 }
 _EVENTS = {"SQS": _SQS, "Kinesis": _KINESIS, "DynamoDB": _DYNAMODB}

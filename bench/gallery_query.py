@@ -80,6 +80,7 @@ class Result:
 def _put_in_tables(views: list[Any]) -> None:
     """The extensions, their versions, UUID pointers and statistics, as the ingest and stats functions write
     them."""
+    from marketplace.catalog.keys import name_key, namespace_key
     from marketplace.catalog.store import EXTENSION_SK, ExtensionItem, UuidPointer, VersionItem, extension_key, uuid_key
     from marketplace.platform.dynamo import bind
     from marketplace.platform.resources import EXTENSIONS_TABLE, STATISTICS_TABLE
@@ -96,7 +97,7 @@ def _put_in_tables(views: list[Any]) -> None:
                 tags=list(view.tags), latest_version=view.latest_version, latest_prerelease=view.latest_prerelease,
                 version_count=len(view.versions), created_at=view.created_at, updated_at=view.updated_at,
                 deprecated=view.deprecated, featured=view.featured, verified=view.verified,
-                gsi1pk=f"NS#{view.publisher.lower()}", gsi1sk=f"EXT#{view.name.lower()}"))
+                gsi1pk=namespace_key(view.publisher), gsi1sk=name_key(view.name)))
             batch.save(pointers(uuid_key(view.uuid), EXTENSION_SK, extension_id=view.extension_id))
             for v in view.versions:
                 batch.save(versions(

@@ -125,6 +125,7 @@ def _batch(rng: random.Random, ids: list[str], first: int) -> dict[str, Any]:
 
 
 def _seed_catalog(ids: list[str]) -> None:
+    from marketplace.catalog.keys import summary_key
     from marketplace.platform import aws
     from marketplace.platform.config import location
     from marketplace.platform.resources import EXTENSIONS_TABLE
@@ -132,8 +133,7 @@ def _seed_catalog(ids: list[str]) -> None:
     client, table = aws.client("dynamodb"), location(EXTENSIONS_TABLE)
     for start in range(0, len(ids), 25):
         client.batch_write_item(RequestItems={table: [
-            {"PutRequest": {"Item": {"pk": {"S": f"EXT#{e}"}, "sk": {"S": "EXTENSION"}, "extension_id": {"S": e}}}}
-            for e in ids[start:start + 25]]})
+            {"PutRequest": {"Item": {**summary_key(e), "extension_id": {"S": e}}}} for e in ids[start:start + 25]]})
 
 
 def measure(batches: int = BATCHES, seed: int = 7) -> Result:

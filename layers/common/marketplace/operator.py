@@ -41,6 +41,14 @@ def state_file() -> Path:
     return project_root() / ".build" / "local-runtime.json"
 
 
+def issuer_key_path() -> Path:
+    """Where the local marketplace keeps its issuer's signing key (next to the state file), for ``serve`` to use
+    and ``dev-token`` to sign with."""
+    from marketplace.identity.local_issuer import KEY_FILE
+
+    return state_file().parent / KEY_FILE
+
+
 def write_state(stage: str, aws_endpoint: str, base_url: str, ca_file: str | None = None) -> Path:
     path = state_file()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     if not base_url:
         print("marketplace: the running local marketplace did not record its address: restart it", file=sys.stderr)
         return 2
-    path = local_issuer.default_key_path()
+    path = operator.issuer_key_path()
     try:
         issuer = local_issuer.LocalIssuer.load(path)
     except FileNotFoundError:

@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
         print("marketplace: --concurrency must be at least 1", file=sys.stderr)
         return 2
     runtime = LocalMarketplace(args.host, args.port, moto_port=args.moto_port, concurrency=args.concurrency,
-                               tls=tls.server_context() if tls else None, ca_file=tls.ca_cert if tls else None)
+                               tls=tls.server_context() if tls else None, ca_file=tls.ca_cert if tls else None,
+                               issuer_key=operator.issuer_key_path())
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from marketplace.platform import aws
 from marketplace.platform.config import location
+from marketplace.platform.headers import request_header
 from marketplace.platform.resources import EVENTS_STREAM
 from marketplace.stats.events import ExtensionEvent, Kind
 
@@ -32,8 +33,7 @@ def event_kind(query: dict[str, str]) -> Kind:
 
 def _client(headers: Mapping[str, str]) -> str | None:
     """Who fetched: VS Code's ``X-Market-Client-Id`` (``VSCode 1.100.3``), else the User-Agent."""
-    lowered = {k.lower(): v for k, v in headers.items()}
-    value = (lowered.get("x-market-client-id") or lowered.get("user-agent") or "").strip()
+    value = (request_header(headers, "x-market-client-id") or request_header(headers, "user-agent") or "").strip()
     return value[:128] or None
 
 

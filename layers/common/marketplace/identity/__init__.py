@@ -28,7 +28,7 @@ def authenticate(headers: Mapping[str, str]) -> Principal:
     a valid token without the issuer's required scopes, ServiceUnavailable (503) when the issuer's keys or
     GitHub cannot be reached. Messages say which check failed; none carries the token."""
     # here, not at the top: the CDK app and the CLI import identity.config, without Powertools' event handler
-    from marketplace.platform.http import request_header
+    from marketplace.platform.headers import request_header
 
     authorization = (request_header(headers, "authorization") or "").strip()
     if not authorization:

@@ -67,12 +67,6 @@ def issuer_entry(base_url: str, *, jwks_uri: str | None = None, jwks: dict[str, 
     return entry
 
 
-def default_key_path() -> Path:
-    from marketplace import operator
-
-    return operator.state_file().parent / KEY_FILE
-
-
 class LocalIssuer:
     def __init__(self, key: ec.EllipticCurvePrivateKey) -> None:
         if not isinstance(key.curve, ec.SECP256R1):
@@ -97,6 +91,11 @@ class LocalIssuer:
         return cls(key)
 
     @classmethod
+    def generate(cls) -> LocalIssuer:
+        """An issuer with a new key held only in memory (its tokens die with the process)."""
+        return cls(ec.generate_private_key(ec.SECP256R1()))
+
+    @classmethod
     def ensure(cls, path: Path) -> LocalIssuer:
         """The issuer whose key is at ``path``, making the key first if there is none (or it is unusable).
         Two runtimes starting at once end up with the same key: the first file written wins."""
@@ -108,8 +107,8 @@ class LocalIssuer:
         except ValueError as error:
             log.warning("replacing the local issuer key: %s", error)
             replace = True
-        key = ec.generate_private_key(ec.SECP256R1())
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        issuer = cls.generate()
+        pem = issuer._key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
         descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         try:
@@ -126,7 +125,7 @@ class LocalIssuer:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 Path(temporary).unlink()
-        return cls(key)
+        return issuer
 
     def jwks(self) -> dict[str, Any]:
         return {"keys": [dict(self._jwk)]}

@@ -86,7 +86,8 @@ class LocalMarketplace:
         self.host, self.port, self.moto_port, self.stage = host, port, moto_port, stage
         self.tls = tls  # a server context: the front door speaks HTTPS (``marketplace serve --tls``)
         self.ca_file = os.fspath(ca_file) if ca_file is not None else None  # the CA that signed tls's certificate
-        self.issuer_key = issuer_key  # default: next to the state file (where ``marketplace dev-token`` looks)
+        # None: a key for this run only; ``marketplace serve`` passes the one ``dev-token`` reads
+        self.issuer_key = issuer_key
         self.local_issuer: LocalIssuer | None = None
         self.scheme = "https" if tls is not None else "http"
         self.functions = tuple(functions)
@@ -129,7 +130,7 @@ class LocalMarketplace:
         warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
         self._set_environment(LOCAL_ENVIRONMENT)
         operator_issuers = _operator_issuers()  # a malformed AUTH_ISSUERS stops the start, with its fault named
-        self.local_issuer = LocalIssuer.ensure(self.issuer_key or local_issuer.default_key_path())
+        self.local_issuer = LocalIssuer.ensure(self.issuer_key) if self.issuer_key else LocalIssuer.generate()
         # The front door opens first: a taken port fails at once, and /healthz answers 503 while starting.
         self._http, loop = serve(self, self.host, self.port, self.tls)
         self.port = self._http.server_address[1]

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from marketplace.platform.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from marketplace.platform.headers import request_header
 
 GZIP = frozenset({"gzip"})
 IDENTITY: frozenset[str] = frozenset()
@@ -42,14 +43,6 @@ class _Refused(ValueError):
     """Raised from inside ``json.loads`` by the number hooks; becomes a ``BadRequest``."""
 
 
-def _header(event: Mapping[str, Any], name: str) -> str:
-    headers = event.get("headers") or {}
-    value = headers.get(name)
-    if value is None:
-        value = next((v for k, v in headers.items() if k.lower() == name), "")
-    return str(value)
-
-
 def _shown(value: str, limit: int = 32) -> str:
     """A short, printable excerpt of client text for an error message."""
     cut = value[:limit]
@@ -58,7 +51,7 @@ def _shown(value: str, limit: int = 32) -> str:
 
 def _codings(event: Mapping[str, Any], accepted: frozenset[str]) -> list[str]:
     """The content codings to undo, in the order they were applied; 415 for any the route does not take."""
-    declared = [c.strip().lower() for c in _header(event, "content-encoding").split(",")]
+    declared = [c.strip().lower() for c in (request_header(event.get("headers"), "content-encoding") or "").split(",")]
     codings = [c for c in declared if c not in ("", "identity")]
     for coding in codings:
         if coding not in accepted:

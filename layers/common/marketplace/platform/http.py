@@ -94,18 +94,6 @@ def redirect(location: str, headers: Mapping[str, str], *, status: int = 302) ->
                     headers={"Location": location_value(location), **headers})
 
 
-def request_header(headers: Mapping[str, str] | None, name: str) -> str | None:
-    """A request header by name in any case. Routes read ``router.current_event.headers``, which Powertools
-    already looks up without case; this is for code handed a plain mapping (the identity checks, tests)."""
-    if not headers:
-        return None
-    value = headers.get(name)
-    if value is None:
-        lowered = name.lower()
-        value = next((v for k, v in headers.items() if str(k).lower() == lowered), None)
-    return None if value is None else str(value)
-
-
 def public_base_url(headers: Mapping[str, str]) -> str:
     """The public origin the caller used: the forwarded host and scheme when the request came through the front
     door (origin secret verified), else the Host header; always a plain ``host[:port]`` (``platform.trust``)."""

@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from marketplace.platform.errors import Forbidden
+from marketplace.platform.headers import lowered_headers
 
 ORIGIN_SECRET_VAR = "MARKETPLACE_ORIGIN_SECRET"  # noqa: S105  (the variable's name, not a secret)
 ORIGIN_HEADER = "x-origin-verify"
@@ -65,7 +66,7 @@ def origin_verified(headers: Mapping[str, str] | None) -> bool:
     secret = configured_secret()
     if secret is None:
         return False
-    presented = _lowered(headers).get(origin_header())
+    presented = lowered_headers(headers).get(origin_header())
     if presented is None:
         return False
     return hmac.compare_digest(presented.strip().encode("utf-8", "surrogatepass"), secret.encode("utf-8"))
@@ -99,7 +100,7 @@ def client_address(event: Mapping[str, Any]) -> str:
     """The caller's address: the viewer's (``CloudFront-Viewer-Address``, ``<address>:<port>``) when the request is
     verified, else the address API Gateway saw. ``X-Forwarded-For`` is never read: its hops are the caller's words.
     """
-    headers = _lowered(event.get("headers"))
+    headers = lowered_headers(event.get("headers"))
     if origin_verified(headers):
         viewer = _address(headers.get(VIEWER_ADDRESS_HEADER, "").strip().rsplit(":", 1)[0].strip("[]"))
         if viewer:
@@ -116,7 +117,7 @@ def public_base_url(headers: Mapping[str, str] | None) -> str:
     is not a plain ``host[:port]``, the ``Host`` header, and ``localhost`` when that is not one either. The scheme
     is ``http`` for loopback hosts and ``https`` for every other, unless a verified ``X-Forwarded-Proto`` says.
     """
-    lowered = _lowered(headers)
+    lowered = lowered_headers(headers)
     verified = origin_verified(lowered)
     forwarded_host = _host(lowered.get("x-forwarded-host")) if verified else None
     host = forwarded_host or _host(lowered.get("host")) or FALLBACK_HOST
@@ -126,10 +127,6 @@ def public_base_url(headers: Mapping[str, str] | None) -> str:
     if proto not in _SCHEMES:
         proto = "http" if host.startswith(_LOOPBACK_PREFIXES) else "https"
     return f"{proto}://{host}"
-
-
-def _lowered(headers: Mapping[str, str] | None) -> dict[str, str]:
-    return {str(k).lower(): str(v) for k, v in (headers or {}).items()}
 
 
 def _source_ip(event: Mapping[str, Any]) -> object:

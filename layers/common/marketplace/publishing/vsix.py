@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from marketplace.platform.text import FORBIDDEN_CATEGORIES
+from marketplace.platform.text import first_forbidden, is_forbidden
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -165,7 +165,7 @@ class _Record:
 def show(text: str, limit: int = 120) -> str:
     """``text`` quoted for a message: invisible and control characters escaped, long text shortened."""
     shown = "".join(
-        f"\\u{ord(c):04x}" if unicodedata.category(c) in FORBIDDEN_CATEGORIES else c for c in text[:limit]
+        f"\\u{ord(c):04x}" if is_forbidden(c) else c for c in text[:limit]
     )
     return f'"{shown}{"..." if len(text) > limit else ""}"'
 
@@ -190,10 +190,10 @@ def check_path(name: str, *, what: str = "entry") -> None:
         raise Rejected("path.absolute", f"{label} is an absolute path; names must be relative, like extension/x.js")
     if "\\" in name:
         raise Rejected("path.backslash", f"{label} contains a backslash; use / as the only path separator")
-    for char in name:
-        if unicodedata.category(char) in FORBIDDEN_CATEGORIES:
-            raise Rejected("path.characters", f"{label} contains the invisible or control character "
-                                              f"U+{ord(char):04X}; rename the file")
+    char = first_forbidden(name)
+    if char is not None:
+        raise Rejected("path.characters", f"{label} contains the invisible or control character "
+                                          f"U+{ord(char):04X}; rename the file")
     if len(name.encode()) > MAX_PATH_BYTES:
         raise Rejected("path.too_long", f"{label} is longer than {MAX_PATH_BYTES} bytes")
     segments = (name[:-1] if name.endswith("/") else name).split("/")

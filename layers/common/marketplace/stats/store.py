@@ -21,7 +21,7 @@ from marketplace.platform.resources import STATISTICS_TABLE
 from marketplace.stats import item, measures
 from marketplace.stats.item import COUNTER, KINDS
 from marketplace.stats.item import TOTALS_SK as TOTALS_SK
-from marketplace.stats.writer import read_items
+from marketplace.stats.reads import read_items
 
 _PROJECTION = "pk, downloads, installs, updates, uninstalls, rating_sum, rating_count, #days"
 

@@ -23,23 +23,23 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from marketplace.platform import aws, batch_items
+from marketplace.platform import aws
 from marketplace.platform.config import location, setting_int
 from marketplace.platform.resources import STATISTICS_TABLE
 from marketplace.platform.retry import Backoff
 from marketplace.stats import aggregate, item
 from marketplace.stats.aggregate import Batch, Change
 from marketplace.stats.item import ItemState
+from marketplace.stats.reads import read_items
 
 ATTEMPTS = 6  # writes of one extension's change before the batch reports it failed
 WRITE_BACKOFF = Backoff(attempts=ATTEMPTS, base=0.01)  # after a conflict: read again, plan again
-READ_BACKOFF = Backoff(attempts=ATTEMPTS + 1, base=0.1)  # BatchGetItem's unprocessed keys, asked again
 CONCURRENCY_SETTING = "STATS_WRITE_CONCURRENCY"
 DEFAULT_CONCURRENCY = 8
 TOUCH_SETTING = "STATS_INDEX_TOUCH_SECONDS"
@@ -67,18 +67,6 @@ def _code(error: ClientError) -> str:
 
 
 # ----------------------------------------------------------------------------------------- reading
-
-
-def read_items(extensions: Iterable[str], *, consistent: bool = True,
-               projection: str | None = None, names: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
-    """The statistics items of ``extensions`` that exist, in DynamoDB's JSON form (BatchGetItem, 100 keys a
-    call, unprocessed keys asked again)."""
-    table = location(STATISTICS_TABLE)
-    keys = [item.key(e) for e in dict.fromkeys(extensions)]
-    found = batch_items.get_items(aws.client("dynamodb"), table, keys, READ_BACKOFF,
-                                  "the statistics table kept keys unprocessed", consistent=consistent,
-                                  projection=projection, names=names)
-    return {item.extension_of(raw): raw for raw in found}
 
 
 def read_state(extension: str) -> ItemState:

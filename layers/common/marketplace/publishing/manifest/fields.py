@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from marketplace.catalog.ids import EXTENSION_ID, ID_PART
-from marketplace.platform.text import FORBIDDEN_CATEGORIES
+from marketplace.platform.text import first_forbidden
 from marketplace.publishing.vsix import Rejected, show
 
 RESERVED_VERSIONS = frozenset({"latest", "pre-release", "reviews"})
@@ -60,10 +60,10 @@ def check_text(value: str, field: str, max_length: int, *, allow_zwj: bool = Fal
     if len(value) > max_length:
         raise Rejected("manifest.text", f"package.json {field} is {len(value)} characters; at most {max_length} are "
                                         f"allowed")
-    for char in value:
-        if unicodedata.category(char) in FORBIDDEN_CATEGORIES and not (allow_zwj and char == _ZWJ):
-            raise Rejected("manifest.text", f"package.json {field} contains the invisible or control character "
-                                            f"U+{ord(char):04X}; remove it")
+    char = first_forbidden(value, allow=_ZWJ if allow_zwj else "")
+    if char is not None:
+        raise Rejected("manifest.text", f"package.json {field} contains the invisible or control character "
+                                        f"U+{ord(char):04X}; remove it")
     return value
 
 
