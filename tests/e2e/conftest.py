@@ -77,14 +77,16 @@ class Served:
 
 @contextlib.contextmanager
 def serving(directory: Path, extra_env: dict[str, str] | None = None, *args: str,
-            global_args: tuple[str, ...] = ()) -> Iterator[Served]:
+            global_args: tuple[str, ...] = (), port: int | None = None) -> Iterator[Served]:
     """``marketplace serve`` in its own process, exactly as the README starts it, with the operator's
     settings in ``extra_env``, more ``serve`` arguments in ``args`` and ``marketplace``'s own options
     (``-v``) in ``global_args``."""
-    port, moto_port = free_port(), free_port()
+    port, moto_port = port or free_port(), free_port()
+    directory.mkdir(parents=True, exist_ok=True)
     log = directory / "serve.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["MARKETPLACE_STATE_FILE"] = str(directory / "local-runtime.json")
+    env["MARKETPLACE_DATA_DIR"] = str(directory / "data")  # the default data directory, one per served instance
     env.update(extra_env or {})
     started = time.monotonic()
     with log.open("w") as out:

@@ -24,6 +24,8 @@ class Target:
     aws_endpoint: str | None
     base_url: str | None = None
     ca_file: str | None = None  # the local CA when the runtime serves HTTPS (``marketplace serve --tls``)
+    issuer_key: str | None = None  # the local issuer's signing key (``marketplace dev-token``)
+    data_dir: str | None = None  # the data directory the local runtime serves from (``marketplace backup``)
 
     def describe(self) -> str:
         return f"local marketplace ({self.aws_endpoint})" if self.aws_endpoint else f"stage {self.stage!r} on AWS"
@@ -49,11 +51,13 @@ def issuer_key_path() -> Path:
     return state_file().parent / KEY_FILE
 
 
-def write_state(stage: str, aws_endpoint: str, base_url: str, ca_file: str | None = None) -> Path:
+def write_state(stage: str, aws_endpoint: str, base_url: str, ca_file: str | None = None, *,
+                issuer_key: str | None = None, data_dir: str | None = None) -> Path:
     path = state_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"stage": stage, "aws_endpoint": aws_endpoint, "base_url": base_url,
-                                "ca_file": ca_file, "pid": os.getpid()}))
+                                "ca_file": ca_file, "issuer_key": issuer_key, "data_dir": data_dir,
+                                "pid": os.getpid()}))
     return path
 
 
@@ -84,7 +88,8 @@ def resolve(stage: str | None, aws_endpoint: str | None) -> Target:
     if not _alive(int(state.get("pid", 0))):
         raise NoTarget("the local marketplace that wrote the state file has stopped: start it with ./dev serve")
     return Target(str(state["stage"]), str(state["aws_endpoint"]), str(state.get("base_url") or "") or None,
-                  str(state.get("ca_file") or "") or None)
+                  str(state.get("ca_file") or "") or None, str(state.get("issuer_key") or "") or None,
+                  str(state.get("data_dir") or "") or None)
 
 
 def activate(target: Target) -> None:

@@ -9,6 +9,8 @@
 - ``marketplace review list|hide|unhide ID ...``: operators moderate reviews (a hidden review leaves the average).
 - ``marketplace product-json URL``: the editor configuration for a deployment.
 - ``marketplace search rebuild``: write the whole search snapshot from the extensions table (operator).
+- ``marketplace backup DEST``, ``marketplace restore SRC --data-dir DIR``, ``marketplace data check|repair``: the
+  local data directory (``marketplace serve --data-dir``).
 - ``marketplace dev-token USER``: a bearer token from the running local marketplace's own issuer (Settings Sync).
 """
 
@@ -20,6 +22,7 @@ import sys
 from collections.abc import Sequence
 
 from marketplace.cli import (
+    data,
     dev_token,
     extension,
     product_json,
@@ -33,7 +36,7 @@ from marketplace.cli import (
 )
 
 # One module per command group, each adding its commands with ``register``; this order is --help's order.
-GROUPS = (serve, product_json, publisher, publish, extension, stats, review, search, dev_token, tokens)
+GROUPS = (serve, data, product_json, publisher, publish, extension, stats, review, search, dev_token, tokens)
 
 
 def parser() -> argparse.ArgumentParser:

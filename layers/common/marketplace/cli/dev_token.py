@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -27,14 +28,15 @@ def run(args: argparse.Namespace) -> int:
     from marketplace.identity import local_issuer
 
     try:
-        base_url = operator.resolve(None, None).base_url
+        target = operator.resolve(None, None)
+        base_url = target.base_url
     except operator.NoTarget as error:
         print(f"marketplace: {error}", file=sys.stderr)
         return 2
     if not base_url:
         print("marketplace: the running local marketplace did not record its address: restart it", file=sys.stderr)
         return 2
-    path = operator.issuer_key_path()
+    path = Path(target.issuer_key) if target.issuer_key else operator.issuer_key_path()
     try:
         issuer = local_issuer.LocalIssuer.load(path)
     except FileNotFoundError:

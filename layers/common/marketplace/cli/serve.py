@@ -29,28 +29,38 @@ def register(commands: Commands) -> None:
                        help="serve HTTPS with a certificate from a local CA, made once and reused (browser clients)")
     serve.add_argument("--tls-dir", help="where the CA and certificate live (default: .build/tls, next to the state "
                                          "file)")
+    storage = serve.add_mutually_exclusive_group()
+    storage.add_argument("--data-dir", metavar="DIR",
+                         help="keep everything (tables, packages, keys, queues, streams, the issuer key, TLS files) in "
+                              "DIR across restarts and crashes (default: $MARKETPLACE_DATA_DIR, else "
+                              "$XDG_DATA_HOME/marketplace, else ~/.local/share/marketplace)")
+    storage.add_argument("--ephemeral", action="store_true",
+                         help="keep everything in memory and lose it at stop (tests, demos)")
     serve.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from marketplace import operator
+    from marketplace.local.durable import directory as data_directory
     from marketplace.local.runtime import LocalMarketplace  # moto and friends load only for this command
     from marketplace.platform.errors import ConfigurationError
 
+    data_dir = None if args.ephemeral else Path(args.data_dir or data_directory.default_directory()).expanduser()
     tls = None
     if args.tls:
-        from pathlib import Path
-
         from marketplace.local import tls as local_tls
 
-        directory = Path(args.tls_dir) if args.tls_dir else operator.state_file().parent / "tls"
+        default_tls = data_dir / data_directory.TLS_DIRECTORY if data_dir else operator.state_file().parent / "tls"
+        directory = Path(args.tls_dir) if args.tls_dir else default_tls
         tls = local_tls.ensure(directory.resolve(), local_tls.names_for(args.host))
     if args.concurrency < 1:
         print("marketplace: --concurrency must be at least 1", file=sys.stderr)
         return 2
     runtime = LocalMarketplace(args.host, args.port, moto_port=args.moto_port, concurrency=args.concurrency,
                                tls=tls.server_context() if tls else None, ca_file=tls.ca_cert if tls else None,
-                               issuer_key=operator.issuer_key_path())
+                               issuer_key=None if data_dir else operator.issuer_key_path(), data_dir=data_dir)
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -60,13 +70,17 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     try:
         runtime.start()
-    except (OSError, ConfigurationError) as error:
+    except (OSError, ConfigurationError, data_directory.DataDirectoryError) as error:
         print(f"marketplace: cannot start: {error}", file=sys.stderr)
         runtime.stop()
         return 1
     operator.write_state(runtime.stage, runtime.moto_endpoint, runtime.base_url,
-                         str(tls.ca_cert) if tls else None)
+                         str(tls.ca_cert) if tls else None,
+                         issuer_key=str(runtime.issuer_key) if runtime.issuer_key else None,
+                         data_dir=str(runtime.data.path) if runtime.data else None)
     fragment = json.dumps(runtime.product_json(), indent=2)
+    stored = (f"{runtime.data.path} (kept across restarts; back it up with: marketplace backup DEST)"
+              if runtime.data else "in memory (--ephemeral): gone when it stops")
     trust = ""
     if tls:
         trust = (
@@ -83,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
         f"Marketplace is running at {runtime.base_url}\n"
         f"  health:        {runtime.base_url}/healthz\n"
         f"  AWS (moto):    {runtime.moto_endpoint}\n"
-        f"  sign-in:       tokens from its own issuer {runtime.base_url}/local-issuer: marketplace dev-token USER\n\n"
+        f"  sign-in:       tokens from its own issuer {runtime.base_url}/local-issuer: marketplace dev-token USER\n"
+        f"  data:          {stored}\n\n"
         f"{trust}"
         "Add this to the editor's product.json (code-server: EXTENSIONS_GALLERY='<extensionsGallery value>'):\n"
         f"{fragment}\n\nPress Ctrl-C to stop.",

@@ -21,9 +21,12 @@ Guarantees (tests/integration/test_lake_delivery.py):
   stops growing at its size limit and later records wait in the stream;
 - on stop, what the stream still holds is read and written before the thread ends (within ``DRAIN_SECONDS``).
 
-Restart: the runtime's moto keeps everything in memory, so every runtime starts with an empty stream and an
-empty lake, and a delivery reads its stream from the beginning; there is no checkpoint to keep between runs.
-(Firehose itself checkpoints per shard and is at-least-once across its own failures.)
+Restart: without a data directory the runtime's moto keeps everything in memory, so every runtime starts with an
+empty stream and an empty lake, and a delivery reads its stream from the beginning. With one (``checkpoints``),
+the stream and the lake survive, and so does, per shard, the last sequence number of the last object written:
+after a restart the delivery reads after it (``AFTER_SEQUENCE_NUMBER``). The buffer is not kept; what it held
+is read again. An object written just before a crash that kept its checkpoint from being saved is written once
+more after the restart (Firehose itself checkpoints per shard and is at-least-once across its own failures).
 
 Error objects: Firehose writes under ``error_prefix`` only records a processor failed on. Appending a
 delimiter cannot fail, so neither Firehose nor this emulation writes there in this configuration.
@@ -45,7 +48,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from marketplace.local.pollers import Poller
+from marketplace.local.pollers import Checkpointer, Poller
 from marketplace.platform import resources as r
 
 log = logging.getLogger("marketplace.local")
@@ -128,6 +131,7 @@ class _Sealed:
     key: str
     body: bytes
     records: int
+    last: dict[str, str]  # per shard, the sequence number of its last record in the object
 
 
 def _utc(value: Any) -> datetime:
@@ -152,6 +156,7 @@ class FirehoseDelivery(Poller):
         buffer_bytes: int | None = None,
         interval: float = 0.2,
         clock: Callable[[], float] = time.monotonic,
+        checkpoints: Checkpointer | None = None,
     ) -> None:
         super().__init__(f"firehose:{definition.source}->{definition.bucket}", stop, interval)
         self._clock = clock  # when the buffer is due (tests pass their own, so timing never decides a result)
@@ -165,6 +170,7 @@ class FirehoseDelivery(Poller):
         self.s3 = session.client("s3")
         self._iterators: dict[str, str | None] = {}
         self._checkpoints: dict[str, str] = {}  # per shard, the last sequence number taken into the buffer
+        self._written = checkpoints  # per shard, the last sequence number in an object written (durable)
         self._buffer: list[_Record] = []
         self._buffered_bytes = 0
         self._buffer_started: float | None = None
@@ -241,6 +247,10 @@ class FirehoseDelivery(Poller):
                 self._iterators[shard["ShardId"]] = self._iterator(shard["ShardId"])
 
     def _iterator(self, shard_id: str) -> str:
+        if shard_id not in self._checkpoints and self._written is not None:
+            written = self._written.get(shard_id)
+            if written is not None:
+                self._checkpoints[shard_id] = written
         position: dict[str, str] = {"ShardIteratorType": "TRIM_HORIZON"}
         if shard_id in self._checkpoints:
             position = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER",
@@ -287,7 +297,7 @@ class FirehoseDelivery(Poller):
         self._buffer, self._buffered_bytes, self._buffer_started = [], 0, None
         body = gzip.compress(b"".join(record.data + self._delimiter for record in records))
         key = object_key(self.definition, self.stage, min(record.arrival for record in records))
-        return _Sealed(key, body, len(records))
+        return _Sealed(key, body, len(records), {record.shard_id: record.sequence for record in records})
 
     def _write(self, sealed: _Sealed) -> None:
         try:
@@ -303,6 +313,9 @@ class FirehoseDelivery(Poller):
         self.records_delivered += sealed.records
         self.objects_written += 1
         self._sealed, self._attempts, self.last_error = None, 0, None
+        if self._written is not None:
+            for shard_id, sequence in sealed.last.items():
+                self._written.set(shard_id, sequence)
 
     def _delay(self) -> float:
         return float(min(MAX_RETRY_DELAY, FIRST_RETRY_DELAY * 2 ** max(0, self._attempts - 1)))

@@ -10,6 +10,9 @@ Stream records to their function in the event shapes AWS uses, with AWS's batch 
   sequence number and the batch is retried from there; an error bisects the batch (bisection does not count
   as a retry); after ``max_retry_attempts`` the batch is skipped and a failure record naming the shard and
   sequence range goes to the on-failure queue, as Lambda's on-failure destination does.
+  With ``checkpoints`` (a data directory's), the last sequence number of each shard the poller is done with
+  (the function succeeded, or the batch went to the on-failure queue) is kept, and after a restart the poller
+  resumes after it instead of at its starting position, as an event-source mapping keeps its position.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 
@@ -33,6 +36,15 @@ from marketplace.local.invoker import Invoker
 from marketplace.platform.functions import FunctionDef, SqsSource, StreamSource
 
 log = logging.getLogger("marketplace.local")
+
+
+class Checkpointer(Protocol):
+    """Where a stream consumer keeps, per shard, the last sequence number it is done with
+    (``marketplace.local.durable.kinesis.Checkpoints``)."""
+
+    def get(self, shard_id: str) -> str | None: ...
+
+    def set(self, shard_id: str, sequence: str) -> None: ...
 
 
 class Poller(threading.Thread):
@@ -183,6 +195,7 @@ class StreamApi:
 
     service: str
     arn_parameter: str
+    sequence_parameter: str  # GetShardIterator's name for the sequence number to start at or after
     batch_info_key: str
     list_shards: Callable[[Any, str], list[str]]
     sequence: Callable[[dict[str, Any]], str]
@@ -219,6 +232,7 @@ def _dynamodb_record(record: dict[str, Any], shard_id: str, stream_arn: str) -> 
 KINESIS = StreamApi(
     service="kinesis",
     arn_parameter="StreamARN",
+    sequence_parameter="StartingSequenceNumber",
     batch_info_key="KinesisBatchInfo",
     list_shards=lambda c, arn: [s["ShardId"] for s in c.list_shards(StreamARN=arn)["Shards"]],
     sequence=lambda rec: str(rec["SequenceNumber"]),
@@ -228,6 +242,7 @@ KINESIS = StreamApi(
 DYNAMODB_STREAMS = StreamApi(
     service="dynamodbstreams",
     arn_parameter="StreamArn",
+    sequence_parameter="SequenceNumber",
     batch_info_key="DDBStreamBatchInfo",
     list_shards=lambda c, arn: [
         s["ShardId"] for s in c.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]],
@@ -239,8 +254,10 @@ DYNAMODB_STREAMS = StreamApi(
 
 class StreamPoller(Poller):
     def __init__(self, fn: FunctionDef, source: StreamSource, stream_arn: str, failure_queue_url: str,
-                 invoker: Invoker, stop: threading.Event, retry_delay: float = 0.5) -> None:
+                 invoker: Invoker, stop: threading.Event, retry_delay: float = 0.5,
+                 checkpoints: Checkpointer | None = None) -> None:
         super().__init__(f"{source.kind}:{source.source}->{fn.name}", stop)
+        self.checkpoints = checkpoints
         self.fn, self.source, self.stream_arn = fn, source, stream_arn
         self.failure_queue_url, self.invoker, self.retry_delay = failure_queue_url, invoker, retry_delay
         self.api = KINESIS if source.kind == "kinesis" else DYNAMODB_STREAMS
@@ -253,11 +270,12 @@ class StreamPoller(Poller):
         for shard_id in self.api.list_shards(self.client, self.stream_arn):
             if shard_id in self.shards:
                 continue
+            position: dict[str, str] = {"ShardIteratorType": self.source.starting_position}
+            done = self.checkpoints.get(shard_id) if self.checkpoints is not None else None
+            if done is not None:
+                position = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", self.api.sequence_parameter: done}
             iterator = self.client.get_shard_iterator(**{
-                self.api.arn_parameter: self.stream_arn,
-                "ShardId": shard_id,
-                "ShardIteratorType": self.source.starting_position,
-            })["ShardIterator"]
+                self.api.arn_parameter: self.stream_arn, "ShardId": shard_id, **position})["ShardIterator"]
             self.shards[shard_id] = _Shard(shard_id, iterator, limit=self.source.batch_size)
 
     def poll_once(self) -> bool:
@@ -290,6 +308,7 @@ class StreamPoller(Poller):
         if failed == set():
             del shard.pending[: len(batch)]
             shard.attempts, shard.limit = 0, self.source.batch_size
+            self._checkpoint(shard, batch[-1])
             return True
         sequences = [self.api.sequence(r) for r in batch]
         if failed is not None:
@@ -299,6 +318,8 @@ class StreamPoller(Poller):
             else:
                 checkpoint = sequences.index(min(known, key=int))
                 del shard.pending[:checkpoint]  # the records before the failure are done
+                if checkpoint:
+                    self._checkpoint(shard, batch[checkpoint - 1])
                 batch = batch[checkpoint:]
         shard.retry_after = time.monotonic() + self.retry_delay
         if self.source.bisect_batch_on_error and len(batch) > 1:
@@ -309,7 +330,13 @@ class StreamPoller(Poller):
             self._send_failure(shard, batch)
             del shard.pending[: len(batch)]
             shard.attempts, shard.limit, shard.retry_after = 0, self.source.batch_size, 0.0
+            self._checkpoint(shard, batch[-1])
         return True
+
+    def _checkpoint(self, shard: _Shard, record: dict[str, Any]) -> None:
+        """The shard is done up to ``record`` (included): a restart resumes after it."""
+        if self.checkpoints is not None:
+            self.checkpoints.set(shard.shard_id, self.api.sequence(record))
 
     def _send_failure(self, shard: _Shard, batch: list[dict[str, Any]]) -> None:
         def when(record: dict[str, Any]) -> str | None:

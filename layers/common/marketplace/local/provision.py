@@ -88,10 +88,13 @@ def provision(stage: str = "local", session: boto3.session.Session | None = None
     session = session or boto3.session.Session()
     deployment = Deployment(stage)
     kms = session.client("kms")
+    existing = existing_aliases(kms)
     for key in r.KEYS:
-        key_id = kms.create_key(Description=f"marketplace {stage}: {key.purpose}")["KeyMetadata"]["KeyId"]
+        key_id = existing.get(key.alias(stage))  # a key put back by a restore: its data must stay readable
+        if key_id is None:
+            key_id = kms.create_key(Description=f"marketplace {stage}: {key.purpose}")["KeyMetadata"]["KeyId"]
+            kms.create_alias(AliasName=key.alias(stage), TargetKeyId=key_id)
         kms.enable_key_rotation(KeyId=key_id)
-        kms.create_alias(AliasName=key.alias(stage), TargetKeyId=key_id)
         deployment.key_ids[key.id] = key_id
         if key.env_var:
             deployment.env[key.env_var] = key_id
@@ -169,6 +172,16 @@ def provision(stage: str = "local", session: boto3.session.Session | None = None
         s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": lake_lifecycle_rules(lake)})
         deployment.bucket_names[lake.id] = name
     return deployment
+
+
+def existing_aliases(kms: Any) -> dict[str, str]:
+    """Alias name -> target key id for every alias the endpoint already has (none on a fresh one)."""
+    return {
+        alias["AliasName"]: alias["TargetKeyId"]
+        for page in kms.get_paginator("list_aliases").paginate()
+        for alias in page.get("Aliases", [])
+        if alias.get("TargetKeyId") and not alias["AliasName"].startswith("alias/aws/")
+    }
 
 
 def lifecycle_rules(bucket: r.BucketDef) -> list[dict[str, Any]]:

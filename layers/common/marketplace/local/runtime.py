@@ -20,9 +20,13 @@ from moto.server import ThreadedMotoServer
 from marketplace.identity import config as identity_config
 from marketplace.identity import local_issuer
 from marketplace.identity.local_issuer import LocalIssuer
+from marketplace.local import durable
 from marketplace.local.apigw import RouteTable
 from marketplace.local.cdn import Cdn
 from marketplace.local.context import REGION
+from marketplace.local.durable import services as durable_services
+from marketplace.local.durable.directory import DataDirectory, open_directory
+from marketplace.local.durable.kinesis import Checkpoints
 from marketplace.local.firehose import DRAIN_SECONDS, LOCAL_BUFFER_SECONDS, FirehoseDelivery
 from marketplace.local.invoker import Handler, Invoker, project_root
 from marketplace.local.pollers import Poller, SqsPoller, StreamPoller
@@ -80,6 +84,7 @@ class LocalMarketplace:
         issuer_key: Path | None = None,
         lake_buffer_seconds: float = LOCAL_BUFFER_SECONDS,
         concurrency: int = DEFAULT_HTTP_CONCURRENCY,
+        data_dir: Path | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -89,6 +94,9 @@ class LocalMarketplace:
         # None: a key for this run only; ``marketplace serve`` passes the one ``dev-token`` reads
         self.issuer_key = issuer_key
         self.local_issuer: LocalIssuer | None = None
+        # None: everything in memory, gone at stop; else the durable data directory (``local/durable``)
+        self.data_dir = data_dir
+        self.data: DataDirectory | None = None
         self.scheme = "https" if tls is not None else "http"
         self.functions = tuple(functions)
         self.routes = RouteTable(self.functions)
@@ -130,6 +138,9 @@ class LocalMarketplace:
         warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
         self._set_environment(LOCAL_ENVIRONMENT)
         operator_issuers = _operator_issuers()  # a malformed AUTH_ISSUERS stops the start, with its fault named
+        if self.data_dir is not None:  # locked, format checked, integrity checked: refused before anything listens
+            self.data = open_directory(self.data_dir)
+            self.issuer_key = self.issuer_key or self.data.issuer_key
         self.local_issuer = LocalIssuer.ensure(self.issuer_key) if self.issuer_key else LocalIssuer.generate()
         # The front door opens first: a taken port fails at once, and /healthz answers 503 while starting.
         self._http, loop = serve(self, self.host, self.port, self.tls)
@@ -143,7 +154,15 @@ class LocalMarketplace:
         self._set_environment({"AWS_ENDPOINT_URL": self.moto_endpoint})
         aws.reset_clients()
 
+        if self.data is not None:
+            durable_services.install()
+            durable.activate(self.data.store)  # what provision creates the first time is kept too
+            with durable.restoring():
+                durable_services.restore_keys(self.data.store)  # before provision, which reuses them
         self.deployment = provision(self.stage)
+        if self.data is not None:
+            with durable.restoring():
+                durable_services.restore_data(self.data.store)
         self._set_environment({**self.deployment.env, STAGE_VAR: self.stage})
         self.cdn = Cdn(self.deployment.bucket_names[r.PACKAGES_BUCKET.id], r.PACKAGES_BUCKET.public_prefix)
 
@@ -212,8 +231,12 @@ class LocalMarketplace:
             case StreamSource() as source:
                 arn = d.stream_arns[source.source] if source.kind == "kinesis" else d.table_stream_arns[source.source]
                 return StreamPoller(fn, source, arn, d.queue_urls[source.on_failure], self.invoker, self._stop,
-                                    retry_delay=self.stream_retry_delay)
+                                    retry_delay=self.stream_retry_delay, checkpoints=self._checkpoints(fn.name))
         raise ValueError(f"{fn.name} has no event source")
+
+    def _checkpoints(self, consumer: str) -> Checkpoints | None:
+        """Where a stream consumer keeps its place across restarts (``None``: it starts from the beginning)."""
+        return Checkpoints(self.data.store, consumer) if self.data is not None else None
 
     def _delivery(self, definition: r.DeliveryDef) -> FirehoseDelivery:
         assert self.deployment is not None
@@ -222,6 +245,7 @@ class LocalMarketplace:
             definition, stage=self.stage, stream_arn=d.stream_arns[definition.source],
             bucket=d.bucket_names[definition.bucket], key_id=d.key_ids[r.lake_bucket(definition.bucket).key],
             stop=self._stop, buffer_seconds=self.lake_buffer_seconds,
+            checkpoints=self._checkpoints(f"firehose:{definition.id}"),
         )
 
     @property
@@ -267,6 +291,10 @@ class LocalMarketplace:
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
+        if self.data is not None:
+            durable.activate(None)
+            self.data.close()
+            self.data = None
         self._ready.clear()
         for name, value in self._saved_environment.items():  # leave the process as it was found
             if value is None:
