@@ -15,7 +15,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from moto.server import ThreadedMotoServer
 
 from marketplace.identity import config as identity_config
 from marketplace.identity import local_issuer
@@ -27,6 +26,7 @@ from marketplace.local.context import REGION
 from marketplace.local.durable import services as durable_services
 from marketplace.local.durable.directory import DataDirectory, open_directory
 from marketplace.local.durable.kinesis import Checkpoints
+from marketplace.local.emulator import Emulator
 from marketplace.local.firehose import DRAIN_SECONDS, LOCAL_BUFFER_SECONDS, FirehoseDelivery
 from marketplace.local.invoker import Handler, Invoker, project_root
 from marketplace.local.pollers import Poller, SqsPoller, StreamPoller
@@ -113,7 +113,7 @@ class LocalMarketplace:
         self.lake_buffer_seconds = lake_buffer_seconds
         self.deliveries: list[FirehoseDelivery] = []
         self._stop = threading.Event()
-        self._moto: ThreadedMotoServer | None = None
+        self._moto: Emulator | None = None
         self._http: Any = None
         self._ready = threading.Event()
         self._started_at = 0.0
@@ -148,7 +148,7 @@ class LocalMarketplace:
         threading.Thread(target=loop, name="http", daemon=True).start()
         self._auth = self._auth_environment(operator_issuers)
         self._set_environment(self._auth)
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
+        self._moto = Emulator(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
         self._moto.start()
         self.moto_port = self._moto.get_host_and_port()[1]
         self._set_environment({"AWS_ENDPOINT_URL": self.moto_endpoint})

@@ -73,5 +73,32 @@ class ServiceUnavailable(MarketplaceError):
     code = "service_unavailable"
 
 
+# What AWS answers when it cannot take a request now: throttling, or a service (or the local emulator's storage)
+# that is unavailable. The caller may retry; it is not the caller's fault, and not a bug of ours.
+_UNAVAILABLE_CODES = frozenset({
+    "ServiceUnavailable", "ServiceUnavailableException", "ThrottlingException", "Throttling", "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException", "SlowDown", "ThrottledException", "KMSInternalException",
+    "RequestThrottled", "InsufficientStorage",
+})
+
+
+def aws_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` (or what caused it: pynamodb wraps the SDK's errors) is AWS saying "not now": a
+    throttle or a 503. Read from the SDK error's ``response`` without importing botocore."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        response = getattr(current, "response", None)
+        if isinstance(response, dict):
+            code = str((response.get("Error") or {}).get("Code", ""))
+            status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+            if code in _UNAVAILABLE_CODES or status == 503:
+                return True
+        cause = getattr(current, "cause", None)
+        current = cause if isinstance(cause, BaseException) else (current.__cause__ or current.__context__)
+    return False
+
+
 class ConfigurationError(RuntimeError):
     """The deployment is missing a setting; an operator problem, never the caller's."""

@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from marketplace.platform.errors import MarketplaceError
+from marketplace.platform.errors import MarketplaceError, ServiceUnavailable, aws_unavailable
 from marketplace.platform.observability import Handler, observability
 from marketplace.platform.trust import origin_denial
 
@@ -147,6 +147,11 @@ def http_app(service: str, *routers: Router, logger: Logger | None = None) -> AP
 
     @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
     def _unexpected(error: Exception) -> Response[str]:
+        if aws_unavailable(error):  # throttled, or storage that cannot take the write: retry later, nothing kept
+            log.warning("AWS unavailable", extra={"error_type": type(error).__name__, "error": str(error)[:500]})
+            return error_response(ServiceUnavailable("The service is temporarily unable to store or read this; "
+                                                     "nothing was changed. Retry in a moment.",
+                                                     headers={"Retry-After": "5"}))
         # Bugs and outages: log the detail, never leak it to the caller.
         log.exception("unhandled error", extra={"error_type": type(error).__name__})
         request_id = app.current_event.request_context.request_id
