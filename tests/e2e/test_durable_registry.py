@@ -241,3 +241,16 @@ def test_a_truncated_file_is_reported_at_start_with_the_command_that_fixes_it(tm
     assert result.returncode == 1
     assert str(victim) in result.stderr and "instead of" in result.stderr
     assert "marketplace restore BACKUP" in result.stderr and "marketplace data repair" in result.stderr
+
+
+def test_a_directory_of_a_newer_format_is_refused_naming_what_to_do(tmp_path: Path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "FORMAT").write_text(json.dumps({"format": 99, "written_by": "9.9.9"}))
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "MARKETPLACE_STATE_FILE": str(tmp_path / "state.json")}
+    result = subprocess.run([str(MARKETPLACE), "serve", "--port", str(free_port()), "--data-dir", str(data)],
+                            capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    assert result.returncode == 1
+    assert "data format 99, written by marketplace 9.9.9" in result.stderr
+    assert "Run the newer marketplace" in result.stderr and "marketplace restore BACKUP" in result.stderr
+    assert json.loads((data / "FORMAT").read_text())["format"] == 99  # untouched
