@@ -23,9 +23,8 @@ from marketplace.local import atomic_dynamodb, durable
 from marketplace.local.durable import dynamodb as durable_dynamodb
 from marketplace.local.durable.store import DataStore, Put, StorageFull
 from marketplace.local.provision import provision
-from marketplace.platform import aws
 from marketplace.platform import resources as r
-from tests.integration.conftest import AWS_ENV
+from tests.integration.durable import active_store
 
 TABLE = "items"
 PLAIN = "plain"  # a number partition key and no sort key
@@ -33,21 +32,10 @@ PLAIN = "plain"  # a number partition key and no sort key
 
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DataStore]:
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    for name, value in AWS_ENV.items():
-        monkeypatch.setenv(name, value)
-    durable_dynamodb.install()
-    atomic_dynamodb.install()
-    durable_dynamodb.install()  # idempotent, whichever wrapper came first
-    data = DataStore(tmp_path / "data")
-    durable.activate(data)
-    aws.reset_clients()
-    try:
+    # installing twice, around the atomic wrapper: idempotent, whichever wrapper came first
+    installs = (durable_dynamodb.install, atomic_dynamodb.install, durable_dynamodb.install)
+    with active_store(tmp_path, monkeypatch, *installs) as data:
         yield data
-    finally:
-        durable.activate(None)
-        aws.reset_clients()
-        data.close()
 
 
 def _create_tables() -> None:

@@ -22,29 +22,17 @@ from marketplace.local.firehose import FirehoseDelivery, read_lake
 from marketplace.local.invoker import Invoker
 from marketplace.local.pollers import StreamPoller
 from marketplace.local.provision import provision
-from marketplace.platform import aws
 from marketplace.platform import resources as r
 from marketplace.platform.functions import FUNCTIONS, StreamSource
-from tests.integration.conftest import AWS_ENV
+from tests.integration.durable import active_store
 
 STREAM = "events"
 
 
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DataStore]:
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    for name, value in AWS_ENV.items():
-        monkeypatch.setenv(name, value)
-    durable_kinesis.install()
-    data = DataStore(tmp_path / "data")
-    durable.activate(data)
-    aws.reset_clients()
-    try:
+    with active_store(tmp_path, monkeypatch, durable_kinesis.install) as data:
         yield data
-    finally:
-        durable.activate(None)
-        aws.reset_clients()
-        data.close()
 
 
 def _stream(kinesis: Any, retention_hours: int = 24) -> None:

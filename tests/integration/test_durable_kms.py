@@ -16,26 +16,14 @@ from marketplace.local import durable
 from marketplace.local.durable import kms as durable_kms
 from marketplace.local.durable.store import DataStore
 from marketplace.local.provision import provision
-from marketplace.platform import aws
 from marketplace.platform import resources as r
-from tests.integration.conftest import AWS_ENV
+from tests.integration.durable import active_store
 
 
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DataStore]:
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    for name, value in AWS_ENV.items():
-        monkeypatch.setenv(name, value)
-    durable_kms.install()
-    data = DataStore(tmp_path / "data")
-    durable.activate(data)
-    aws.reset_clients()
-    try:
+    with active_store(tmp_path, monkeypatch, durable_kms.install) as data:
         yield data
-    finally:
-        durable.activate(None)
-        aws.reset_clients()
-        data.close()
 
 
 def _aliases(kms: object) -> dict[str, str]:

@@ -26,26 +26,15 @@ from marketplace.local.durable import s3 as durable_s3
 from marketplace.local.durable.store import Blob, DataStore, Put
 from marketplace.local.provision import Deployment, provision
 from marketplace.platform import aws
-from tests.integration.conftest import AWS_ENV
+from tests.integration.durable import active_store
 
 MiB = 1024 * 1024
 
 
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DataStore]:
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    for name, value in AWS_ENV.items():
-        monkeypatch.setenv(name, value)
-    durable_s3.install()
-    data = DataStore(tmp_path / "data")
-    durable.activate(data)
-    aws.reset_clients()
-    try:
+    with active_store(tmp_path, monkeypatch, durable_s3.install) as data:
         yield data
-    finally:
-        durable.activate(None)
-        aws.reset_clients()
-        data.close()
 
 
 @contextmanager

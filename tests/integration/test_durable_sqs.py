@@ -16,7 +16,7 @@ from moto import mock_aws
 from marketplace.local import durable
 from marketplace.local.durable import sqs as durable_sqs
 from marketplace.local.durable.store import DataStore
-from tests.integration.conftest import AWS_ENV
+from tests.integration.durable import active_store
 
 ATTRIBUTES = {
     "kind": {"DataType": "String", "StringValue": "upload"},
@@ -26,17 +26,8 @@ ATTRIBUTES = {
 
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DataStore]:
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    for name, value in AWS_ENV.items():
-        monkeypatch.setenv(name, value)
-    durable_sqs.install()
-    data = DataStore(tmp_path / "data")
-    durable.activate(data)
-    try:
+    with active_store(tmp_path, monkeypatch, durable_sqs.install) as data:
         yield data
-    finally:
-        durable.activate(None)
-        data.close()
 
 
 def _queues(sqs: Any) -> tuple[str, str]:

@@ -25,13 +25,11 @@ from __future__ import annotations
 import base64
 import copy
 import functools
-import gc
 import json
 import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -45,6 +43,7 @@ from moto.dynamodb.models.table import StreamRecord, StreamShard, Table
 from marketplace.local import durable
 from marketplace.local.atomic_dynamodb import _LOCK
 from marketplace.local.context import REGION
+from marketplace.local.durable.codec import collection_paused, tagged, untagged
 from marketplace.local.durable.store import DataStore, Put
 
 log = logging.getLogger("marketplace.local")
@@ -143,43 +142,19 @@ def sequence_key(table_name: str, sequence: int | str) -> str:
     return f"{table_name}{SEP}{int(sequence):0{SEQUENCE_DIGITS}d}"
 
 
-def _tagged(value: Any) -> Any:
-    """A stream record as JSON: bytes and datetimes tagged (where DynamoDB JSON never has a one-key object
-    holding a string under these names) so ``_untagged`` gives back exactly what moto held."""
-    if isinstance(value, bytes | bytearray):
-        return {"$bytes": base64.b64encode(value).decode()}
-    if isinstance(value, datetime):
-        return {"$datetime": value.isoformat()}
-    if isinstance(value, DynamoType):
-        return _tagged(value.to_regular_json())
-    if isinstance(value, dict):
-        return {str(k): _tagged(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_tagged(v) for v in value]
-    return value
-
-
-def _untagged(value: Any) -> Any:
-    if isinstance(value, dict):
-        if len(value) == 1:
-            ((name, inner),) = value.items()
-            if name == "$bytes" and isinstance(inner, str):
-                return base64.b64decode(inner)
-            if name == "$datetime" and isinstance(inner, str):
-                return datetime.fromisoformat(inner)
-        return {k: _untagged(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_untagged(v) for v in value]
-    return value
+def _plain(value: Any) -> Any:
+    """DynamoDB values in a stream record as their regular JSON (where DynamoDB JSON never has a one-key object
+    holding a string under the codec's tag names)."""
+    return value.to_regular_json() if isinstance(value, DynamoType) else value
 
 
 def encode_stream_record(record: StreamRecord) -> bytes:
-    return json.dumps(_tagged(record.record), separators=(",", ":")).encode()
+    return json.dumps(tagged(record.record, _plain), separators=(",", ":")).encode()
 
 
 def decode_stream_record(value: bytes) -> StreamRecord:
     record: StreamRecord = object.__new__(StreamRecord)
-    record.record = _untagged(json.loads(value))
+    record.record = untagged(json.loads(value))
     return record
 
 
@@ -400,19 +375,6 @@ def _stored_streams(store: DataStore) -> Iterator[tuple[str, list[tuple[int, Str
     yield from by_table.items()
 
 
-@contextmanager
-def _collection_paused() -> Iterator[None]:
-    """Building many small objects at once triggers the cyclic garbage collector over and over, each pass
-    walking everything built so far (more than half the time of a large restore); none of them are garbage."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def _restore_items(store: DataStore, backend: DynamoDBBackend) -> tuple[int, int]:
     restored, skipped = 0, 0
     for key, value in store.scan(KIND):
@@ -437,7 +399,7 @@ def restore(store: DataStore) -> None:
     """Put every stored item into its (freshly provisioned) table, then each table's stream records with their
     sequence numbers. Nothing goes through the API: no stream record is made and nothing is recorded again."""
     backend = dynamodb_backends[ACCOUNT][REGION]
-    with durable.restoring(), _LOCK, _collection_paused():
+    with durable.restoring(), _LOCK, collection_paused():
         restored, skipped = _restore_items(store, backend)
         streams = dict(_stored_streams(store))
         streamed = 0

@@ -19,10 +19,10 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from typing import Any
 
 from marketplace.local import durable
+from marketplace.local.durable.codec import tagged, untagged
 from marketplace.local.durable.store import DataStore, Put
 
 log = logging.getLogger("marketplace.local")
@@ -58,31 +58,6 @@ _ALIAS_CHANGES = ("create_alias", "update_alias", "delete_alias")
 # --------------------------------------------------------------------------------------------- encoding
 
 
-def _tagged(value: Any) -> Any:
-    """``value`` as JSON, bytes and datetimes tagged so ``_untagged`` gives them back."""
-    if isinstance(value, bytes | bytearray):
-        return {"$bytes": base64.b64encode(value).decode()}
-    if isinstance(value, datetime):
-        return {"$datetime": value.isoformat()}
-    if isinstance(value, dict):
-        return {str(k): _tagged(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_tagged(v) for v in value]
-    return value
-
-
-def _untagged(value: Any) -> Any:
-    if isinstance(value, dict):
-        if set(value) == {"$bytes"}:
-            return base64.b64decode(value["$bytes"])
-        if set(value) == {"$datetime"}:
-            return datetime.fromisoformat(value["$datetime"])
-        return {k: _untagged(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_untagged(v) for v in value]
-    return value
-
-
 def _private_key(key: Any) -> dict[str, Any] | None:
     from cryptography.hazmat.primitives import serialization
 
@@ -94,13 +69,13 @@ def _private_key(key: Any) -> dict[str, Any] | None:
     return {
         "class": type(holder).__name__,
         "pem": pem.decode(),
-        "attributes": {n: _tagged(v) for n, v in vars(holder).items() if n != "private_key"},
+        "attributes": {n: tagged(v) for n, v in vars(holder).items() if n != "private_key"},
     }
 
 
 def encode_key(backend: Any, key: Any) -> bytes:
     """The record of one moto ``Key`` (with its material, grants, tags and private key)."""
-    attributes = {n: _tagged(v) for n, v in vars(key).items()
+    attributes = {n: tagged(v) for n, v in vars(key).items()
                   if n not in ("private_key", "grants", "aliases", "key_material")}
     value = {
         "account": key.account_id,
@@ -110,7 +85,7 @@ def encode_key(backend: Any, key: Any) -> bytes:
         "key_material": base64.b64encode(key.key_material).decode(),
         "attributes": attributes,
         "private_key": _private_key(key),
-        "grants": [_tagged(vars(grant)) for grant in key.grants.values()],
+        "grants": [tagged(vars(grant)) for grant in key.grants.values()],
         "tags": backend.tagger.list_tags_for_resource(key.id).get("Tags", []),
     }
     return json.dumps(value, sort_keys=True).encode()
@@ -128,7 +103,7 @@ def _decode_private_key(stored: dict[str, Any] | None, key_spec: str) -> Any:
         return utils.generate_private_key(key_spec)
     holder: Any = object.__new__(cls)
     for name, value in stored["attributes"].items():
-        setattr(holder, name, _untagged(value))
+        setattr(holder, name, untagged(value))
     holder.private_key = serialization.load_pem_private_key(stored["pem"].encode(), password=None)
     return holder
 
@@ -140,7 +115,7 @@ def decode_key(value: bytes) -> tuple[str, str, Any, list[dict[str, str]]]:
     stored = json.loads(value)
     key: Any = Key.__new__(Key)
     for name, attribute in stored["attributes"].items():
-        setattr(key, name, _untagged(attribute))
+        setattr(key, name, untagged(attribute))
     key.id, key.arn = stored["key_id"], stored["arn"]
     key.account_id, key.region = stored["account"], stored["region"]
     key.key_material = base64.b64decode(stored["key_material"])
@@ -149,7 +124,7 @@ def decode_key(value: bytes) -> tuple[str, str, Any, list[dict[str, str]]]:
     for grant_attributes in stored.get("grants", []):
         grant: Any = Grant.__new__(Grant)
         for name, attribute in grant_attributes.items():
-            setattr(grant, name, _untagged(attribute))
+            setattr(grant, name, untagged(attribute))
         key.grants[grant.id] = grant
     key.aliases = {}
     return stored["account"], stored["region"], key, list(stored.get("tags", []))

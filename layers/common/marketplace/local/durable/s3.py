@@ -27,7 +27,6 @@ buffer (the blob file stays: blobs are removed only by the store's garbage colle
 from __future__ import annotations
 
 import functools
-import gc
 import hashlib
 import inspect
 import io
@@ -42,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from marketplace.local import durable
+from marketplace.local.durable.codec import collection_paused
 from marketplace.local.durable.store import Blob, DataStore, Put
 
 if TYPE_CHECKING:
@@ -500,19 +500,6 @@ def install() -> None:
 # ------------------------------------------------------------------------------------------------ restore
 
 
-@contextmanager
-def _no_collection() -> Iterator[None]:
-    """Hold the cyclic garbage collector: every few hundred objects made it would walk all the objects made so
-    far (restoring tens of thousands of keys would take several times as long); nothing made here is garbage."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def restore(store: DataStore) -> None:
     """Put every stored object back as the current version of its key, reading its body from its blob file.
     Straight into the buckets' key stores: no notification is sent, no version id or ETag is made. Objects of
@@ -520,7 +507,7 @@ def restore(store: DataStore) -> None:
     restorer = _Restorer(store)
     skipped: dict[str, int] = {}
     restored = 0
-    with durable.restoring(), _no_collection():
+    with durable.restoring(), collection_paused():
         for stored_key, value in store.scan(KIND):
             bucket_name, _, name = stored_key.partition(SEPARATOR)
             located = restorer.bucket(bucket_name)

@@ -10,7 +10,6 @@ was in flight when the runtime stopped is delivered again (SQS is at-least-once;
 
 from __future__ import annotations
 
-import base64
 import functools
 import inspect
 import json
@@ -21,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from marketplace.local import durable
+from marketplace.local.durable.codec import tagged, untagged
 from marketplace.local.durable.store import DataStore, Put
 
 log = logging.getLogger("marketplace.local")
@@ -41,32 +41,12 @@ _written: weakref.WeakKeyDictionary[DataStore, dict[str, bytes | None]] = weakre
 # --------------------------------------------------------------------------------------------- encoding
 
 
-def _tagged(value: Any) -> Any:
-    if isinstance(value, bytes | bytearray):
-        return {"$bytes": base64.b64encode(value).decode()}
-    if isinstance(value, dict):
-        return {str(k): _tagged(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_tagged(v) for v in value]
-    return value
-
-
-def _untagged(value: Any) -> Any:
-    if isinstance(value, dict):
-        if set(value) == {"$bytes"}:
-            return base64.b64decode(value["$bytes"])
-        return {k: _untagged(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_untagged(v) for v in value]
-    return value
-
-
 def encode_message(message: Any) -> dict[str, Any]:
     return {
         "id": message.id,
         "body": message.body,
-        "message_attributes": _tagged(message.message_attributes),
-        "system_attributes": _tagged(message.system_attributes),
+        "message_attributes": tagged(message.message_attributes),
+        "system_attributes": tagged(message.system_attributes),
         "sender_id": message.sender_id,
         "sent_timestamp": message.sent_timestamp,
         "approximate_first_receive_timestamp": message.approximate_first_receive_timestamp,
@@ -84,8 +64,8 @@ def decode_message(stored: dict[str, Any]) -> Any:
     """A moto ``Message`` as it was, except that it is visible now and has no receipt handle yet."""
     from moto.sqs.models import Message
 
-    message = Message(stored["id"], stored["body"], _untagged(stored.get("system_attributes")) or None)
-    message.message_attributes = _untagged(stored.get("message_attributes") or {})
+    message = Message(stored["id"], stored["body"], untagged(stored.get("system_attributes")) or None)
+    message.message_attributes = untagged(stored.get("message_attributes") or {})
     message.sender_id = stored.get("sender_id", message.sender_id)
     message.sent_timestamp = stored.get("sent_timestamp")
     message.approximate_first_receive_timestamp = stored.get("approximate_first_receive_timestamp")
