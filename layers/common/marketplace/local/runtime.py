@@ -15,7 +15,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-
 from marketplace.identity import config as identity_config
 from marketplace.identity import local_issuer
 from marketplace.identity.local_issuer import LocalIssuer
@@ -23,13 +22,14 @@ from marketplace.local import durable
 from marketplace.local.apigw import RouteTable
 from marketplace.local.cdn import Cdn
 from marketplace.local.context import REGION
+from marketplace.local.durable import retention
 from marketplace.local.durable import services as durable_services
 from marketplace.local.durable.directory import DataDirectory, open_directory
 from marketplace.local.durable.kinesis import Checkpoints
 from marketplace.local.emulator import Emulator
 from marketplace.local.firehose import DRAIN_SECONDS, LOCAL_BUFFER_SECONDS, FirehoseDelivery
 from marketplace.local.invoker import Handler, Invoker, project_root
-from marketplace.local.pollers import Poller, SqsPoller, StreamPoller
+from marketplace.local.pollers import Checkpointer, Poller, SqsPoller, StreamPoller
 from marketplace.local.provision import Deployment, provision
 from marketplace.local.server import serve
 from marketplace.local.tls import WILDCARD_HOSTS
@@ -112,6 +112,9 @@ class LocalMarketplace:
         self.pollers: list[Poller] = []
         self.lake_buffer_seconds = lake_buffer_seconds
         self.deliveries: list[FirehoseDelivery] = []
+        # drops stream records every consumer is done with (or past retention), on disk and in moto's memory
+        self.retention: retention.Retention | None = None
+        self._consumers: list[tuple[str, retention.Consumer]] = []  # (stream ARN, reader) of each stream reader
         self._stop = threading.Event()
         self._moto: Emulator | None = None
         self._http: Any = None
@@ -168,12 +171,17 @@ class LocalMarketplace:
 
         # a handler that cannot load is reported by /healthz rather than hidden
         self.invoker.start({fn: (self.function_environment(fn), self.environment_limit(fn)) for fn in self.functions})
+        retention.install()  # before the first stream read: reads and trimming take the same locks
+        self._consumers = []
         self.pollers = [self._poller(fn) for fn in self.functions if fn.source is not None]
         for poller in self.pollers:
             poller.start()
         self.deliveries = [self._delivery(definition) for definition in r.DELIVERY_STREAMS]
         for delivery in self.deliveries:
             delivery.start()
+        self.retention = retention.Retention(self._retained_streams(),
+                                             self.data.store if self.data is not None else None, self._stop)
+        self.retention.start()
 
         self._ready.set()
 
@@ -231,21 +239,38 @@ class LocalMarketplace:
             case StreamSource() as source:
                 arn = d.stream_arns[source.source] if source.kind == "kinesis" else d.table_stream_arns[source.source]
                 return StreamPoller(fn, source, arn, d.queue_urls[source.on_failure], self.invoker, self._stop,
-                                    retry_delay=self.stream_retry_delay, checkpoints=self._checkpoints(fn.name))
+                                    retry_delay=self.stream_retry_delay, checkpoints=self._checkpoints(fn.name, arn))
         raise ValueError(f"{fn.name} has no event source")
 
-    def _checkpoints(self, consumer: str) -> Checkpoints | None:
-        """Where a stream consumer keeps its place across restarts (``None``: it starts from the beginning)."""
-        return Checkpoints(self.data.store, consumer) if self.data is not None else None
+    def _checkpoints(self, consumer: str, stream_arn: str) -> Checkpointer:
+        """Where a stream consumer keeps its place: across restarts with a data directory, else for this run
+        (it starts from the beginning either way the first time); retention trims behind it."""
+        checkpoints: Checkpointer = (Checkpoints(self.data.store, consumer) if self.data is not None
+                                     else retention.MemoryCheckpoints())
+        self._consumers.append((stream_arn, retention.Consumer(consumer, checkpoints)))
+        return checkpoints
+
+    def _retained_streams(self) -> list[retention.RetainedStream]:
+        """Every provisioned stream with the consumers this runtime reads it with."""
+        assert self.deployment is not None
+        d = self.deployment
+
+        def consumers(arn: str) -> list[retention.Consumer]:
+            return [consumer for stream_arn, consumer in self._consumers if stream_arn == arn]
+
+        return ([retention.RetainedStream.from_arn("kinesis", arn, consumers(arn)) for arn in d.stream_arns.values()]
+                + [retention.RetainedStream.from_arn("dynamodb", arn, consumers(arn))
+                   for arn in d.table_stream_arns.values()])
 
     def _delivery(self, definition: r.DeliveryDef) -> FirehoseDelivery:
         assert self.deployment is not None
         d = self.deployment
+        arn = d.stream_arns[definition.source]
         return FirehoseDelivery(
-            definition, stage=self.stage, stream_arn=d.stream_arns[definition.source],
+            definition, stage=self.stage, stream_arn=arn,
             bucket=d.bucket_names[definition.bucket], key_id=d.key_ids[r.lake_bucket(definition.bucket).key],
             stop=self._stop, buffer_seconds=self.lake_buffer_seconds,
-            checkpoints=self._checkpoints(f"firehose:{definition.id}"),
+            checkpoints=self._checkpoints(f"firehose:{definition.id}", arn),
         )
 
     @property
@@ -287,6 +312,9 @@ class LocalMarketplace:
             poller.join(timeout=5)
         for delivery in self.deliveries:  # writes what the stream still holds before moto goes away
             delivery.join(timeout=DRAIN_SECONDS + 2)
+        if self.retention is not None:  # a pass under way ends before the store closes
+            self.retention.join(timeout=30)
+            self.retention = None
         self.invoker.stop()
         if self._moto is not None:
             self._moto.stop()
