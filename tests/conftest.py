@@ -48,6 +48,25 @@ def _connect_ex(sock: socket.socket, address: Any) -> int:
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _data_directory_outside_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """``marketplace serve`` keeps its data in ``$MARKETPLACE_DATA_DIR`` (else in the user's home): no test may
+    write a registry there, whatever server it starts. Each test gets a directory of its own (below); this one
+    covers servers that module- and session-scoped fixtures start."""
+    previous = os.environ.get("MARKETPLACE_DATA_DIR")
+    os.environ["MARKETPLACE_DATA_DIR"] = str(tmp_path_factory.mktemp("default-data"))
+    yield
+    if previous is None:
+        os.environ.pop("MARKETPLACE_DATA_DIR", None)
+    else:
+        os.environ["MARKETPLACE_DATA_DIR"] = previous
+
+
+@pytest.fixture(autouse=True)
+def _data_directory_per_test(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MARKETPLACE_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _offline() -> Iterator[None]:
     socket.socket.connect = _connect  # type: ignore[method-assign,assignment]
     socket.socket.connect_ex = _connect_ex  # type: ignore[method-assign,assignment]

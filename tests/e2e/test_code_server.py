@@ -126,6 +126,7 @@ def served_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serve
     port, moto_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["MARKETPLACE_STATE_FILE"] = str(state / "local-runtime.json")
+    env["MARKETPLACE_DATA_DIR"] = str(state / "data")
     log = state / "serve.log"
     started = time.monotonic()
     with log.open("w") as out:

@@ -22,8 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from marketplace.identity import authenticate, oidc
 from marketplace.identity.config import CA_FILE_VAR, ISSUERS_VAR
-from marketplace.identity.local_issuer import KEY_FILE, LocalIssuer, issuer_entry
+from marketplace.identity.local_issuer import LocalIssuer, issuer_entry
 from marketplace.local import tls as local_tls
+from marketplace.local.durable.directory import ISSUER_KEY_FILE
 from marketplace.local.runtime import LocalMarketplace
 from marketplace.platform.errors import MarketplaceError, Unauthorized
 from marketplace.platform.functions import SYNC
@@ -76,7 +77,7 @@ def _expired(served: Served, token: str) -> str:
 
 
 def _key_file(served: Served) -> Path:
-    return Path(served.env["MARKETPLACE_STATE_FILE"]).parent / KEY_FILE
+    return Path(served.env["MARKETPLACE_DATA_DIR"]) / ISSUER_KEY_FILE  # the served data directory's
 
 
 def test_dev_token_options_and_errors(served: Served, tmp_path: Path) -> None:

@@ -174,12 +174,13 @@ def test_serve_tls_speaks_https_with_its_own_ca_and_the_cli_follows(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["MARKETPLACE_STATE_FILE"] = str(tmp_path / "local-runtime.json")
+    env["MARKETPLACE_DATA_DIR"] = str(tmp_path / "data")
     log = tmp_path / "serve.log"
     with log.open("w") as out:
         process = subprocess.Popen([str(MARKETPLACE), "serve", "--tls", "--port", str(port)], stdout=out,
                                    stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
     base = f"https://127.0.0.1:{port}"
-    ca = tmp_path / "tls" / "ca.pem"
+    ca = tmp_path / "data" / "tls" / "ca.pem"  # the CA lives in the data directory, kept across restarts
     try:
         def healthy() -> bool:
             assert process.poll() is None, log.read_text()

@@ -21,6 +21,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from marketplace.local.durable.directory import ISSUER_KEY_FILE
 from tests.e2e.conftest import Served
 from tests.sync_protocol import (
     EditSessions,
@@ -551,7 +552,7 @@ def test_cors_for_browser_clients(served: Served, client_for):
 @pytest.fixture(scope="module")
 def mint(served: Served, token_for: Callable[[str], str]) -> Callable[..., str]:
     """ES256 tokens like the local issuer's (same header and claims), with chosen changes and key."""
-    key_file = Path(served.env["MARKETPLACE_STATE_FILE"]).parent / "local-issuer-key.pem"
+    key_file = Path(served.env["MARKETPLACE_DATA_DIR"]) / ISSUER_KEY_FILE  # the served data directory's
 
     def make(user: str, key: Any = None, kid: str | None = None, **changes: Any) -> str:
         model = token_for(user)

@@ -175,3 +175,14 @@ def test_restore_refuses_a_non_empty_target_and_a_damaged_backup(tmp_path):
     path.write_bytes(b"X" * path.stat().st_size)
     with pytest.raises(directory.DataDirectoryError, match="does not match its hash"):
         backup.restore(tmp_path / "backup", tmp_path / "fresh")
+
+
+def test_the_default_directory_is_the_variable_else_the_users_data_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("MARKETPLACE_DATA_DIR", str(tmp_path / "chosen"))
+    assert directory.default_directory() == tmp_path / "chosen"
+    monkeypatch.delenv("MARKETPLACE_DATA_DIR")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert directory.default_directory() == tmp_path / "xdg" / "marketplace"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert directory.default_directory() == tmp_path / "home" / ".local" / "share" / "marketplace"
