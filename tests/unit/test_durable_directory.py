@@ -159,6 +159,8 @@ def test_backup_while_open_then_restore_gives_the_same_records_and_bodies(tmp_pa
     assert {key: again.store.blob_path(blob).read_bytes()[:3] for _, key, blob, _ in again.store.referenced_blobs()} \
         == {"bucket\x1fa": b"one", "bucket\x1fb": b"two"}
     assert (tmp_path / "new" / directory.ISSUER_KEY_FILE).stat().st_mode & 0o777 == 0o600
+    for made in ("live", "backup", "new"):  # key material inside: the owner's only
+        assert (tmp_path / made).stat().st_mode & 0o777 == 0o700
     again.close()
 
 

@@ -48,7 +48,7 @@ def _copy_file(source: Path, target: Path) -> None:
 def _require_empty(target: Path) -> None:
     if target.exists() and any(target.iterdir()):
         raise d.DataDirectoryError(f"{target} is not empty; give a new or empty directory")
-    target.mkdir(parents=True, exist_ok=True)
+    d.private(target)
 
 
 def _copy_directory(source: Path, target: Path, *, verify: bool,

@@ -50,6 +50,13 @@ def default_directory() -> Path:
     return Path(base) / "marketplace"
 
 
+def private(path: Path) -> None:
+    """Make ``path`` (a data directory or a backup) if needed, readable by its owner only: it holds the KMS key
+    material, the sign-in key and every token hash."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+
+
 def product_version() -> str:
     try:
         return metadata.version("marketplace")
@@ -239,7 +246,7 @@ def open_directory(path: Path) -> DataDirectory:
     ``DataDirectoryError`` with what to do when any of that fails; nothing is served from a damaged directory."""
     path = path.expanduser().resolve()
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        private(path)
     except OSError as error:
         raise DataDirectoryError(f"cannot create the data directory {path}: {error.strerror}") from None
     lock = DirectoryLock(path)
