@@ -10,6 +10,7 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto.moto_api._internal.models import moto_api_backend
 
 from marketplace.local.durable.store import Put, StorageFull
 from marketplace.local.runtime import LocalMarketplace
@@ -21,8 +22,13 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMarketplace]:
-    with LocalMarketplace(port=0, functions=(SYNC,), data_dir=tmp_path_factory.mktemp("full") / "data") as marketplace:
-        yield marketplace
+    moto_api_backend.reset()  # one moto per process: another runtime's resources go, as in a new process
+    try:
+        with LocalMarketplace(port=0, functions=(SYNC,),
+                              data_dir=tmp_path_factory.mktemp("full") / "data") as marketplace:
+            yield marketplace
+    finally:
+        moto_api_backend.reset()
 
 
 def _write(runtime: LocalMarketplace, token: str, content: str, ref: str) -> tuple[int, dict[str, str], bytes]:
