@@ -5,6 +5,7 @@ the ingest copies a namespace's verification into extensions published later."""
 from __future__ import annotations
 
 from marketplace import cli
+from marketplace.catalog import reader
 from marketplace.catalog import store as catalog
 from marketplace.publishing import store
 from tests import vsix_factory
@@ -87,23 +88,22 @@ def test_featuring_needs_an_existing_extension(deployment, capsys):
 
 
 def test_blocking_an_extension_hides_it_and_lists_it_as_malicious_until_lifted(deployment, capsys):
-    from marketplace.catalog import reader
 
     publisher = Publisher(deployment, "shady")
     publisher.upload(vsix_factory.vsix_bytes(publisher="shady", name="miner", version="1.0.0"))
     catalog.deprecate("shady.miner", None, "old", catalog.ExtensionItem.updated_at.deserialize(
         "2026-01-01T00:00:00.000000+0000"))
-    assert [(e.extension_id, e.kind) for e in catalog.control_entries()] == [("shady.miner", "deprecated")]
+    assert [(e.extension_id, e.kind) for e in reader.control_entries()] == [("shady.miner", "deprecated")]
 
     assert cli.main(["extension", "block", "Shady.Miner", "--reason", "mines coins", "--stage", "test"]) == 0
     assert "shady.miner is blocked" in capsys.readouterr().out
-    (entry,) = catalog.control_entries()
+    (entry,) = reader.control_entries()
     assert (entry.kind, entry.message) == ("malicious", "mines coins")
     view = reader.load("shady.miner")
     assert view is not None and view.versions == () and view.unpublished
 
     assert cli.main(["extension", "block", "shady.miner", "--off", "--stage", "test"]) == 0
-    (entry,) = catalog.control_entries()
+    (entry,) = reader.control_entries()
     assert (entry.kind, entry.message) == ("deprecated", "old")  # what applied before the block applies again
     view = reader.load("shady.miner")
     assert view is not None and [v.version for v in view.versions] == ["1.0.0"]

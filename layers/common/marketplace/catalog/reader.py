@@ -5,6 +5,9 @@ One strongly consistent Query per extension returns the summary item and every v
 the partition key); statistics come from one BatchGet on the statistics table for all extensions asked.
 A just-published version is installable at once, and an unpublished one is gone at once, whatever the
 search snapshot says. ``scan_all`` reads the whole table for a rebuild of the search snapshot.
+
+Items are read with the plain DynamoDB client and decoded by ``catalog.rows``: the gallery's cold start does
+not load pynamodb, which ``catalog.store`` (the writers) keeps.
 """
 
 from __future__ import annotations
@@ -13,36 +16,71 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from pynamodb.attributes import UnicodeAttribute
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
-
 from marketplace.catalog import keys
+from marketplace.catalog.ids import EXTENSION_ID
 from marketplace.catalog.keys import EXTENSION_SK, extension_key, uuid_key
 from marketplace.catalog.model import ExtensionView, from_items
-from marketplace.catalog.store import CatalogItem, ExtensionItem, UuidPointer, VersionItem
-from marketplace.platform.dynamo import bind
+from marketplace.catalog.rows import ControlRow, ExtensionRow, PointerRow, VersionRow, decode
+from marketplace.platform import aws, batch_items
+from marketplace.platform.config import location
 from marketplace.platform.resources import EXTENSIONS_TABLE, GSI1
-from marketplace.stats.store import totals_for
+from marketplace.platform.retry import Backoff
+from marketplace.stats.totals import totals_for
 
 MAX_LOOKUPS = 1000  # ids or UUIDs in one request (an editor checking updates names every installed extension)
 PARALLEL_QUERIES = 16  # Queries in flight at once when many extensions are asked for
+READ_BACKOFF = Backoff(attempts=7, base=0.1)  # BatchGetItem's unprocessed keys, asked again
 
 
-def _items(extension_id: str) -> tuple[ExtensionItem | None, list[VersionItem]]:
-    connection = bind(CatalogItem, EXTENSIONS_TABLE)._get_connection()
-    summary: ExtensionItem | None = None
-    versions: list[VersionItem] = []
-    start: dict[str, Any] | None = None
+def _ddb() -> Any:
+    return aws.client("dynamodb")
+
+
+def _pages(operation: str, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The items of every page of a Query or Scan of the extensions table, as DynamoDB returns them."""
+    request = {"TableName": location(EXTENSIONS_TABLE), **request}
     while True:
-        page = connection.query(extension_key(extension_id), consistent_read=True, exclusive_start_key=start)
-        for raw in page.get("Items", []):
-            if raw.get("sk", {}).get("S") == EXTENSION_SK:
-                summary = bind(ExtensionItem, EXTENSIONS_TABLE).from_raw_data(raw)
-            elif keys.is_version(raw.get("sk", {}).get("S", "")):
-                versions.append(bind(VersionItem, EXTENSIONS_TABLE).from_raw_data(raw))
+        page = getattr(_ddb(), operation)(**request)
+        yield from page.get("Items", [])
         start = page.get("LastEvaluatedKey")
         if not start:
-            return summary, versions
+            return
+        request["ExclusiveStartKey"] = start
+
+
+def _partition(pk: str, *, consistent: bool) -> Iterator[dict[str, Any]]:
+    return _pages("query", {"KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": {":pk": {"S": pk}},
+                            "ConsistentRead": consistent})
+
+
+def _items(extension_id: str) -> tuple[ExtensionRow | None, list[VersionRow]]:
+    summary: ExtensionRow | None = None
+    versions: list[VersionRow] = []
+    for raw in _partition(extension_key(extension_id), consistent=True):
+        if raw.get("sk", {}).get("S") == EXTENSION_SK:
+            summary = decode(ExtensionRow, raw)
+        elif keys.is_version(raw.get("sk", {}).get("S", "")):
+            versions.append(decode(VersionRow, raw))
+    return summary, versions
+
+
+def get_extension(extension_id: str) -> ExtensionRow | None:
+    """The extension's summary item (consistent read), ``None`` when it does not exist."""
+    answer = _ddb().get_item(TableName=location(EXTENSIONS_TABLE), Key=keys.summary_key(extension_id),
+                             ConsistentRead=True)
+    item = answer.get("Item")
+    return decode(ExtensionRow, item) if item else None
+
+
+def display_name(extension_id: str) -> str | None:
+    """What editors show for ``extension_id`` (a deprecation's replacement); ``None`` when there is none."""
+    item = get_extension(extension_id) if EXTENSION_ID.fullmatch(extension_id) else None
+    return (item.display_name or item.name) if item is not None else None
+
+
+def control_entries() -> list[ControlRow]:
+    """Every extension the control manifest names (docs/protocols/vscode-gallery.md A8)."""
+    return [decode(ControlRow, raw) for raw in _partition(keys.CONTROL_PK, consistent=False)]
 
 
 def load(extension_id: str, *, with_statistics: bool = True) -> ExtensionView | None:
@@ -66,33 +104,21 @@ def load_many(extension_ids: Sequence[str], *, with_statistics: bool = True) -> 
 
 def ids_for_uuids(uuids: Iterable[str]) -> list[str]:
     """The extension ids the given UUIDs (``extensionId`` in gallery responses) point to."""
-    keys = [(uuid_key(u), EXTENSION_SK) for u in dict.fromkeys(u.strip().lower() for u in uuids) if u][:MAX_LOOKUPS]
-    if not keys:
+    wanted = [u for u in dict.fromkeys(u.strip().lower() for u in uuids) if u][:MAX_LOOKUPS]
+    if not wanted:
         return []
-    model = bind(UuidPointer, EXTENSIONS_TABLE)  # batch_get sends 100 keys per call
-    return [pointer.extension_id for pointer in model.batch_get(keys, consistent_read=True)]
+    found = batch_items.get_items(_ddb(), location(EXTENSIONS_TABLE),
+                                  [{"pk": {"S": uuid_key(u)}, "sk": {"S": EXTENSION_SK}} for u in wanted],
+                                  READ_BACKOFF, "the extensions table kept keys unprocessed")
+    return [decode(PointerRow, raw).extension_id for raw in found]
 
 
-class _ByNamespace(GlobalSecondaryIndex[ExtensionItem]):
-    class Meta:
-        index_name = GSI1.name
-        projection = AllProjection()
-
-    gsi1pk = UnicodeAttribute(hash_key=True)
-    gsi1sk = UnicodeAttribute(range_key=True)
-
-
-class _NamespacedExtension(ExtensionItem):
-    """An extension summary as the gsi1 index (``NS#<namespace>`` / ``EXT#<name>``) returns it."""
-
-    by_namespace = _ByNamespace()
-
-
-def extensions_in_namespace(namespace: str) -> list[ExtensionItem]:
+def extensions_in_namespace(namespace: str) -> list[ExtensionRow]:
     """Every extension summary of ``namespace`` (hidden ones too), by name. Read from the gsi1 index, which
     is eventually consistent: an extension created a moment ago may be missing."""
-    model = bind(_NamespacedExtension, EXTENSIONS_TABLE)
-    return [item for item in model.by_namespace.query(keys.namespace_key(namespace)) if item.sk == EXTENSION_SK]
+    pages = _pages("query", {"IndexName": GSI1.name, "KeyConditionExpression": "gsi1pk = :ns",
+                             "ExpressionAttributeValues": {":ns": {"S": keys.namespace_key(namespace)}}})
+    return [item for item in (decode(ExtensionRow, raw) for raw in pages) if item.sk == EXTENSION_SK]
 
 
 def load_all(extension_ids: Sequence[str], *, with_statistics: bool = True) -> list[ExtensionView]:
@@ -104,27 +130,19 @@ def load_all(extension_ids: Sequence[str], *, with_statistics: bool = True) -> l
     return views
 
 
-def _scan() -> Iterator[tuple[ExtensionItem, list[VersionItem]]]:
+def _scan() -> Iterator[tuple[ExtensionRow, list[VersionRow]]]:
     """Every extension of the table with its version items (one pass; an extension's items are gathered
     before it is yielded)."""
-    connection = bind(CatalogItem, EXTENSIONS_TABLE)._get_connection()
-    extension_model, version_model = bind(ExtensionItem, EXTENSIONS_TABLE), bind(VersionItem, EXTENSIONS_TABLE)
-    summaries: dict[str, ExtensionItem] = {}
-    versions: dict[str, list[VersionItem]] = {}
-    start: dict[str, Any] | None = None
-    while True:
-        page = connection.scan(exclusive_start_key=start)  # type: ignore[arg-type]  # pynamodb says str; it is the key
-        for raw in page.get("Items", []):
-            pk, sk = raw.get("pk", {}).get("S", ""), raw.get("sk", {}).get("S", "")
-            if not pk.startswith(keys.EXTENSION_PREFIX):
-                continue
-            if sk == EXTENSION_SK:
-                summaries[pk] = extension_model.from_raw_data(raw)
-            elif keys.is_version(sk):
-                versions.setdefault(pk, []).append(version_model.from_raw_data(raw))
-        start = page.get("LastEvaluatedKey")
-        if not start:
-            break
+    summaries: dict[str, ExtensionRow] = {}
+    versions: dict[str, list[VersionRow]] = {}
+    for raw in _pages("scan", {}):
+        pk, sk = raw.get("pk", {}).get("S", ""), raw.get("sk", {}).get("S", "")
+        if not pk.startswith(keys.EXTENSION_PREFIX):
+            continue
+        if sk == EXTENSION_SK:
+            summaries[pk] = decode(ExtensionRow, raw)
+        elif keys.is_version(sk):
+            versions.setdefault(pk, []).append(decode(VersionRow, raw))
     for pk, summary in summaries.items():
         yield summary, versions.get(pk, [])
 
@@ -132,7 +150,7 @@ def _scan() -> Iterator[tuple[ExtensionItem, list[VersionItem]]]:
 def scan_all() -> Iterator[ExtensionView]:
     """Every extension in the table with every version and its statistics (``marketplace search rebuild``):
     one Scan, the statistics read ``MAX_LOOKUPS`` extensions at a time."""
-    batch: list[tuple[ExtensionItem, list[VersionItem]]] = []
+    batch: list[tuple[ExtensionRow, list[VersionRow]]] = []
 
     def flush() -> Iterator[ExtensionView]:
         totals = totals_for([s.extension_id for s, _ in batch]) if batch else {}

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -32,7 +31,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from marketplace.catalog import keys
-from marketplace.catalog.ids import EXTENSION_ID, extension_uuid
+from marketplace.catalog.ids import extension_uuid
 from marketplace.catalog.keys import EXTENSION_SK as EXTENSION_SK
 from marketplace.catalog.keys import extension_key as extension_key
 from marketplace.catalog.keys import uuid_key as uuid_key
@@ -190,22 +189,9 @@ def get_extension(extension_id: str) -> ExtensionItem | None:
     return get_or_none(ExtensionItem, EXTENSIONS_TABLE, extension_key(extension_id), EXTENSION_SK)
 
 
-def display_name(extension_id: str) -> str | None:
-    """What editors show for ``extension_id`` (a deprecation's replacement); ``None`` when there is none."""
-    item = get_extension(extension_id) if EXTENSION_ID.fullmatch(extension_id) else None
-    return (item.display_name or item.name) if item is not None else None
-
-
 def get_version(extension_id: str, version: str, target_platform: str) -> VersionItem | None:
     return get_or_none(VersionItem, EXTENSIONS_TABLE, extension_key(extension_id),
                        VersionItem.sort_key(version, target_platform))
-
-
-def has_published_version(extension_id: str, version: str) -> bool:
-    """Whether any build of ``version`` is published (not withdrawn)."""
-    model: Any = _bound(VersionItem)
-    return any(v.unpublished_at is None for v in model.query(
-        extension_key(extension_id), VersionItem.sk.startswith(keys.version_prefix(version)), consistent_read=True))
 
 
 def versions(extension_id: str) -> list[VersionItem]:
@@ -344,12 +330,6 @@ def _control(extension_id: str, kind: str | None = None, now: datetime | None = 
     return _bound(ControlEntry)(ControlEntry.PK, extension_key(extension_id),  # type: ignore[return-value]
                                 extension_id=extension_id, kind=kind, replacement=replacement, message=message,
                                 updated_at=now)
-
-
-def control_entries() -> list[ControlEntry]:
-    """Every extension the control manifest names."""
-    model = _bound(ControlEntry)
-    return list(model.query(ControlEntry.PK))  # type: ignore[arg-type]
 
 
 def set_malicious(extension_id: str, malicious: bool, reason: str | None, now: datetime) -> None:

@@ -14,7 +14,7 @@ from urllib.parse import unquote
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from marketplace.catalog import store as catalog
+from marketplace.catalog import reader
 from marketplace.catalog.ids import EXTENSION_ID, ID_PART
 from marketplace.catalog.model import ExtensionView, VersionView
 from marketplace.gallery import assets, control, downloads, serialize, service
@@ -163,7 +163,7 @@ def control_manifest() -> Response[str]:
     global _control_cache
     now = time.monotonic()
     if _control_cache is None or now - _control_cache[0] > CONTROL_TTL_SECONDS:
-        _control_cache = (now, control.manifest(catalog.control_entries(), catalog.display_name))
+        _control_cache = (now, control.manifest(reader.control_entries(), reader.display_name))
     return json_response(200, _control_cache[1], CONTROL_CACHE)
 
 

@@ -14,10 +14,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from marketplace.catalog import reader
-from marketplace.catalog import store as catalog
+from marketplace.catalog import reader, table
 from marketplace.catalog.ids import EXTENSION_ID, TARGET_PLATFORMS, is_uuid
 from marketplace.catalog.model import ExtensionView, VersionView
+from marketplace.catalog.rows import ExtensionRow
 from marketplace.catalog.semver import Version, is_valid
 from marketplace.gallery import downloads, openvsx, serialize
 from marketplace.gallery.query import Filter, Flags, parse
@@ -187,10 +187,10 @@ def record_stat(extension_id: str, version: str, stat_type: str | None, headers:
     kind = STAT_TYPES.get((stat_type or "").lower())
     if kind is None:
         raise BadRequest("statType must be install or uninstall (1 or 3 from web clients)")
-    summary = catalog.get_extension(extension_id) if EXTENSION_ID.fullmatch(extension_id) else None
+    summary = table.summary(extension_id) if EXTENSION_ID.fullmatch(extension_id) else None
     if summary is None or summary.unpublished or summary.malicious:
         raise NotFound(f"Extension {extension_id} not found")
-    if not is_valid(version) or not catalog.has_published_version(extension_id, version):
+    if not is_valid(version) or not table.published_targets(extension_id, version):
         raise NotFound(f"Version {version} of {extension_id} not found")
     downloads.record_download(extension_id, version, None, kind, headers)
     return kind
@@ -280,7 +280,7 @@ def openvsx_query_views(query: openvsx.QueryParams) -> list[ExtensionView]:
     return sorted(keep, key=lambda v: v.extension_id)
 
 
-def openvsx_namespace_extensions(name: str) -> list[catalog.ExtensionItem]:
+def openvsx_namespace_extensions(name: str) -> list[ExtensionRow]:
     """The visible (neither unpublished nor blocked) extension summaries of a namespace, by name; ``Missing``
     when there are none or the name cannot exist."""
     items = reader.extensions_in_namespace(name) if openvsx.valid_name(name) else []
@@ -290,7 +290,7 @@ def openvsx_namespace_extensions(name: str) -> list[catalog.ExtensionItem]:
     return items
 
 
-def openvsx_namespace_views(items: list[catalog.ExtensionItem]) -> list[ExtensionView]:
+def openvsx_namespace_views(items: list[ExtensionRow]) -> list[ExtensionView]:
     """The extensions of ``items`` that have a published version, read from the table."""
     return [v for v in reader.load_all([i.extension_id for i in items]) if v.versions]
 
@@ -308,4 +308,4 @@ def openvsx_extension(path: openvsx.ApiPath, *, with_statistics: bool = True) ->
 def replacement_display_name(view: ExtensionView) -> str | None:
     """What editors show for a deprecated extension's replacement, read from the table; ``None`` when the
     extension is not deprecated, names no replacement, or the replacement does not exist."""
-    return catalog.display_name(view.replacement) if view.deprecated and view.replacement else None
+    return reader.display_name(view.replacement) if view.deprecated and view.replacement else None
