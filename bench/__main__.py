@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from bench import batch_strategy, cold_start, gallery_query, ingest, stats, sync, telemetry
+from bench import batch_strategy, cold_start, durable, gallery_query, ingest, stats, sync, telemetry
 
 
 def main() -> int:
@@ -13,7 +14,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=15,
                         help="cold-start samples per function and batch-strategy samples per candidate (default 15)")
     parser.add_argument("--only", choices=("cold-start", "ingest", "gallery-query", "sync", "telemetry", "stats",
-                                           "batch-strategy"),
+                                           "batch-strategy", "durable"),
                         help="run one benchmark")
     parser.add_argument("--ingest-mib", type=int, default=50, help="size of the ingest benchmark's package")
     parser.add_argument("--catalog", type=int, default=gallery_query.CATALOG_SIZE,
@@ -25,6 +26,19 @@ def main() -> int:
     parser.add_argument("--telemetry-rounds", type=int, default=telemetry.ROUNDS,
                         help="500-event bodies per telemetry workload")
     parser.add_argument("--stats-batches", type=int, default=stats.BATCHES, help="batches of the stats benchmark")
+    parser.add_argument("--versions", type=int, default=durable.VERSIONS,
+                        help="versions stored by the durable benchmark, five per extension (default 10,000)")
+    parser.add_argument("--package-kib", type=int, default=durable.PACKAGE_KIB,
+                        help="size of each of the durable benchmark's packages (default 512 KiB: ~5 GiB in all)")
+    parser.add_argument("--durable-queries", type=int, default=durable.QUERIES,
+                        help="extensionquery requests per workload of the durable benchmark (default 100)")
+    parser.add_argument("--durable-publishes", type=int, default=durable.PUBLISHES,
+                        help="publishes timed until searchable by the durable benchmark (default 3)")
+    parser.add_argument("--durable-calls", type=int, default=durable.CALLS,
+                        help="PutItem and PutObject calls per emulator for the cost of durability (default 200)")
+    parser.add_argument("--data-dir", type=Path,
+                        help="the durable benchmark's data directory: new or empty (default: a temporary one)")
+    parser.add_argument("--keep", action="store_true", help="keep the durable benchmark's data directory")
     args = parser.parse_args()
     ok = True
     if args.only in (None, "cold-start"):
@@ -54,6 +68,15 @@ def main() -> int:
     if args.only in (None, "batch-strategy"):  # no budget: the table is what chose platform.batch
         strategies = batch_strategy.measure(args.rounds)
         print(("\n" if args.only is None else "") + batch_strategy.table(strategies), flush=True)
+    if args.only in (None, "durable"):  # last: it starts the local runtime in this process
+        try:
+            stored = durable.measure(args.versions, args.package_kib, args.durable_queries, args.durable_publishes,
+                                     args.durable_calls, args.data_dir, args.keep)
+        except durable.Refused as refused:
+            print(f"durable: {refused}", file=sys.stderr, flush=True)
+            return 1
+        print(("\n" if args.only is None else "") + durable.table(stored), flush=True)
+        ok = ok and stored.ok
     return 0 if ok else 1
 
 

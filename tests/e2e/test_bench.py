@@ -96,3 +96,26 @@ def test_batch_strategy_table():
         *[("Powertools BatchProcessor + parser model", s) for s in ("SQS", "Kinesis", "DynamoDB")]]
     for cells in rows:
         assert cells[2] == "n/a" or 0 < float(cells[2]) < 5000  # n/a: the parser models need pydantic
+
+
+def test_durable_table():
+    lines = bench("--only", "durable", "--versions", "20", "--package-kib", "16", "--durable-queries", "10",
+                  "--durable-publishes", "1", "--durable-calls", "20")
+    assert lines[0].startswith("Durable registry: 20 versions of 4 extensions, 16 KiB packages")
+    rows = {cells[1].strip(): cells[2].strip() for cells in (line.split("|") for line in lines[3:])}
+    assert list(rows) == [
+        "fill (informational)", "data directory on disk", "start-up: exec to /healthz 200", "memory after start-up",
+        "first extensionquery", "extensionquery: text search", "extensionquery: id lookup",
+        "extensionquery: category browse", "extensionquery: all", "memory after the queries",
+        "publish to searchable, median of 1", "DynamoDB PutItem (200 B) x20", "S3 PutObject (1 KiB) x20"]
+    assert 0 < float(rows["start-up: exec to /healthz 200"].split()[0]) < 120
+    for memory in ("memory after start-up", "memory after the queries"):  # the serve process and its workers
+        assert rows[memory].endswith(")") and " RSS in " in rows[memory]
+        assert int(rows[memory].split(" RSS in ")[1].split()[0]) > 1
+    for workload in ("text search", "id lookup", "category browse"):
+        p50, p95 = (float(part.split()[1]) for part in rows[f"extensionquery: {workload}"].split(", ")[:2])
+        assert 0 < p50 <= p95
+    assert 0 < float(rows["publish to searchable, median of 1"].split()[0]) < 120
+    for operation in ("DynamoDB PutItem (200 B) x20", "S3 PutObject (1 KiB) x20"):
+        ratio = float(rows[operation].rsplit(": ", 1)[1].rstrip("x"))
+        assert 0.2 < ratio < 50
