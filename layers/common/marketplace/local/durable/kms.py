@@ -247,16 +247,3 @@ def restore(store: DataStore) -> None:
                 continue
             target.aliases[alias_name] = alias_class(account_id=stored["account"], region=stored["region"],
                                                name=alias_name, key=target)
-
-
-def existing_key_for_alias(alias_name: str, account: str | None = None, region: str | None = None) -> str | None:
-    """The id of the key ``alias_name`` names in moto's in-process backend, if any."""
-    from moto.kms.models import kms_backends
-
-    for backend_account, backend_region, backend in kms_backends.iter_backends():
-        if account not in (None, backend_account) or region not in (None, backend_region):
-            continue
-        for key in backend.keys.values():  # type: ignore[attr-defined]
-            if alias_name in key.aliases:
-                return str(key.id)
-    return None
