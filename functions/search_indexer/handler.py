@@ -8,10 +8,9 @@ be written, and a retried record simply indexes the extension again.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from marketplace.platform.batch import process_partial
@@ -22,16 +21,24 @@ observed = observability("search-indexer")
 logger = observed.logger
 
 
-def _extension(record: DynamoDBRecord) -> str | None:
-    return indexer.changed_extension(record.dynamodb.keys if record.dynamodb else None)
+Record = Mapping[str, Any]  # one DynamoDB Streams record, as Lambda delivers it
+
+
+def _extension(record: Record) -> str | None:
+    """The extension the record's item is about; the keys are strings (``{"pk": {"S": ...}, ...}``), read
+    without Powertools' event data classes, whose package costs the function about 17 ms of cold start."""
+    keys = (record.get("dynamodb") or {}).get("Keys")
+    if not keys:
+        return None
+    return indexer.changed_extension({name: value.get("S") for name, value in keys.items() if isinstance(value, dict)})
 
 
 @observed.entry_point()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    records = list(DynamoDBStreamEvent(event).records)
+    records: list[Record] = list(event.get("Records") or [])
     failed = indexer.index(i for r in records if (i := _extension(r)) is not None)
 
-    def outcome(record: DynamoDBRecord) -> None:
+    def outcome(record: Record) -> None:
         extension = _extension(record)
         if extension in failed:
             raise failed[extension]
@@ -39,5 +46,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     return process_partial(records, outcome, _sequence, logger)
 
 
-def _sequence(record: DynamoDBRecord) -> str:
-    return str(record.dynamodb.sequence_number if record.dynamodb else record.event_id)
+def _sequence(record: Record) -> str:
+    """The record's id in a partial-batch answer: its stream sequence number."""
+    return str((record.get("dynamodb") or {}).get("SequenceNumber") or record.get("eventID"))

@@ -45,9 +45,8 @@ def test_cors_preflight(deployment, fn):
 
 
 def test_unexpected_errors_become_a_json_500_without_details(deployment):
-    from aws_lambda_powertools.event_handler.api_gateway import Router
-
     from marketplace.platform.http import http_app
+    from marketplace.platform.router import Router
 
     router = Router()
 
@@ -63,10 +62,9 @@ def test_unexpected_errors_become_a_json_500_without_details(deployment):
 
 
 def test_domain_errors_keep_their_status_and_headers(deployment):
-    from aws_lambda_powertools.event_handler.api_gateway import Router
-
     from marketplace.platform.errors import TooManyRequests
     from marketplace.platform.http import http_app
+    from marketplace.platform.router import Router
 
     router = Router()
 

@@ -7,13 +7,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import BaseRouter, Router
-from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
-
 from marketplace.platform import middleware
 from marketplace.platform.errors import TooManyRequests, Unauthorized
 from marketplace.platform.http import http_app, json_response
+from marketplace.platform.router import Request, Response, Router
 from tests.integration.events import http_event
 
 
@@ -35,14 +32,14 @@ class Limit:
             raise TooManyRequests("Too many requests", retry_after_seconds=7)
 
 
-def _authenticate(event: BaseProxyEvent) -> Caller:
+def _authenticate(event: Request) -> Caller:
     token = event.headers.get("authorization")
     if not token:
         raise Unauthorized("sign in", headers={"WWW-Authenticate": "Bearer"})
     return Caller(token)
 
 
-def _name(app: BaseRouter) -> str:
+def _name(app: Router) -> str:
     return middleware.principal(app, Caller).name
 
 
@@ -51,12 +48,12 @@ def _app(limit: Limit, calls: list[str]) -> Any:
     signed_in = [middleware.authenticated(_authenticate), middleware.rate_limited(lambda: limit, _name)]
 
     @router.get("/private", middlewares=signed_in)
-    def private() -> Response[str]:
+    def private() -> Response:
         calls.append("private")
         return json_response(200, {"caller": middleware.principal(router, Caller).name})
 
     @router.get("/public")
-    def public() -> Response[str]:
+    def public() -> Response:
         calls.append("public")
         return json_response(200, {"caller": router.context.get(middleware.PRINCIPAL)})
 
@@ -116,7 +113,7 @@ def test_a_route_without_the_middleware_cannot_read_a_caller() -> None:
     router = Router()
 
     @router.get("/forgot")
-    def forgot() -> Response[str]:
+    def forgot() -> Response:
         return json_response(200, {"caller": middleware.principal(router, Caller).name})
 
     answer = _get(http_app("test", router), "/forgot")

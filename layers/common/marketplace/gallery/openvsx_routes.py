@@ -15,9 +15,6 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import Router
-
 import marketplace
 from marketplace.catalog.ids import UNIVERSAL
 from marketplace.catalog.model import ExtensionView, VersionView
@@ -25,6 +22,7 @@ from marketplace.gallery import downloads, openvsx, service
 from marketplace.platform import body as bodies
 from marketplace.platform.errors import MarketplaceError
 from marketplace.platform.http import json_response, public_base_url, redirect
+from marketplace.platform.router import Response, Router
 
 router = Router()
 
@@ -49,7 +47,7 @@ def _extension_json(view: ExtensionView, version: VersionView, urls: openvsx.Url
 
 
 @router.get("/api/version")
-def registry_version() -> Response[str]:
+def registry_version() -> Response:
     return json_response(200, {"version": marketplace.__version__}, CACHED)
 
 
@@ -57,7 +55,7 @@ def registry_version() -> Response[str]:
 
 
 @router.get("/api/-/search", compress=True)
-def search() -> Response[str]:
+def search() -> Response:
     params = openvsx.parse_search(_params())
     total, hits = service.openvsx_search(params)
     urls = _urls()
@@ -70,7 +68,7 @@ def search() -> Response[str]:
 # ------------------------------------------------------------------------------------------------- query
 
 
-def _query(v2: bool) -> Response[str]:
+def _query(v2: bool) -> Response:
     query = openvsx.parse_query(_params(), v2=v2)
     pairs = [(view, version) for view in service.openvsx_query_views(query)
              for version in openvsx.query_versions(view, query)]
@@ -83,17 +81,17 @@ def _query(v2: bool) -> Response[str]:
 
 
 @router.get("/api/-/query", compress=True)
-def query_v1() -> Response[str]:
+def query_v1() -> Response:
     return _query(v2=False)
 
 
 @router.get("/api/v2/-/query", compress=True)
-def query_v2() -> Response[str]:
+def query_v2() -> Response:
     return _query(v2=True)
 
 
 @router.post("/api/-/query")
-def query_post() -> Response[str]:
+def query_post() -> Response:
     """Open VSX's deprecated POST form: a redirect to the GET form with the body's fields as parameters."""
     try:
         body = bodies.json_body(router.current_event, required=False) or {}
@@ -112,7 +110,7 @@ def query_post() -> Response[str]:
 # ------------------------------------------------------------------------- namespaces, extensions, files
 
 
-def _namespace(name: str, *, details: bool) -> Response[str]:
+def _namespace(name: str, *, details: bool) -> Response:
     items = service.openvsx_namespace_extensions(name)
     namespace = items[0].publisher
     verified = any(i.verified for i in items)
@@ -124,7 +122,7 @@ def _namespace(name: str, *, details: bool) -> Response[str]:
     return json_response(200, openvsx.namespace_details_json(namespace, views, verified, urls), NO_CACHE)
 
 
-def _extension(path: openvsx.ApiPath) -> Response[str]:
+def _extension(path: openvsx.ApiPath) -> Response:
     view = service.openvsx_extension(path)
     version = openvsx.path_version(view, path)
     body = _extension_json(view, version, _urls(), target_platform=path.target_platform)
@@ -132,7 +130,7 @@ def _extension(path: openvsx.ApiPath) -> Response[str]:
     return json_response(200, body, CACHED if pinned else NO_CACHE)
 
 
-def _listing(path: openvsx.ApiPath) -> Response[str]:
+def _listing(path: openvsx.ApiPath) -> Response:
     params = _params()
     size = min(openvsx.integer(params, "size", openvsx.DEFAULT_PAGE), openvsx.MAX_PAGE)
     offset = openvsx.integer(params, "offset", 0)
@@ -141,11 +139,11 @@ def _listing(path: openvsx.ApiPath) -> Response[str]:
     return json_response(200, shape(view, path.target_platform, _urls(), offset, size), NO_CACHE)
 
 
-def _empty(status: int) -> Response[str]:
+def _empty(status: int) -> Response:
     return Response(status_code=status, content_type="text/plain", body="", headers=NO_STORE)
 
 
-def _file(path: openvsx.ApiPath) -> Response[str]:
+def _file(path: openvsx.ApiPath) -> Response:
     """A file of a version: the package is counted and sent to the CDN, the digest answered here, the other
     files sent to the CDN. Anything missing is a 404 with an empty body, as Open VSX answers (B8)."""
     if path.target_platform is None:  # file URLs leave universal out (docs/protocols/open-vsx.md B2)
@@ -171,7 +169,7 @@ def _file(path: openvsx.ApiPath) -> Response[str]:
 
 # Registered last: the static routes above win, and this matches every other ``GET /api/...``.
 @router.get("/api/<namespace>(?:/.*)?")
-def read(namespace: str) -> Response[str]:
+def read(namespace: str) -> Response:
     path = openvsx.parse_path(router.current_event.path)
     if path is None:
         raise openvsx.Missing(f"Not found: {router.current_event.path[:300]}")

@@ -11,9 +11,6 @@ import time
 from typing import Any
 from urllib.parse import unquote
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import Router
-
 from marketplace.catalog import reader
 from marketplace.catalog.ids import EXTENSION_ID, ID_PART
 from marketplace.catalog.model import ExtensionView, VersionView
@@ -21,6 +18,7 @@ from marketplace.gallery import assets, control, downloads, serialize, service
 from marketplace.platform import body
 from marketplace.platform.errors import BadRequest, NotFound
 from marketplace.platform.http import json_response, public_base_url, quote_path, redirect
+from marketplace.platform.router import Response, Router
 
 router = Router()
 
@@ -50,7 +48,7 @@ def _version(view: ExtensionView, version: str, target_platform: str | None) -> 
 
 
 @router.post(f"{SERVICE}/extensionquery", compress=True)
-def extension_query() -> Response[str]:
+def extension_query() -> Response:
     # An empty body goes on to the query's own "must be a JSON object" answer, like any other wrong shape.
     query = body.json_body(router.current_event, required=False, expect=None)
     answer = service.extension_query(query, _base())
@@ -59,21 +57,21 @@ def extension_query() -> Response[str]:
 
 
 @router.get(f"{SERVICE}/vscode/<publisher>/<name>/latest", compress=True)
-def latest(publisher: str, name: str) -> Response[str]:
+def latest(publisher: str, name: str) -> Response:
     answer = service.latest(unquote(publisher), unquote(name), _base())
     if answer is None:
         raise NotFound(f"Extension {unquote(publisher)}.{unquote(name)} not found")
     return json_response(200, answer, LATEST_CACHE)
 
 
-def _download(view: ExtensionView, version: VersionView, query: dict[str, str]) -> Response[str]:
+def _download(view: ExtensionView, version: VersionView, query: dict[str, str]) -> Response:
     """Count the fetch (never failing it), then send the client to the CDN."""
     downloads.record_download(view.extension_id, version.version, version.target_platform,
                               downloads.event_kind(query), router.current_event.headers)
     return redirect(f"{_base()}/{quote_path(version.asset_base)}/{serialize.PACKAGE}", NO_STORE)
 
 
-def _serve(key: str | None, missing: str) -> Response[Any]:
+def _serve(key: str | None, missing: str) -> Response:
     stored = assets.read(key) if key else None
     if stored is None:
         raise NotFound(missing)
@@ -92,7 +90,7 @@ def _serve(key: str | None, missing: str) -> Response[Any]:
 
 
 @router.get(f"{SERVICE}/assets/<publisher>/<name>/<version>/<asset_type>")
-def asset(publisher: str, name: str, version: str, asset_type: str) -> Response[Any]:
+def asset(publisher: str, name: str, version: str, asset_type: str) -> Response:
     query = _query()
     view = _extension(publisher, name)
     chosen = _version(view, version, query.get("targetPlatform"))
@@ -104,13 +102,13 @@ def asset(publisher: str, name: str, version: str, asset_type: str) -> Response[
 
 
 @router.get(f"{SERVICE}/publishers/<publisher>/vsextensions/<name>/<version>/vspackage")
-def vspackage(publisher: str, name: str, version: str) -> Response[str]:
+def vspackage(publisher: str, name: str, version: str) -> Response:
     query = _query()
     view = _extension(publisher, name)
     return _download(view, _version(view, version, query.get("targetPlatform")), query)
 
 
-def _web_resource(publisher: str, name: str, version_text: str, path: str) -> Response[Any]:
+def _web_resource(publisher: str, name: str, version_text: str, path: str) -> Response:
     found = _VERSION_PLATFORM.match(unquote(version_text))
     if not found:
         raise NotFound(f"no version {version_text}")
@@ -121,7 +119,7 @@ def _web_resource(publisher: str, name: str, version_text: str, path: str) -> Re
 
 
 @router.get(f"{SERVICE}/resources/.+")
-def resource() -> Response[Any]:
+def resource() -> Response:
     """``resourceUrlTemplate``: ``{service}/resources/{publisher}/{name}/{version}/{path}`` where VS Code puts
     ``version+targetPlatform`` for platform-specific builds and ``extension/<file>`` as the path."""
     parts = router.current_event.path.split(f"{SERVICE}/resources/", 1)[1].split("/", 3)
@@ -131,24 +129,24 @@ def resource() -> Response[Any]:
 
 
 @router.get(f"{SERVICE}/assets/<publisher>/<name>/<version>/{serialize.WEB_RESOURCES}/.+")
-def asset_web_resource(publisher: str, name: str, version: str) -> Response[Any]:
+def asset_web_resource(publisher: str, name: str, version: str) -> Response:
     path = router.current_event.path.split(f"/{serialize.WEB_RESOURCES}/", 1)[1]
     return _web_resource(publisher, name, version, path)
 
 
-def _stat(publisher: str, name: str, version: str, stat_type: str | None) -> Response[str]:
+def _stat(publisher: str, name: str, version: str, stat_type: str | None) -> Response:
     kind = service.record_stat(f"{unquote(publisher)}.{unquote(name)}", unquote(version), stat_type,
                                router.current_event.headers)
     return json_response(200, {"success": True, "statType": kind}, NO_STORE)
 
 
 @router.post(f"{SERVICE}/publishers/<publisher>/extensions/<name>/<version>/stats")
-def stats(publisher: str, name: str, version: str) -> Response[str]:
+def stats(publisher: str, name: str, version: str) -> Response:
     return _stat(publisher, name, version, _query().get("statType"))
 
 
 @router.post(f"{SERVICE}/itemName/<item>/version/<version>/statType/<stat_type>/vscodewebextension")
-def web_stats(item: str, version: str, stat_type: str) -> Response[str]:
+def web_stats(item: str, version: str, stat_type: str) -> Response:
     publisher, _, name = unquote(item).partition(".")
     if not name:
         raise BadRequest("itemName must be publisher.name")
@@ -159,7 +157,7 @@ _control_cache: tuple[float, dict[str, Any]] | None = None
 
 
 @router.get(f"{SERVICE}/control.json")
-def control_manifest() -> Response[str]:
+def control_manifest() -> Response:
     global _control_cache
     now = time.monotonic()
     if _control_cache is None or now - _control_cache[0] > CONTROL_TTL_SECONDS:
@@ -168,7 +166,7 @@ def control_manifest() -> Response[str]:
 
 
 @router.get(f"{SERVICE}/items")
-def item() -> Response[str]:
+def item() -> Response:
     found = EXTENSION_ID.fullmatch(_query().get("itemName", ""))
     if found is None:  # only an id can name an item: anything else never reaches the Location header
         raise BadRequest("itemName must be publisher.name (letters, digits and hyphens)")
@@ -177,7 +175,7 @@ def item() -> Response[str]:
 
 
 @router.get(f"{SERVICE}/publishers/<publisher>")
-def publisher_page(publisher: str) -> Response[str]:
+def publisher_page(publisher: str) -> Response:
     name = unquote(publisher)
     if not ID_PART.fullmatch(name):
         raise BadRequest("a publisher name is letters, digits and hyphens")

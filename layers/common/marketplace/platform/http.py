@@ -1,4 +1,4 @@
-"""The HTTP side every API function shares: one Powertools resolver per function, CORS for browser
+"""The HTTP side every API function shares: one resolver per function (``platform.router``), CORS for browser
 clients (code-server's workbench calls the gallery and the sync store from the browser), errors as
 JSON bodies with the right status code, and response headers that are always safe field values."""
 
@@ -11,13 +11,12 @@ from typing import Any
 from urllib.parse import quote
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response
-from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from marketplace.platform.errors import MarketplaceError, ServiceUnavailable, aws_unavailable
 from marketplace.platform.observability import Handler, observability
+from marketplace.platform.router import CorsConfig, Resolver, Response, Router
 from marketplace.platform.trust import origin_denial
 
 JSON = "application/json"
@@ -43,10 +42,10 @@ CLIENT_HEADERS = [
 ]
 EXPOSED_HEADERS = ["ETag", "Location", "Retry-After", "X-Operation-Id"]
 
-CORS = CORSConfig(allow_origin="*", allow_headers=CLIENT_HEADERS, expose_headers=EXPOSED_HEADERS, max_age=600)
+CORS = CorsConfig(allow_origin="*", allow_headers=CLIENT_HEADERS, expose_headers=EXPOSED_HEADERS, max_age=600)
 
 
-def json_response(status: int, body: object, headers: Mapping[str, str] | None = None) -> Response[str]:
+def json_response(status: int, body: object, headers: Mapping[str, str] | None = None) -> Response:
     return Response(
         status_code=status,
         content_type=JSON,
@@ -87,7 +86,7 @@ def quote_path(path: str) -> str:
     return quote(path, safe=PATH_SAFE, errors="surrogatepass")
 
 
-def redirect(location: str, headers: Mapping[str, str], *, status: int = 302) -> Response[str]:
+def redirect(location: str, headers: Mapping[str, str], *, status: int = 302) -> Response:
     """A redirect to ``location`` (escaped as a URL), with the caller's cache headers (a counted download must
     say ``no-store``)."""
     return Response(status_code=status, content_type="text/plain", body="",
@@ -102,7 +101,7 @@ def public_base_url(headers: Mapping[str, str]) -> str:
     return trust.public_base_url(headers)
 
 
-def error_response(error: MarketplaceError) -> Response[str]:
+def error_response(error: MarketplaceError) -> Response:
     return json_response(error.status, error.body(), error.headers)
 
 
@@ -131,22 +130,22 @@ def safe_headers(response: dict[str, Any]) -> dict[str, Any]:
     return response
 
 
-def http_app(service: str, *routers: Router, logger: Logger | None = None) -> APIGatewayHttpResolver:
+def http_app(service: str, *routers: Router, logger: Logger | None = None) -> Resolver:
     """A resolver with the shared CORS, not-found and error handling, and the capability's routers."""
-    app = APIGatewayHttpResolver(cors=CORS)
+    app = Resolver(cors=CORS)
     log = logger or Logger(service=service)
 
     @app.not_found
-    def _not_found(_: Exception) -> Response[str]:
+    def _not_found(_: Exception) -> Response:
         event = app.current_event
         return json_response(404, {"error": "not_found", "message": f"No route for {event.http_method} {event.path}"})
 
-    @app.exception_handler(MarketplaceError)  # type: ignore[untyped-decorator]
-    def _domain_error(error: MarketplaceError) -> Response[str]:
+    @app.exception_handler(MarketplaceError)
+    def _domain_error(error: MarketplaceError) -> Response:
         return error_response(error)
 
-    @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
-    def _unexpected(error: Exception) -> Response[str]:
+    @app.exception_handler(Exception)
+    def _unexpected(error: Exception) -> Response:
         if aws_unavailable(error):  # throttled, or storage that cannot take the write: retry later, nothing kept
             log.warning("AWS unavailable", extra={"error_type": type(error).__name__, "error": str(error)[:500]})
             return error_response(ServiceUnavailable("The service is temporarily unable to store or read this; "
@@ -154,7 +153,7 @@ def http_app(service: str, *routers: Router, logger: Logger | None = None) -> AP
                                                      headers={"Retry-After": "5"}))
         # Bugs and outages: log the detail, never leak it to the caller.
         log.exception("unhandled error", extra={"error_type": type(error).__name__})
-        request_id = app.current_event.request_context.request_id
+        request_id = app.current_event.request_id
         return json_response(
             500, {"error": "internal_error", "message": f"Internal error (request {request_id})"}
         )
@@ -164,7 +163,7 @@ def http_app(service: str, *routers: Router, logger: Logger | None = None) -> AP
     return app
 
 
-def http_function(service: str, *routers: Router) -> tuple[APIGatewayHttpResolver, Handler]:
+def http_function(service: str, *routers: Router) -> tuple[Resolver, Handler]:
     """The resolver and the Lambda handler of one HTTP API function, observed like every function."""
     observed = observability(service)
     app = http_app(service, *routers, logger=observed.logger)

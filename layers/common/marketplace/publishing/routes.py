@@ -18,21 +18,18 @@ import base64
 import binascii
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
-
 from marketplace.catalog import store as catalog
 from marketplace.platform import body as bodies
 from marketplace.platform import middleware
 from marketplace.platform.errors import BadRequest, NotFound, Unauthorized
 from marketplace.platform.http import json_response, location_value, public_base_url
+from marketplace.platform.router import Request, Response, Router
 from marketplace.publishing import direct, lifecycle, service, store, tokens, uploads, vsce
 
 router = Router()
 
 
-def credential(event: BaseProxyEvent) -> str | None:
+def credential(event: Request) -> str | None:
     """The token from ``Authorization: Bearer``, vsce's ``Basic base64(":" + token)``, or ``?token=`` (ovsx).
 
     A Basic credential that is not base64 is still a credential, so it is refused as not valid rather than as
@@ -49,7 +46,7 @@ def credential(event: BaseProxyEvent) -> str | None:
     return event.get_query_string_value("token")
 
 
-def authenticate(event: BaseProxyEvent) -> service.Principal:
+def authenticate(event: Request) -> service.Principal:
     """The caller's principal. A credential sent in a shape no token has is refused as not valid, not as
     missing: only a request without one is told that a token is required."""
     value = credential(event)
@@ -78,14 +75,14 @@ def _json_body() -> dict[str, Any]:
 
 
 @router.post("/api/publish/uploads", middlewares=SIGNED_IN)
-def create_upload() -> Response[str]:
+def create_upload() -> Response:
     principal = _principal()
     created = uploads.create(principal, _json_body())
     return json_response(201, created, {"Location": location_value(f"/api/publish/uploads/{created['id']}")})
 
 
 @router.get("/api/publish/uploads/<upload_id>", middlewares=SIGNED_IN)
-def get_upload(upload_id: str) -> Response[str]:
+def get_upload(upload_id: str) -> Response:
     principal = _principal()
     record = store.find_upload(upload_id) if len(upload_id) <= 64 else None
     if record is None or record.user != principal.user:
@@ -99,7 +96,7 @@ def _optional_json_body() -> dict[str, Any]:
 
 
 @router.post("/api/publish/extensions/<namespace>/<extension>/unpublish", middlewares=SIGNED_IN)
-def unpublish(namespace: str, extension: str) -> Response[str]:
+def unpublish(namespace: str, extension: str) -> Response:
     principal = _principal()
     body = _optional_json_body()
     version, target = body.get("version"), body.get("targetPlatform")
@@ -110,7 +107,7 @@ def unpublish(namespace: str, extension: str) -> Response[str]:
 
 
 @router.post("/api/publish/extensions/<namespace>/<extension>/deprecate", middlewares=SIGNED_IN)
-def deprecate(namespace: str, extension: str) -> Response[str]:
+def deprecate(namespace: str, extension: str) -> Response:
     principal = _principal()
     body = _optional_json_body()
     lifecycle.deprecate(principal, namespace, extension, body.get("replacement"), body.get("message"))
@@ -119,13 +116,13 @@ def deprecate(namespace: str, extension: str) -> Response[str]:
 
 
 @router.delete("/api/publish/extensions/<namespace>/<extension>/deprecate", middlewares=SIGNED_IN)
-def undeprecate(namespace: str, extension: str) -> Response[str]:
+def undeprecate(namespace: str, extension: str) -> Response:
     principal = _principal()
     lifecycle.undeprecate(principal, namespace, extension)
     return json_response(200, {"extension": f"{namespace}.{extension}".lower(), "deprecated": False})
 
 
-def _verdict(record: store.UploadRecord) -> Response[str]:
+def _verdict(record: store.UploadRecord) -> Response:
     """Open VSX's answers: 201 with the extension, or 400 with the reason (``... is already published.``)."""
     from marketplace.catalog import model  # only the body-publishing clients need the serializer
     from marketplace.gallery import openvsx
@@ -148,13 +145,13 @@ def _verdict(record: store.UploadRecord) -> Response[str]:
 
 
 @router.post("/api/-/publish", middlewares=SIGNED_IN)
-def ovsx_publish() -> Response[str]:
+def ovsx_publish() -> Response:
     principal = _principal()
     return _verdict(direct.publish(principal, _package()))
 
 
 @router.post("/api/-/namespace/create", middlewares=SIGNED_IN)
-def ovsx_create_namespace() -> Response[str]:
+def ovsx_create_namespace() -> Response:
     principal = _principal()
     name = _json_body().get("name")
     if not isinstance(name, str):
@@ -164,31 +161,31 @@ def ovsx_create_namespace() -> Response[str]:
 
 
 @router.get("/api/<namespace>/verify-pat", middlewares=SIGNED_IN)
-def ovsx_verify_pat(namespace: str) -> Response[str]:
+def ovsx_verify_pat(namespace: str) -> Response:
     principal = _principal()
     service.authorize(principal, namespace)
     return json_response(200, {"success": f"Valid access token for namespace {namespace}."})
 
 
 @router.route("/_apis/gallery", method="OPTIONS")
-def vsce_gallery_locations() -> Response[str]:
+def vsce_gallery_locations() -> Response:
     return json_response(200, vsce.locations(vsce.GALLERY_LOCATIONS))
 
 
 @router.route("/_apis/securityroles", method="OPTIONS")
-def vsce_security_role_locations() -> Response[str]:
+def vsce_security_role_locations() -> Response:
     return json_response(200, vsce.locations(vsce.SECURITY_ROLE_LOCATIONS))
 
 
 @router.get("/_apis/gallery/publishers/<publisher>/extensions/<extension>", middlewares=SIGNED_IN)
-def vsce_get_extension(publisher: str, extension: str) -> Response[str]:
+def vsce_get_extension(publisher: str, extension: str) -> Response:
     found = catalog.get_extension(f"{publisher}.{extension}")
     if found is None:
         raise NotFound(f"extension {publisher}.{extension} does not exist")
     return json_response(200, vsce.published_extension(found, catalog.versions(found.extension_id)))
 
 
-def _vsce_publish() -> Response[str]:
+def _vsce_publish() -> Response:
     record = direct.publish(_principal(), _package())
     if record.status == "published" and record.extension_id:
         found = catalog.get_extension(record.extension_id)
@@ -202,18 +199,18 @@ def _vsce_publish() -> Response[str]:
 
 
 @router.post("/_apis/gallery/extensions", middlewares=SIGNED_IN)
-def vsce_create_extension() -> Response[str]:
+def vsce_create_extension() -> Response:
     return _vsce_publish()
 
 
 @router.put("/_apis/gallery/publishers/<publisher>/extensions/<extension>", middlewares=SIGNED_IN)
-def vsce_update_extension(publisher: str, extension: str) -> Response[str]:
+def vsce_update_extension(publisher: str, extension: str) -> Response:
     return _vsce_publish()
 
 
 @router.get("/_apis/securityroles/scopes/gallery.publisher/roleassignments/resources/<publisher>",
             middlewares=SIGNED_IN)
-def vsce_role_assignments(publisher: str) -> Response[str]:
+def vsce_role_assignments(publisher: str) -> Response:
     principal = _principal()
     service.authorize(principal, publisher)
     member = store.get_member(publisher, principal.user)

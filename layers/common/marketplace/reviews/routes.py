@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import functools
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import BaseRouter, Router
-
 from marketplace.identity import Principal, authenticate
 from marketplace.platform import middleware
 from marketplace.platform.config import setting_int
 from marketplace.platform.http import json_response, public_base_url
 from marketplace.platform.ratelimit import RateLimit
 from marketplace.platform.resources import STATISTICS_TABLE
+from marketplace.platform.router import Response, Router
 from marketplace.reviews import protocol, service
 from marketplace.reviews.service import Reviewer
 from marketplace.reviews.validation import display_name, parse_body, read_body
@@ -40,7 +38,7 @@ def _rate_limit() -> RateLimit:
                      setting_int(RATE_WINDOW_VAR, DEFAULT_RATE_WINDOW))
 
 
-def _rate_key(app: BaseRouter) -> str:
+def _rate_key(app: Router) -> str:
     return f"review:{middleware.principal(app, Principal).user_id}"
 
 
@@ -61,14 +59,14 @@ def _base() -> str:
 
 
 @router.get("/api/<namespace>/<extension>/reviews")
-def list_reviews(namespace: str, extension: str) -> Response[str]:
+def list_reviews(namespace: str, extension: str) -> Response:
     entry = service.extension(namespace, extension)
     body = protocol.review_list_json(_base(), entry, service.visible_reviews(entry))
     return json_response(200, body, NO_CACHE)
 
 
 @router.post("/api/<namespace>/<extension>/review", middlewares=SIGNED_IN)
-def post_review(namespace: str, extension: str) -> Response[str]:
+def post_review(namespace: str, extension: str) -> Response:
     reviewer = _reviewer()
     review = parse_body(read_body(router.current_event))
     entry = service.extension(namespace, extension)
@@ -77,7 +75,7 @@ def post_review(namespace: str, extension: str) -> Response[str]:
 
 
 @router.post("/api/<namespace>/<extension>/review/delete", middlewares=SIGNED_IN)
-def delete_review(namespace: str, extension: str) -> Response[str]:
+def delete_review(namespace: str, extension: str) -> Response:
     reviewer = _reviewer()
     entry = service.extension(namespace, extension)
     service.delete(entry, reviewer.user_id)

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import functools
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import BaseRouter, Router
-
 from marketplace.identity import Principal, authenticate
 from marketplace.platform import body, middleware
 from marketplace.platform.config import setting_int
 from marketplace.platform.http import json_response
 from marketplace.platform.ratelimit import RateLimit
 from marketplace.platform.resources import SYNC_TABLE
+from marketplace.platform.router import Response, Router
 from marketplace.sync import protocol
 from marketplace.sync.crypto import KmsDataKeys
 from marketplace.sync.protocol import NO_REF, ROOT
@@ -51,7 +49,7 @@ def _rate_limit() -> RateLimit:
                      setting_int(RATE_WINDOW_VAR, DEFAULT_RATE_WINDOW))
 
 
-def _user_of(app: BaseRouter) -> str:
+def _user_of(app: Router) -> str:
     return middleware.principal(app, Principal).user_id
 
 
@@ -77,21 +75,21 @@ def _body(resource: str) -> str:
     return protocol.decode_body(data)
 
 
-def _empty(status: int, etag: str | None = None) -> Response[str]:
+def _empty(status: int, etag: str | None = None) -> Response:
     headers = dict(NO_STORE)
     if etag is not None:
         headers["ETag"] = etag
     return Response(status_code=status, content_type=None, body="", headers=headers)
 
 
-def _text(body: str, etag: str | None = None) -> Response[str]:
+def _text(body: str, etag: str | None = None) -> Response:
     headers = dict(NO_STORE)
     if etag is not None:
         headers["ETag"] = etag
     return Response(status_code=200, content_type=TEXT, body=body, headers=headers)
 
 
-def _json(body: object, etag: str | None = None) -> Response[str]:
+def _json(body: object, etag: str | None = None) -> Response:
     headers = dict(NO_STORE)
     if etag is not None:
         headers["ETag"] = etag
@@ -102,7 +100,7 @@ def _json(body: object, etag: str | None = None) -> Response[str]:
 
 
 @router.get(f"{V1}/manifest", middlewares=SIGNED_IN)
-def manifest() -> Response[str]:
+def manifest() -> Response:
     user = _user()
     found = service().manifest(user)
     if found is None:
@@ -114,20 +112,20 @@ def manifest() -> Response[str]:
 
 
 @router.delete(f"{V1}/resource", middlewares=SIGNED_IN)
-def delete_everything() -> Response[str]:
+def delete_everything() -> Response:
     service().reset(_user())
     return _empty(204)
 
 
 @router.get(f"{V1}/download/latest", middlewares=SIGNED_IN)
-def download_latest() -> Response[str]:
+def download_latest() -> Response:
     return _json(service().latest_data(_user()))
 
 
 # --- resources, in the root scope and in collections -------------------------------------------------------
 
 
-def _read_latest(scope: str, resource: str) -> Response[str]:
+def _read_latest(scope: str, resource: str) -> Response:
     user = _user()
     document = service().read_latest(user, scope, protocol.resource_name(resource))
     if document is None:
@@ -137,7 +135,7 @@ def _read_latest(scope: str, resource: str) -> Response[str]:
     return _text(document.content, document.ref)
 
 
-def _ref(scope: str, resource: str, ref: str) -> Response[str]:
+def _ref(scope: str, resource: str, ref: str) -> Response:
     if ref == "latest":
         return _read_latest(scope, resource)
     user = _user()
@@ -148,7 +146,7 @@ def _ref(scope: str, resource: str, ref: str) -> Response[str]:
     return _text(service().read_ref(user, scope, name, ref), ref)
 
 
-def _resource(scope: str, resource: str) -> Response[str]:
+def _resource(scope: str, resource: str) -> Response:
     user = _user()
     name = protocol.resource_name(resource)
     method = router.current_event.http_method
@@ -166,24 +164,24 @@ def _resource(scope: str, resource: str) -> Response[str]:
 
 
 @router.route(f"{V1}/resource/<resource>", method=["GET", "POST", "DELETE"], middlewares=SIGNED_IN)
-def resource(resource: str) -> Response[str]:
+def resource(resource: str) -> Response:
     return _resource(ROOT, resource)
 
 
 @router.route(f"{V1}/resource/<resource>/<ref>", method=["GET", "DELETE"], middlewares=SIGNED_IN)
-def resource_ref(resource: str, ref: str) -> Response[str]:
+def resource_ref(resource: str, ref: str) -> Response:
     return _ref(ROOT, resource, ref)
 
 
 @router.route(f"{V1}/collection/<collection>/resource/<resource>", method=["GET", "POST", "DELETE"],
               middlewares=SIGNED_IN)
-def collection_resource(collection: str, resource: str) -> Response[str]:
+def collection_resource(collection: str, resource: str) -> Response:
     return _resource(protocol.collection_id(collection), resource)
 
 
 @router.route(f"{V1}/collection/<collection>/resource/<resource>/<ref>", method=["GET", "DELETE"],
               middlewares=SIGNED_IN)
-def collection_resource_ref(collection: str, resource: str, ref: str) -> Response[str]:
+def collection_resource_ref(collection: str, resource: str, ref: str) -> Response:
     return _ref(protocol.collection_id(collection), resource, ref)
 
 
@@ -191,23 +189,23 @@ def collection_resource_ref(collection: str, resource: str, ref: str) -> Respons
 
 
 @router.get(f"{V1}/collection", middlewares=SIGNED_IN)
-def list_collections() -> Response[str]:
+def list_collections() -> Response:
     return _json([{"id": cid} for cid in service().list_collections(_user())])
 
 
 @router.post(f"{V1}/collection", middlewares=SIGNED_IN)
-def create_collection() -> Response[str]:
+def create_collection() -> Response:
     collection = service().create_collection(_user())
     return Response(status_code=200, content_type=TEXT, body=collection, headers=dict(NO_STORE))
 
 
 @router.delete(f"{V1}/collection", middlewares=SIGNED_IN)
-def delete_collections() -> Response[str]:
+def delete_collections() -> Response:
     service().delete_collections(_user())
     return _empty(204)
 
 
 @router.delete(f"{V1}/collection/<collection>", middlewares=SIGNED_IN)
-def delete_collection(collection: str) -> Response[str]:
+def delete_collection(collection: str) -> Response:
     service().delete_collection(_user(), protocol.collection_id(collection))
     return _empty(204)

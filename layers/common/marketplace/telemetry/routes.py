@@ -13,16 +13,13 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import BaseRouter, Router
-from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
-
 from marketplace.platform import body, middleware
 from marketplace.platform.config import setting_int
 from marketplace.platform.errors import ServiceUnavailable
 from marketplace.platform.http import json_response
 from marketplace.platform.ratelimit import RateLimit
 from marketplace.platform.resources import STATISTICS_TABLE
+from marketplace.platform.router import Request, Response, Router
 from marketplace.telemetry import batch, hashkey, service
 from marketplace.telemetry.events import MAX_BODY_BYTES, MAX_EVENT_BYTES
 from marketplace.telemetry.packing import DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_RECORD_EVENTS, OVERHEAD
@@ -60,7 +57,7 @@ def pseudonyms() -> Pseudonyms:
     return _pseudonyms[1]
 
 
-def client_address(event: BaseProxyEvent) -> str:
+def client_address(event: Request) -> str:
     """The caller's address, used only to derive the rate limiter's key.
 
     The viewer's ``CloudFront-Viewer-Address`` when the request carries the origin secret, else the address API
@@ -76,7 +73,7 @@ def _rate_limit() -> RateLimit:
                      setting_int(RATE_WINDOW_VAR, DEFAULT_RATE_WINDOW))
 
 
-def _caller(app: BaseRouter) -> str:
+def _caller(app: Router) -> str:
     """The rate limiter's key: a keyed hash of the client's address, changing daily."""
     day = datetime.now(UTC).date().isoformat()
     return "telemetry#" + pseudonyms().client(client_address(app.current_event), day)
@@ -96,7 +93,7 @@ def _deadline() -> float:
 
 
 @router.post(PATH, middlewares=COUNTED)
-def ingest() -> Response[str]:
+def ingest() -> Response:
     event = router.current_event
     hashing = pseudonyms()
     now = datetime.now(UTC)
@@ -115,6 +112,6 @@ def ingest() -> Response[str]:
 
 
 @router.route(PATH, method=["GET", "PUT", "PATCH", "DELETE"])
-def other_methods() -> Response[str]:
+def other_methods() -> Response:
     return json_response(405, {"error": "method_not_allowed", "message": f"{PATH} takes POST only"},
                          {"Allow": "POST"})
