@@ -6,15 +6,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench import batch_strategy, cold_start, durable, gallery_query, ingest, stats, sync, telemetry
+from bench import batch_strategy, cold_start, durable, gallery_query, http_router, ingest, stats, sync, telemetry
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--rounds", type=int, default=15,
-                        help="cold-start samples per function and batch-strategy samples per candidate (default 15)")
+                        help="cold-start samples per function, batch-strategy and http-router samples per candidate "
+                             "(default 15)")
     parser.add_argument("--only", choices=("cold-start", "ingest", "gallery-query", "sync", "telemetry", "stats",
-                                           "batch-strategy", "durable"),
+                                           "batch-strategy", "http-router", "durable"),
                         help="run one benchmark")
     parser.add_argument("--ingest-mib", type=int, default=50, help="size of the ingest benchmark's package")
     parser.add_argument("--catalog", type=int, default=gallery_query.CATALOG_SIZE,
@@ -68,6 +69,9 @@ def main() -> int:
     if args.only in (None, "batch-strategy"):  # no budget: the table is what chose platform.batch
         strategies = batch_strategy.measure(args.rounds)
         print(("\n" if args.only is None else "") + batch_strategy.table(strategies), flush=True)
+    if args.only in (None, "http-router"):  # no budget: the table is what chose platform.router
+        routers = http_router.measure(args.rounds)
+        print(("\n" if args.only is None else "") + http_router.table(routers), flush=True)
     if args.only in (None, "durable"):  # last: it starts the local runtime in this process
         try:
             stored = durable.measure(args.versions, args.package_kib, args.durable_queries, args.durable_publishes,

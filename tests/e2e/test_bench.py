@@ -119,3 +119,12 @@ def test_durable_table():
     for operation in ("DynamoDB PutItem (200 B) x20", "S3 PutObject (1 KiB) x20"):
         ratio = float(rows[operation].rsplit(": ", 1)[1].rstrip("x"))
         assert 0.2 < ratio < 50
+
+
+def test_http_router_table():
+    lines = bench("--only", "http-router", "--rounds", "1")
+    assert lines[0].startswith("HTTP router: import + resolver with CORS and 23 rules + first request")
+    rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in lines[3:]]
+    assert [r[0] for r in rows] == ["powertools", "marketplace"]
+    for cells in rows:
+        assert 0 < float(cells[1]) < 5000 and 0 < float(cells[2]) < 100_000 and 0 < float(cells[3]) < 100_000

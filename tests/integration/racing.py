@@ -1,8 +1,8 @@
 """Requests that race for real: each event goes to the handler in its own process (as separate Lambda
 instances would), all released together by a barrier, against moto's server so they share one backend.
 
-Threads cannot do this: the Powertools resolver keeps the current event in a class attribute, which is why
-a Lambda instance serves one request at a time.
+Threads would not do: a Lambda instance serves one request at a time, with its own module state, and the
+race is between instances.
 """
 
 from __future__ import annotations

@@ -4,9 +4,8 @@ shares at the same moment.
 
 A ``FunctionPool`` holds up to ``limit`` environments of one function. An invocation takes an idle one, or
 starts a new one (a cold start, paid by that invocation) while fewer than ``limit`` exist, or waits for one to
-come free. Each environment runs one invocation at a time; module state (Powertools' resolvers keep the
-current event on the class) is therefore never seen by two requests at once, and environment variables are the
-function's own.
+come free. Each environment runs one invocation at a time; module state is therefore never seen by two requests at
+once, as on Lambda, and environment variables are the function's own.
 
 Failures are Lambda's: an unhandled exception is a function error (the environment is kept); an environment
 that dies mid-invocation (``Runtime.ExitError``) or runs past the function's timeout (``Sandbox.Timedout``)

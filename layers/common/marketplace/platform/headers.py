@@ -1,6 +1,6 @@
 """Request headers by name in any case: the one lookup for code handed a plain header mapping.
 
-Routes read ``router.current_event.headers``, which Powertools already looks up without case. The code that
+Routes read ``router.current_event.headers``, which ``platform.router`` already looks up without case. The code that
 sees the raw event or a plain mapping (the identity checks, the origin check, the body decoder, the download
 event) uses these. The module imports nothing, so the light paths (telemetry's body decoder, the trust checks)
 stay light."""

@@ -139,7 +139,7 @@ class Request(Mapping[str, Any]):
 
 NextMiddleware = Callable[["Router"], "Response"]
 Middleware = Callable[["Router", NextMiddleware], Response]
-RouteFunction = Callable[..., Response | dict[str, Any]]
+RouteFunction = Callable[..., Response]
 ExceptionHandler = Callable[[Any], Response]
 
 
@@ -234,10 +234,15 @@ class Router:
 
         def register(function: RouteFunction) -> RouteFunction:
             for one in (method,) if isinstance(method, str) else method:
-                self.routes.append(Route(one, rule, function, compress, list(middlewares or [])))
+                self._add(Route(one, rule, function, compress, list(middlewares or [])))
             return function
 
         return register
+
+    def _add(self, route: Route) -> None:
+        if any(known.method == route.method and known.rule == route.rule for known in self.routes):
+            raise ValueError(f"{route.method} {route.rule} is registered twice")
+        self.routes.append(route)
 
     def get(self, rule: str, *, compress: bool = False,
             middlewares: list[Middleware] | None = None) -> Callable[[RouteFunction], RouteFunction]:
@@ -303,8 +308,8 @@ class CorsConfig:
 
     def headers(self, origin: str | None) -> dict[str, str]:
         """The headers for a request from ``origin`` (none for a request without ``Origin``, or from an origin
-        that is not allowed)."""
-        if not origin:
+        that is not allowed; an empty ``Origin`` is a request from an unknown origin, answered as ``*``)."""
+        if origin is None:
             return {}
         if self.allow_origin == "*":
             allowed = "*"
@@ -329,15 +334,19 @@ class Resolver(Router):
         self.cors = cors
         self._static: list[Route] = []
         self._dynamic: list[Route] = []
-        self._cors_methods: set[str] = set()
+        self._cors_methods: set[str] = {"OPTIONS"}  # a preflight's own method is always allowed
         self._not_found_route = Route("ANY", "/", self._not_found, False, [])
 
     def include_router(self, router: Router) -> None:
         self.exception_handlers.update(router.exception_handlers)
         for route in router.routes:
-            (self._dynamic if route.parameters else self._static).append(route)
-            if self.cors is not None:
-                self._cors_methods.add(route.method)
+            self._add(route)
+
+    def _add(self, route: Route) -> None:
+        super()._add(route)
+        (self._dynamic if route.parameters else self._static).append(route)
+        if self.cors is not None:
+            self._cors_methods.add(route.method)
 
     def resolve(self, event: Mapping[str, Any], lambda_context: Any) -> dict[str, Any]:
         request = Request(event)
@@ -370,8 +379,7 @@ class Resolver(Router):
 
     def _answer(self, route: Route, arguments: dict[str, str]) -> dict[str, Any]:
         def call_route(_: Router) -> Response:
-            result = route.function(**arguments)
-            return result if isinstance(result, Response) else Response(200, JSON, json.dumps(result))
+            return route.function(**arguments)
 
         chain: NextMiddleware = call_route
         for middleware in reversed(route.middlewares):
