@@ -1,13 +1,13 @@
 """Import cost of each batch strategy the event-driven functions could use, measured in one run.
 
 The candidates: ``marketplace.platform.batch`` (the marketplace's partial-batch helper, on plain dicts),
-the same helper on Powertools' event data classes (what the search indexer read its DynamoDB records
-with until this table showed their cost), and Powertools' ``BatchProcessor`` for SQS, Kinesis and DynamoDB Streams, each without and with its
-parser model (pydantic). Each sample is a fresh interpreter that first imports what every function imports
-anyway (``marketplace.platform.observability``, boto3 and one client: not timed), then times the
-candidate's import plus one one-record batch through it (lazy imports on first use count as cold start
-too). Candidates are sampled round-robin in one run, so machine noise hits them alike; the table reports
-medians.
+the same helper on Powertools' event data classes (what the search indexer read its DynamoDB records with
+until this table showed their cost), and Powertools' ``BatchProcessor`` for SQS, Kinesis and DynamoDB
+Streams, each without and with its parser model (pydantic). Each sample is a fresh interpreter that first
+imports what every function imports anyway (``marketplace.platform.observability``, boto3 and one client:
+not timed), then times the candidate's import plus one one-record batch through it (lazy imports on first
+use count as cold start too). Candidates are sampled round-robin in one run, so machine noise hits them
+alike; the table reports medians.
 """
 
 from __future__ import annotations

@@ -16,12 +16,14 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from marketplace.platform import tracing
+
 _lock = threading.Lock()
 
 
 @functools.cache
 def _session() -> boto3.session.Session:
-    return boto3.session.Session()
+    return tracing.instrument(boto3.session.Session())  # X-Ray subsegments for its clients' calls, if tracing
 
 
 @functools.cache

@@ -1,4 +1,5 @@
-"""Logger, tracer and metrics for one function (Powertools): JSON logs, X-Ray, CloudWatch EMF metrics."""
+"""Logger, tracer and metrics for one function: JSON logs and CloudWatch EMF metrics (Powertools), X-Ray
+subsegments (``platform.tracing``)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from marketplace.platform import tracing
 from marketplace.platform.config import METRICS_NAMESPACE
+from marketplace.platform.tracing import Tracer
 
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
@@ -33,10 +36,11 @@ class Observability:
 
 def observability(service: str) -> Observability:
     """The module-level singletons of one function."""
+    # AWS calls are traced in the shared session's clients (platform.aws) and in every session created from
+    # now on: PynamoDB creates its own, one per thread.
+    tracing.instrument_new_sessions()
     return Observability(
         Logger(service=service),
-        # botocore only: it covers pynamodb too, and patching everything X-Ray knows imports requests and
-        # other modules the functions never use (about 40 ms of cold start).
-        Tracer(service=service, patch_modules=("botocore",)),
+        Tracer(service),
         Metrics(namespace=METRICS_NAMESPACE, service=service),
     )
