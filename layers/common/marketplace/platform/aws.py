@@ -4,6 +4,11 @@ One boto3 session serves every client: a new session per client would reload the
 retry data each time (measured in ``bench/``). The endpoint comes from the SDK's own configuration
 chain (``AWS_ENDPOINT_URL``), which is how the local runtime points the very same code at its embedded
 moto server.
+
+Importing this module puts ``sdk_models/`` (the SDK's models of the services the functions call, without
+their documentation: ``stacks/sdk_models.py``) first on botocore's model search path, ``AWS_DATA_PATH``, so
+every client created afterwards in this process, PynamoDB's included, parses a fifth of the JSON: about
+10 ms less cold start per client.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -18,7 +24,18 @@ from botocore.config import Config
 
 from marketplace.platform import tracing
 
+SDK_MODELS = Path(__file__).with_name("sdk_models")
 _lock = threading.Lock()
+
+
+def use_sdk_models() -> None:
+    """Put ``SDK_MODELS`` first on ``AWS_DATA_PATH`` (once; an operator's own entries stay after it)."""
+    entries = [entry for entry in os.environ.get("AWS_DATA_PATH", "").split(os.pathsep) if entry]
+    if str(SDK_MODELS) not in entries and SDK_MODELS.is_dir():
+        os.environ["AWS_DATA_PATH"] = os.pathsep.join([str(SDK_MODELS), *entries])
+
+
+use_sdk_models()
 
 
 @functools.cache

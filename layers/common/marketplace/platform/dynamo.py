@@ -10,6 +10,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.models import Model
 
+from marketplace.platform import aws  # noqa: F401  (PynamoDB's own sessions read the trimmed SDK models too)
 from marketplace.platform.config import location
 from marketplace.platform.resources import TableDef
 
