@@ -43,8 +43,8 @@ def main() -> int:
     args = parser.parse_args()
     ok = True
     if args.only in (None, "cold-start"):
-        floor, rows = cold_start.measure(args.rounds)
-        print(cold_start.table(floor, rows), flush=True)
+        floor, paused, rows = cold_start.measure(args.rounds)
+        print(cold_start.table(floor, paused, rows), flush=True)
         ok = ok and all(row.ok for row in rows)
     if args.only in (None, "ingest"):
         result = ingest.measure(args.ingest_mib)

@@ -5,7 +5,12 @@ The routes live in ``marketplace.gallery.routes`` (VS Code) and ``marketplace.ga
 observability.
 """
 
+from marketplace.platform import coldstart  # first: the garbage collector pauses while the function loads
+
+# isort: split
 from marketplace.gallery import openvsx_routes, routes
 from marketplace.platform.http import http_function
 
 app, lambda_handler = http_function("gallery", routes.router, openvsx_routes.router)
+
+coldstart.loaded()

@@ -7,6 +7,9 @@ that keeps failing goes to the ingest dead-letter queue after the queue's maxRec
 
 from __future__ import annotations
 
+from marketplace.platform import coldstart  # first: the garbage collector pauses while the function loads
+
+# isort: split
 import json
 from typing import Any
 
@@ -36,3 +39,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     # Plain dicts rather than Powertools' event data classes: importing those costs this function about 25 ms
     # of cold start (bench/), and an SQS record needs only its body and messageId.
     return process_partial(event["Records"], record_handler, lambda r: str(r["messageId"]), logger)
+
+coldstart.loaded()

@@ -4,7 +4,12 @@ The routes live in ``marketplace.reviews.routes``; ``http_function`` wraps them 
 (CORS, JSON errors) and the shared observability.
 """
 
+from marketplace.platform import coldstart  # first: the garbage collector pauses while the function loads
+
+# isort: split
 from marketplace.platform.http import http_function
 from marketplace.reviews.routes import router
 
 app, lambda_handler = http_function("reviews", router)
+
+coldstart.loaded()

@@ -8,6 +8,9 @@ be written, and a retried record simply indexes the extension again.
 
 from __future__ import annotations
 
+from marketplace.platform import coldstart  # first: the garbage collector pauses while the function loads
+
+# isort: split
 from collections.abc import Mapping
 from typing import Any
 
@@ -49,3 +52,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 def _sequence(record: Record) -> str:
     """The record's id in a partial-batch answer: its stream sequence number."""
     return str((record.get("dynamodb") or {}).get("SequenceNumber") or record.get("eventID"))
+
+coldstart.loaded()

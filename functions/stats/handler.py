@@ -4,6 +4,9 @@ partial failures from the first record not applied, answered by ``platform.batch
 
 from __future__ import annotations
 
+from marketplace.platform import coldstart  # first: the garbage collector pauses while the function loads
+
+# isort: split
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -19,3 +22,5 @@ processor = StatsProcessor(observed.logger, observed.metrics, catalog=catalog)  
 @observed.entry_point()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return processor.process(event)
+
+coldstart.loaded()
