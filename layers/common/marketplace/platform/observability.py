@@ -4,8 +4,7 @@ subsegments (``platform.tracing``)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -17,8 +16,7 @@ from marketplace.platform.tracing import Tracer
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 
-@dataclass(frozen=True)
-class Observability:
+class Observability(NamedTuple):  # a NamedTuple, not a dataclass: every function builds one at cold start
     logger: Logger
     tracer: Tracer
     metrics: Metrics
