@@ -13,13 +13,13 @@ alike; the table reports medians.
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import lambda_shape
 from marketplace.catalog.keys import summary_key
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,15 +127,7 @@ class Row:
 
 
 def _environment() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
-    env.update({
-        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "layers" / "common")]),
-        "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench", "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_LAMBDA_FUNCTION_NAME": "bench", "POWERTOOLS_SERVICE_NAME": "bench",
-        "POWERTOOLS_METRICS_NAMESPACE": "bench",
-    })
-    return env
+    return lambda_shape.environment("bench")
 
 
 def _sample(candidate: Candidate, env: dict[str, str]) -> float | None:

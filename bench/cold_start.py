@@ -14,7 +14,6 @@ budgeted one.
 
 from __future__ import annotations
 
-import os
 import statistics
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import lambda_shape
 from marketplace.platform.functions import FUNCTIONS, FunctionDef, KeyGrant, ObjectGrant, StreamGrant, TableGrant
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,21 +80,7 @@ class Row:
 
 
 def _environment(fn_name: str, task_root: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
-    env.update({
-        "PYTHONPATH": str(ROOT),
-        "PYTHONDONTWRITEBYTECODE": "0",
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "LAMBDA_TASK_ROOT": task_root,
-        "AWS_LAMBDA_FUNCTION_NAME": fn_name,
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
-        "POWERTOOLS_SERVICE_NAME": fn_name,
-    })
-    return env
+    return lambda_shape.environment(fn_name, task_root)
 
 
 def _sample(target: str, services: list[str], env: dict[str, str]) -> float:

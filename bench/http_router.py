@@ -13,13 +13,14 @@ browser (CORS), alternating.
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from bench import lambda_shape
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUESTS = 2000
@@ -197,16 +198,7 @@ class Row:
 
 
 def _environment(task_root: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
-    env.update({
-        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "layers" / "common")]),
-        "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench", "AWS_EC2_METADATA_DISABLED": "true",
-        "LAMBDA_TASK_ROOT": task_root, "AWS_LAMBDA_FUNCTION_NAME": "gallery",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512", "POWERTOOLS_SERVICE_NAME": "gallery",
-        "POWERTOOLS_METRICS_NAMESPACE": "bench",
-    })
-    return env
+    return lambda_shape.environment("gallery", task_root)
 
 
 def _run(mode: str, candidate: Candidate, env: dict[str, str], requests: int) -> list[float]:
