@@ -46,12 +46,12 @@ def test_cors_preflight(deployment, fn):
 
 def test_unexpected_errors_become_a_json_500_without_details(deployment):
     from marketplace.platform.http import http_app
-    from marketplace.platform.router import Router
+    from marketplace.platform.router import Response, Router
 
     router = Router()
 
     @router.get("/boom")
-    def boom() -> dict:
+    def boom() -> Response:
         raise RuntimeError("secret detail")
 
     app = http_app("test", router)
@@ -64,12 +64,12 @@ def test_unexpected_errors_become_a_json_500_without_details(deployment):
 def test_domain_errors_keep_their_status_and_headers(deployment):
     from marketplace.platform.errors import TooManyRequests
     from marketplace.platform.http import http_app
-    from marketplace.platform.router import Router
+    from marketplace.platform.router import Response, Router
 
     router = Router()
 
     @router.get("/slow-down")
-    def slow() -> dict:
+    def slow() -> Response:
         raise TooManyRequests("too many requests from this client", retry_after_seconds=7)
 
     result = http_app("test", router).resolve(http_event("GET", "/slow-down", "GET /slow-down"), context("gallery"))
