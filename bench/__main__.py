@@ -6,7 +6,19 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench import batch_strategy, cold_start, durable, gallery_query, http_router, ingest, stats, sync, telemetry
+from bench import (
+    batch_strategy,
+    cold_start,
+    cost,
+    durable,
+    gallery_query,
+    http_router,
+    ingest,
+    search_scale,
+    stats,
+    sync,
+    telemetry,
+)
 
 
 def main() -> int:
@@ -15,13 +27,20 @@ def main() -> int:
                         help="cold-start samples per function, batch-strategy and http-router samples per candidate "
                              "(default 15)")
     parser.add_argument("--only", choices=("cold-start", "ingest", "gallery-query", "sync", "telemetry", "stats",
-                                           "batch-strategy", "http-router", "durable"),
+                                           "batch-strategy", "http-router", "durable", "search-scale",
+                                           "cost"),
                         help="run one benchmark")
     parser.add_argument("--ingest-mib", type=int, default=50, help="size of the ingest benchmark's package")
     parser.add_argument("--catalog", type=int, default=gallery_query.CATALOG_SIZE,
                         help="extensions in the gallery-query benchmark's catalog (default 50,000)")
     parser.add_argument("--queries", type=int, default=gallery_query.SAMPLES,
                         help="queries per gallery-query workload (default 400)")
+    parser.add_argument("--scale-catalog", type=int, default=search_scale.CATALOG_SIZE,
+                        help="extensions in the search-scale benchmark's catalog (default 500,000)")
+    parser.add_argument("--scale-queries", type=int, default=search_scale.QUERIES,
+                        help="text queries and browse pages of the search-scale benchmark (default 200 each)")
+    parser.add_argument("--cost-rounds", type=int, default=cost.ROUNDS,
+                        help="invocations timed per request of the cost model (default 60)")
     parser.add_argument("--sync-rounds", type=int, default=sync.ROUNDS,
                         help="rounds of the sync benchmark (each: a write and a read per user and variant)")
     parser.add_argument("--telemetry-rounds", type=int, default=telemetry.ROUNDS,
@@ -72,6 +91,14 @@ def main() -> int:
     if args.only in (None, "http-router"):  # no budget: the table is what chose platform.router
         routers = http_router.measure(args.rounds)
         print(("\n" if args.only is None else "") + http_router.table(routers), flush=True)
+    if args.only in (None, "search-scale"):
+        scaled = search_scale.measure(args.scale_catalog, args.scale_queries)
+        print(("\n" if args.only is None else "") + search_scale.table(scaled), flush=True)
+        ok = ok and scaled.ok
+    if args.only in (None, "cost"):
+        costed = cost.evaluate(cost.measure(rounds=args.cost_rounds))
+        print(("\n" if args.only is None else "") + cost.table(costed), flush=True)
+        ok = ok and costed.ok
     if args.only in (None, "durable"):  # last: it starts the local runtime in this process
         try:
             stored = durable.measure(args.versions, args.package_kib, args.durable_queries, args.durable_publishes,

@@ -128,3 +128,77 @@ def test_http_router_table():
     assert [r[0] for r in rows] == ["powertools", "marketplace"]
     for cells in rows:
         assert 0 < float(cells[1]) < 5000 and 0 < float(cells[2]) < 100_000 and 0 < float(cells[3]) < 100_000
+
+
+def test_cost_table():
+    lines = bench("--only", "cost", "--cost-rounds", "5")
+    assert lines[0].startswith("Cost on AWS (us-east-1, list prices, arm64, CDN egress and free tiers excluded)")
+
+    def rows(header: str) -> dict[str, list[str]]:
+        start = next(i for i, line in enumerate(lines) if line.startswith(f"| {header} |"))
+        found = {}
+        for line in lines[start + 2:]:
+            if not line.startswith("| "):
+                break
+            cells = [cell.strip().strip("*") for cell in line.split("|")[1:-1]]
+            found[cells[0]] = cells
+        return found
+
+    requests = rows("request")
+    assert list(requests) == ["install", "update download", "update check", "search", "page view", "sync check",
+                              "sync round", "telemetry batch"]
+    for cells in requests.values():
+        components = [float(c.replace(",", "")) for c in cells[5:-1]]
+        assert all(c >= 0 for c in components)
+        assert float(cells[-1].replace(",", "")) == pytest.approx(sum(components), rel=0.02, abs=0.01)
+    assert float(requests["install"][-1].replace(",", "")) > 6.4  # CloudFront and API Gateway alone: $6.40
+
+    headline = rows("headline")
+    install = headline["per million installs (the install alone)"]
+    assert float(install[1].replace(",", "")) == pytest.approx(float(requests["install"][-1].replace(",", "")),
+                                                               rel=0.01)
+    assert install[3] in ("yes", "NO")
+    assert 0 < float(headline["per active user per month (profile below)"][1]) < 1
+
+    steps = rows("invocation")
+    assert steps["gallery: extensionquery by id"][6] == "1 dynamodb.BatchGetItem, 1 dynamodb.Query"
+    assert "1 kinesis.PutRecord" in steps["gallery: package fetch, install"][6]
+    assert "1 kms.Decrypt" in steps["sync: read latest"][6]  # the round starts without the user's key
+    assert steps["gallery: text search"][6] == "none"  # the in-memory index answers
+    for cells in steps.values():
+        assert 0 < float(cells[3]) <= float(cells[4]) < 10_000  # the median, then at the function's vCPU share
+    assert {"Lambda duration, arm64", "CloudFront HTTPS requests, United States"} <= set(rows("price (us-east-1, "
+                                                                                              "on demand)"))
+
+
+def test_search_scale_table():
+    lines = bench("--only", "search-scale", "--scale-catalog", "2000", "--scale-queries", "25")
+    assert lines[0].startswith("Search at 2,000 extensions, in-process: our index beside tantivy on the same catalog "
+                               "(goals for 50,000: first search <= 0.3 s, index <= 64 MiB, P95 <= 10 ms)")
+    rows = {cells[1].strip(): [c.strip() for c in cells[2:-1]] for cells in (line.split("|") for line in lines[3:12])}
+    assert list(rows) == ["snapshot / index", "write / build", "first search", "index memory", "text search P50 / P95",
+                          "browse P50 / P95", "text P95 vs tantivy", "exact name first", "exact names agree"]
+    assert rows["snapshot / index"][0].endswith("MiB gzipped in 64 segments")
+    assert 0 < float(rows["first search"][0].split()[0]) < 30
+    assert 1 < float(rows["index memory"][0].split()[0]) < 512
+    for name in ("first search", "index memory", "text search P50 / P95", "browse P50 / P95"):
+        assert rows[name][3] in ("yes", "NO")
+    assert rows["exact name first"][0].endswith("of 5 queries")  # one text query in five is an exact name
+
+    def percentiles(cell: str) -> tuple[float, float]:
+        p50, p95 = (float(part) for part in cell.removesuffix(" ms").split(" / "))
+        assert 0 < p50 <= p95
+        return p50, p95
+
+    for workload in ("text search P50 / P95", "browse P50 / P95"):
+        percentiles(rows[workload][0])
+    kinds = {line.split("|")[1].strip(): line.split("|") for line in lines[15:20]}
+    assert list(kinds) == ["exact name", "partial word", "two words", "publisher", "tag"]
+    if rows["text search P50 / P95"][1] != "tantivy unavailable":  # a dev dependency: ./dev setup installs it
+        assert lines[1].split("|")[3].strip().startswith("tantivy ")
+        for workload in ("text search P50 / P95", "browse P50 / P95"):
+            percentiles(rows[workload][1])
+        for cells in kinds.values():
+            percentiles(cells[4].strip())
+        assert rows["exact names agree"][0].startswith("first hits ")
+        assert rows["exact names agree"][3] in ("yes", "NO")
