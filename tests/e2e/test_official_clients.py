@@ -63,7 +63,11 @@ def test_ovsx_namespaces_and_token_checks(served: Served, tmp_path: Path):
 
     created = _run(served, tmp_path, ovsx, "create-namespace", "ovsxnew", *registry)
     assert created.returncode == 0 and "Created namespace ovsxnew" in created.stdout + created.stderr
-    verified = _run(served, tmp_path, ovsx, "verify-pat", "ovsxnew", *registry)
+    widened = _run(served, tmp_path, ovsx, "verify-pat", "ovsxnew", *registry)  # the token keeps its scope
+    assert widened.returncode != 0 and "may not publish" in widened.stdout + widened.stderr
+    owner = served.cli("token", "create", "--user", "ovsx-admin", "--namespace", "ovsxnew").stdout.strip()
+    verified = _run(served, tmp_path, ovsx, "verify-pat", "ovsxnew", "--registryUrl", served.base_url,
+                    "-p", owner.splitlines()[-1])
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
     other = _run(served, tmp_path, ovsx, "verify-pat", "somebody-else", *registry)

@@ -105,13 +105,6 @@ class FakePublishingStore:
             if token is not None:
                 yield token
 
-    def extend_token_scope(self, token_id: str, namespace: str) -> None:
-        self.faults.run("extend_token_scope")
-        token = self._read(TokenItem, TokenItem.key(token_id), TokenItem.SK)
-        if token is not None:
-            token.namespaces = {*token.namespaces, namespace}
-            self._write(token)
-
     def revoke_token(self, token: TokenItem, now: datetime) -> bool:
         self.faults.run("revoke_token")
         stored = self._read(TokenItem, str(token.pk), TokenItem.SK)

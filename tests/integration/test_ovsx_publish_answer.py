@@ -70,3 +70,28 @@ def test_the_answer_is_the_new_version_s_extension_json(deployment):
 
     assert duplicate["statusCode"] == 400
     assert json.loads(duplicate["body"])["error"] == "Extension answers.hello-1.0.0 is already published."
+
+
+def _ovsx(method: str, path: str, token: str, body: dict | None = None) -> dict:
+    event = http_event(method, path, f"{method} {path}", headers={"host": HOST, "content-type": "application/json"},
+                       body=json.dumps(body) if body is not None else None, query=f"token={token}")
+    return publish_api.lambda_handler(event, context("publish_api"))
+
+
+def test_create_namespace_never_widens_the_token_that_asked(deployment):
+    """``ovsx create-namespace other -p <a token for acme>`` used to make that token good for ``other`` too: a
+    contributor's (or a leaked CI) token grew with every namespace created through it."""
+    service.create_publisher("acme", "alice")
+    service.add_member("acme", "mallory", "contributor")
+    token = service.create_token("mallory", ["acme"])
+
+    created = _ovsx("POST", "/api/-/namespace/create", token, {"name": "other"})
+    assert created["statusCode"] == 201, created["body"]
+    assert "does not cover it" in json.loads(created["body"])["success"]
+
+    refused = _ovsx("GET", "/api/other/verify-pat", token)
+    assert refused["statusCode"] == 403, refused["body"]
+    assert _ovsx("GET", "/api/acme/verify-pat", token)["statusCode"] == 200
+    assert service.authenticate(token).namespaces == {"acme"}
+    owner = service.create_token("mallory", ["other"])  # the namespace is its creator's: a token naming it works
+    assert _ovsx("GET", "/api/other/verify-pat", owner)["statusCode"] == 200

@@ -69,9 +69,22 @@ def test_a_token_creating_a_taken_namespace_keeps_its_scope(publishing: Publishi
         publishing.create_namespace_for(principal, "shared")
     stored = fake.get_token(principal.token_id)
     assert stored is not None and stored.namespaces == {"alices"}
-    assert fake.faults.calls["extend_token_scope"] == 0
-    publishing.create_namespace_for(principal, "mine")
-    assert publishing.authenticate(token).namespaces == {"alices", "mine"}
+
+
+def test_creating_a_namespace_never_widens_the_token_that_asked(publishing: Publishing,
+                                                                fake: FakePublishingStore) -> None:
+    """A token for one namespace used to become good for every namespace its holder created with it."""
+    publishing.create_publisher("acme", "alice")
+    publishing.add_member("acme", "bob", "contributor")
+    token = publishing.create_token("bob", ["acme"])
+    principal = publishing.authenticate(token)
+    publishing.create_namespace_for(principal, "bobs")
+    assert publishing.authenticate(token).namespaces == {"acme"}
+    with pytest.raises(Forbidden):
+        publishing.authorize(publishing.authenticate(token), "bobs")
+    member = fake.get_member("bobs", "bob")
+    assert member is not None and member.role == "owner"  # the namespace is its creator's
+    assert publishing.authenticate(publishing.create_token("bob", ["bobs"])).namespaces == {"bobs"}
 
 
 def test_adding_a_member_twice_is_a_conflict(publishing: Publishing, fake: FakePublishingStore) -> None:

@@ -157,7 +157,8 @@ def ovsx_create_namespace() -> Response:
     if not isinstance(name, str):
         raise BadRequest('the body must be {"name": "<namespace>"}')
     service.create_namespace_for(principal, name)
-    return json_response(201, {"success": f"Created namespace {name}"})
+    return json_response(201, {"success": f"Created namespace {name}, owned by {principal.user}; the token that "
+                                          f"created it does not cover it: publish to it with a token that names it"})
 
 
 @router.get("/api/<namespace>/verify-pat", middlewares=SIGNED_IN)

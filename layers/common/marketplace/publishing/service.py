@@ -78,7 +78,6 @@ class PublishingStorePort(Protocol):
 
     def tokens_of(self, user: str) -> Iterable[TokenItem]: ...
 
-    def extend_token_scope(self, token_id: str, namespace: str) -> None: ...
 
     def revoke_token(self, token: TokenItem, now: datetime) -> bool: ...
 
@@ -129,8 +128,11 @@ class Publishing:
         return namespace, issued.value
 
     def create_namespace_for(self, principal: Principal, name: str) -> None:
-        """A token's user creates a namespace (Open VSX's ``create-namespace``): the user becomes its owner and
-        the token that asked now covers it. Reserved names stay with the operator."""
+        """A token's user creates a namespace (Open VSX's ``create-namespace``): the user becomes its owner.
+        The token that asked keeps its scope: a token names the namespaces it may publish to when it is made, and
+        widening it here let anyone holding a token for one namespace (a contributor, or a CI job's leaked token)
+        make it good for namespaces it was never meant for. Publishing to the new namespace takes a token that
+        names it. Reserved names stay with the operator."""
         try:
             namespaces.validate(name)
         except namespaces.InvalidName as error:
@@ -145,7 +147,6 @@ class Publishing:
             )
         except AlreadyExists as error:
             raise Conflict(f"namespace {name!r} already exists") from error
-        self.store.extend_token_scope(principal.token_id, name)
 
     def add_member(self, namespace: str, user: str, role: str) -> None:
         if role not in ROLES:

@@ -214,12 +214,6 @@ def tokens_of(user: str) -> Iterator[TokenItem]:
             yield token
 
 
-def extend_token_scope(token_id: str, namespace: str) -> None:
-    token = get_token(token_id)
-    if token is not None:
-        token.update(actions=[TokenItem.namespaces.add({namespace})])
-
-
 def revoke_token(token: TokenItem, now: datetime) -> bool:
     """Revoke once; ``False`` when it already was."""
     try:
