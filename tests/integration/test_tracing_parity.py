@@ -283,3 +283,40 @@ def test_pynamodb_sessions_are_traced_too(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert operations.count("PutItem") == 1
     put = sent[operations.index("PutItem")]
     assert put.name == "dynamodb" and put.aws["table_name"] == "things" and put.parent_id == "53995c3f42cd8ad8"
+
+
+def test_the_platforms_shared_clients_are_traced_once_per_call(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """``platform.aws``'s session picks the handlers up from ``instrument_new_sessions`` alone: one
+    subsegment per call, and each handler registered once on it (not also through ``instrument``)."""
+    from marketplace.platform import aws
+
+    monkeypatch.setattr(botocore.handlers, "BUILTIN_HANDLERS", list(botocore.handlers.BUILTIN_HANDLERS))
+    monkeypatch.setattr(tracing, "_new_sessions", False)
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", str(tmp_path))
+    monkeypatch.delenv("POWERTOOLS_TRACE_DISABLED", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    for name, value in {"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t", "AWS_DEFAULT_REGION": "us-east-1",
+                        "_X_AMZN_TRACE_ID": FIRST}.items():
+        monkeypatch.setenv(name, value)
+    sent: list[tracing.Subsegment] = []
+    monkeypatch.setattr(tracing, "emit", sent.append)
+    runs: list[str] = []
+
+    def counted(event: str, handler: Any) -> Any:
+        def run(**kwargs: Any) -> None:
+            runs.append(event)
+            handler(**kwargs)
+
+        return run
+
+    monkeypatch.setattr(tracing, "_HANDLERS", tuple((event, counted(event, handler))
+                                                    for event, handler in tracing._HANDLERS))
+    tracing.instrument_new_sessions()  # what observability() does while a function loads, before any client
+    aws.reset_clients()
+    try:
+        with mock_aws():
+            aws.client("s3").list_buckets()
+    finally:
+        aws.reset_clients()
+    assert [s.aws["operation"] for s in sent] == ["ListBuckets"]
+    assert sorted(runs) == ["after-call", "before-call", "provide-client-params"]  # each ran once

@@ -40,7 +40,8 @@ use_sdk_models()
 
 @functools.cache
 def _session() -> boto3.session.Session:
-    return tracing.instrument(boto3.session.Session())  # X-Ray subsegments for its clients' calls, if tracing
+    tracing.instrument_new_sessions()  # X-Ray subsegments for its clients' calls (and PynamoDB's), if tracing
+    return boto3.session.Session()
 
 
 @functools.cache

@@ -535,7 +535,7 @@ class _Call:
 def _call_started(params: Any, model: Any, context: dict[str, Any], **_: Any) -> None:
     """provide-client-params: the call's subsegment starts, kept in the call's own request context (so a call
     that never gets as far as an answer, a presigned URL say, leaves nothing behind)."""
-    if _CONTEXT_KEY in context:  # the handlers are registered twice on this session (instrument_new_sessions)
+    if _CONTEXT_KEY in context:  # instrument() on a session made after instrument_new_sessions(): both ran
         return
     try:
         service = model.service_model.metadata["endpointPrefix"]
