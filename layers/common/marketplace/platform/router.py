@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any
 
+from marketplace.platform.headers import lowered_headers
+
 _DYNAMIC = re.compile(r"(<\w+>)")
 # A path parameter holds RFC 3986's unreserved and sub-delimiter characters, and the characters API Gateway
 # passes through decoded; never "/" (a parameter is one path segment).
@@ -60,7 +62,7 @@ class Headers(Mapping[str, str]):
     __slots__ = ("_by_name",)
 
     def __init__(self, headers: Mapping[str, str] | None) -> None:
-        self._by_name = {str(name).lower(): value for name, value in (headers or {}).items()}
+        self._by_name = lowered_headers(headers)
 
     def __getitem__(self, name: str) -> str:
         return self._by_name[name.lower()]
@@ -155,7 +157,6 @@ class Route:
 
     __slots__ = (
         "compress",
-        "cors",
         "function",
         "method",
         "middlewares",
@@ -166,13 +167,12 @@ class Route:
     )
 
     def __init__(self, method: str, rule: str, function: RouteFunction, compress: bool,
-                 middlewares: list[Middleware], cors: bool = True) -> None:
+                 middlewares: list[Middleware]) -> None:
         self.method = method.upper()
         self.rule = rule
         self.function = function
         self.compress = compress
         self.middlewares = middlewares
-        self.cors = cors
         parts = rule.split("/")
         self.segments: tuple[tuple[str | None, str], ...] | None = None
         self.pattern: re.Pattern[str] | None = None
@@ -396,7 +396,7 @@ class Resolver(Router):
     def _serialize(self, route: Route, response: Response) -> dict[str, Any]:
         headers = response.headers
         request = self.current_event
-        if self.cors is not None and route.cors:
+        if self.cors is not None:  # every answer, the not-found one included
             headers.update(self.cors.headers(request.headers.get("origin")))
         compress = response.compress if response.compress is not None else route.compress
         if compress and response.body is not None and "gzip" in (request.headers.get("accept-encoding") or ""):
