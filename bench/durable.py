@@ -60,6 +60,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import gallery_query, synthetic_catalog
+from bench.percentiles import percentile
 
 VERSIONS = 10_000
 VERSIONS_PER_EXTENSION = 5
@@ -102,8 +103,7 @@ class Latency:
     samples_ms: list[float]
 
     def percentile(self, fraction: float) -> float:
-        ordered = sorted(self.samples_ms)
-        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+        return percentile(self.samples_ms, fraction)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from typing import Any
 
 from bench import synthetic_catalog
 from bench.emulator import Emulator, in_process_aws, timed_emulator
+from bench.percentiles import percentile
 
 CATALOG_SIZE = 50_000
 TABLE_SUBSET = 500
@@ -54,8 +55,7 @@ class Workload:
     note: str
 
     def percentile(self, fraction: float) -> float:
-        ordered = sorted(self.samples_ms)
-        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+        return percentile(self.samples_ms, fraction)
 
     @property
     def ok(self) -> bool:

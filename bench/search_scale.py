@@ -48,7 +48,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench import synthetic_catalog
+from bench import percentiles, synthetic_catalog
 
 if TYPE_CHECKING:
     from marketplace.search.analysis import Document
@@ -189,10 +189,8 @@ class Result:
 
 
 def percentile(samples: list[float], fraction: float) -> float:
-    if not samples:
-        return 0.0
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+    """``bench.percentiles``' rule; 0 for an engine that ran no query (tantivy missing)."""
+    return percentiles.percentile(samples, fraction) if samples else 0.0
 
 
 def _normalize(text: str) -> str:

@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench.emulator import Emulator, in_process_aws, timed_emulator
+from bench.percentiles import percentile
 
 EXTENSIONS = 2_000
 BATCHES = 30
@@ -67,8 +68,7 @@ class Result:
     redelivery_writes: int = -1
 
     def percentile(self, fraction: float, values: list[float] | None = None) -> float:
-        ordered = sorted(self.samples_ms if values is None else values)
-        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+        return percentile(self.samples_ms if values is None else values, fraction)
 
     @property
     def events_per_second(self) -> float:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.emulator import Emulator, in_process_aws, timed_emulator
+from bench.percentiles import percentile
 
 BUDGET_RATIO = 2.0
 USERS = 20
@@ -40,8 +41,7 @@ class Series:
     aws_calls: int = 0
 
     def percentile(self, fraction: float, values: list[float] | None = None) -> float:
-        ordered = sorted(self.samples_ms if values is None else values)
-        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+        return percentile(self.samples_ms if values is None else values, fraction)
 
 
 @dataclass(frozen=True)
