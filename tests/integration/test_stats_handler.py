@@ -27,7 +27,7 @@ from marketplace.platform.config import location
 from marketplace.platform.resources import EXTENSIONS_TABLE, STATISTICS_TABLE
 from marketplace.search import indexer, loader, snapshot
 from marketplace.search.encoding import segment_of
-from marketplace.stats import measures, store, writer
+from marketplace.stats import measures, store, totals, writer
 from tests.integration.events import context, http_event
 
 SHARD = "shardId-000000000001"
@@ -134,7 +134,7 @@ def test_a_batch_with_many_events_for_one_extension_writes_its_item_once(writes:
     assert len(writes.to(table)) == 2
     assert store.get_totals("pub.ext") == {"install": 150, "download": 100, "update": 40, "uninstall": 10}
     assert store.get_totals("other.ext") == {"install": 1, "download": 1, "update": 0, "uninstall": 0}
-    shown = store.totals_for(["pub.ext"])["pub.ext"]
+    shown = totals.totals_for(["pub.ext"])["pub.ext"]
     assert shown["downloads"] == 290 and shown["installs"] == 150  # every package fetch is a download
     assert shown["installs_by_day"] == (150,) and shown["weekly_downloads"] == 290
     assert handler.processor.last is not None and handler.processor.last.writes == 2

@@ -189,7 +189,7 @@ def version_from_item(item: Any) -> VersionView:
 def from_items(extension: Any, versions: Iterable[Any], totals: dict[str, Any] | None = None) -> ExtensionView:
     """An ``ExtensionView`` of an ``ExtensionItem`` and its ``VersionItem``s; unpublished versions are left out.
 
-    ``totals`` carries the statistics (``stats.store.statistics_of``: ``downloads``, ``installs``, ``updates``,
+    ``totals`` carries the statistics (``stats.totals.statistics_of``: ``downloads``, ``installs``, ``updates``,
     ``average_rating``, ``rating_count``, ``installs_by_day``, ``stats_day``) when the caller read them.
     """
     totals = totals or {}

@@ -19,8 +19,7 @@ from marketplace.platform.resources import STATISTICS_TABLE
 from marketplace.stats import item, measures
 from marketplace.stats.item import COUNTER, KINDS
 from marketplace.stats.item import TOTALS_SK as TOTALS_SK
-from marketplace.stats.totals import statistics_of as statistics_of
-from marketplace.stats.totals import totals_for as totals_for
+from marketplace.stats.totals import statistics_of
 
 
 class ExtensionTotals(Model):
