@@ -51,6 +51,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from bench import gallery_query, synthetic_catalog
+from bench import stats as bench_stats
 from bench.emulator import Emulator, in_process_aws, timed_emulator
 
 BUDGET_PER_MILLION_INSTALLS = 5.0
@@ -541,16 +542,6 @@ def _query(*criteria: dict[str, Any], page_size: int = 50) -> str:
                        "assetTypes": [], "flags": FLAGS})
 
 
-def _kinesis_event(payloads: Sequence[bytes], first: int) -> dict[str, Any]:
-    return {"Records": [{
-        "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": uuid.uuid4().hex, "sequenceNumber": str(first + i),
-                    "data": base64.b64encode(data).decode(), "approximateArrivalTimestamp": time.time()},
-        "eventSource": "aws:kinesis", "eventVersion": "1.0", "eventID": f"shardId-000000000000:{first + i}",
-        "eventName": "aws:kinesis:record", "awsRegion": "us-east-1",
-        "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/marketplace-bench-events",
-    } for i, data in enumerate(payloads)]}
-
-
 def _stream_event(table_name: str, keys: dict[str, Any], sequence: int) -> dict[str, Any]:
     """A DynamoDB Streams record (NEW_AND_OLD_IMAGES) of an item the stats function touched."""
     from moto.dynamodb.models.dynamo_type import DynamoType
@@ -795,7 +786,8 @@ def _stats_steps(runner: Runner, stats: Any, name: str, payloads: list[bytes], t
     for number, batch in enumerate(batches):  # batch 0 warms the handler up and is not recorded
         clock[0] += 60
         runner.meter.captured.clear()
-        runner.run(step, stats.lambda_handler, _kinesis_event(batch, next(_SEQUENCE) * 10_000), record=number > 0)
+        event = bench_stats.kinesis_event(batch, next(_SEQUENCE) * 10_000)
+        runner.run(step, stats.lambda_handler, event, record=number > 0)
         went = [c for c in runner.meter.calls if c.operation == "UpdateItem" and c.target == table and c.ok]
         if number > 0:
             touches += len(went)

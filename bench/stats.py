@@ -35,6 +35,7 @@ import random
 import time
 import warnings
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -115,6 +116,12 @@ def _batch(rng: random.Random, ids: list[str], first: int) -> dict[str, Any]:
                            separators=(",", ":")).encode() for i in range(EXTENSION_EVENTS)]
     payloads += [_telemetry(rng, ids, now) for _ in range(TELEMETRY_RECORDS)]
     rng.shuffle(payloads)
+    return kinesis_event(payloads, first)
+
+
+def kinesis_event(payloads: Sequence[bytes], first: int) -> dict[str, Any]:
+    """The Kinesis event Lambda hands the stats function: a record per payload, sequence numbers from ``first``
+    on one shard (the cost model feeds it too)."""
     return {"Records": [{
         "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": "p", "sequenceNumber": str(first + i),
                     "data": base64.b64encode(data).decode(), "approximateArrivalTimestamp": 1.0},
