@@ -64,6 +64,11 @@ def _items(extension_id: str) -> tuple[ExtensionRow | None, list[VersionRow]]:
     return summary, versions
 
 
+def rows(extension_id: str) -> tuple[ExtensionRow | None, list[VersionRow]]:
+    """The extension's summary and every version item, unpublished ones too (the website's version history)."""
+    return _items(extension_id.lower())
+
+
 def get_extension(extension_id: str) -> ExtensionRow | None:
     """The extension's summary item (consistent read), ``None`` when it does not exist."""
     answer = _ddb().get_item(TableName=location(EXTENSIONS_TABLE), Key=keys.summary_key(extension_id),

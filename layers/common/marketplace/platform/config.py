@@ -41,3 +41,8 @@ def setting_int(name: str, default: int, *, minimum: int = 1) -> int:
     if value < minimum:
         raise ConfigurationError(f"{name} must be at least {minimum}")
     return value
+
+
+def setting_flag(name: str) -> bool:
+    """A yes/no setting from the environment (``1``, ``true`` or ``yes`` is yes; unset is no)."""
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")

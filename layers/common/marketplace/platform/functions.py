@@ -298,7 +298,28 @@ STATS = FunctionDef(
     ),
 )
 
-FUNCTIONS: tuple[FunctionDef, ...] = (GALLERY, PUBLISH_API, INGEST, SEARCH_INDEXER, SYNC, REVIEWS, TELEMETRY, STATS)
+WEB = FunctionDef(
+    name="web",
+    purpose="the website: server-rendered pages for people (home, search, extension and publisher pages)",
+    memory_mb=1024,  # the search index, as the gallery's
+    timeout_seconds=10,
+    routes=tuple(Route("ANY", path) for path in (
+        "/", "/items", "/search", "/publishers/{proxy+}", "/manage", "/manage/{proxy+}", "/sitemap.xml",
+        "/robots.txt", "/static/{proxy+}",
+    )),
+    grants=(
+        TableGrant(r.EXTENSIONS_TABLE.id),
+        TableGrant(r.STATISTICS_TABLE.id),
+        TableGrant(r.REVIEWS_TABLE.id),
+        ObjectGrant(r.PACKAGES_BUCKET.id, _SEARCH_PREFIX, _READ),
+        # READMEs and CHANGELOGs are rendered from the public assets the CDN serves
+        ObjectGrant(r.PACKAGES_BUCKET.id, r.PACKAGES_BUCKET.public_prefix, _READ),
+    ),
+)
+
+FUNCTIONS: tuple[FunctionDef, ...] = (
+    GALLERY, PUBLISH_API, INGEST, SEARCH_INDEXER, SYNC, REVIEWS, TELEMETRY, STATS, WEB,
+)
 
 
 def function(name: str) -> FunctionDef:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -101,10 +101,6 @@ def public_base_url(headers: Mapping[str, str]) -> str:
     return trust.public_base_url(headers)
 
 
-def error_response(error: MarketplaceError) -> Response:
-    return json_response(error.status, error.body(), error.headers)
-
-
 def with_operation_id(response: dict[str, Any], event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Every answer names its request (``X-Operation-Id``): clients log it with errors, and it finds the
     request's log lines (the API Gateway request id is the logs' correlation id)."""
@@ -130,43 +126,57 @@ def safe_headers(response: dict[str, Any]) -> dict[str, Any]:
     return response
 
 
-def http_app(service: str, *routers: Router, logger: Logger | None = None) -> Resolver:
-    """A resolver with the shared CORS, not-found and error handling, and the capability's routers."""
+ErrorPage = Callable[[int, str], Response]
+
+
+def http_app(service: str, *routers: Router, logger: Logger | None = None,
+             error_page: ErrorPage | None = None) -> Resolver:
+    """A resolver with the shared CORS, not-found and error handling, and the capability's routers.
+
+    Errors are JSON documents (``{"error": ..., "message": ...}``) unless ``error_page`` is given: a function
+    whose answers are read by people (the website) renders each error, with the same status and headers."""
     app = Resolver(cors=CORS)
     log = logger or Logger(service=service)
+
+    def answer(status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None) -> Response:
+        if error_page is None:
+            return json_response(status, body, headers)
+        page = error_page(status, str(body.get("message", "")))
+        page.headers.update(headers or {})
+        return page
 
     @app.not_found
     def _not_found(_: Exception) -> Response:
         event = app.current_event
-        return json_response(404, {"error": "not_found", "message": f"No route for {event.http_method} {event.path}"})
+        return answer(404, {"error": "not_found", "message": f"No route for {event.http_method} {event.path}"})
 
     @app.exception_handler(MarketplaceError)
     def _domain_error(error: MarketplaceError) -> Response:
-        return error_response(error)
+        return answer(error.status, error.body(), error.headers)
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response:
         if aws_unavailable(error):  # throttled, or storage that cannot take the write: retry later, nothing kept
             log.warning("AWS unavailable", extra={"error_type": type(error).__name__, "error": str(error)[:500]})
-            return error_response(ServiceUnavailable("The service is temporarily unable to store or read this; "
-                                                     "nothing was changed. Retry in a moment.",
-                                                     headers={"Retry-After": "5"}))
+            unavailable = ServiceUnavailable("The service is temporarily unable to store or read this; "
+                                             "nothing was changed. Retry in a moment.",
+                                             headers={"Retry-After": "5"})
+            return answer(unavailable.status, unavailable.body(), unavailable.headers)
         # Bugs and outages: log the detail, never leak it to the caller.
         log.exception("unhandled error", extra={"error_type": type(error).__name__})
         request_id = app.current_event.request_id
-        return json_response(
-            500, {"error": "internal_error", "message": f"Internal error (request {request_id})"}
-        )
+        return answer(500, {"error": "internal_error", "message": f"Internal error (request {request_id})"})
 
     for router in routers:
         app.include_router(router)
     return app
 
 
-def http_function(service: str, *routers: Router) -> tuple[Resolver, Handler]:
+def http_function(service: str, *routers: Router,
+                  error_page: ErrorPage | None = None) -> tuple[Resolver, Handler]:
     """The resolver and the Lambda handler of one HTTP API function, observed like every function."""
     observed = observability(service)
-    app = http_app(service, *routers, logger=observed.logger)
+    app = http_app(service, *routers, logger=observed.logger, error_page=error_page)
 
     @observed.entry_point(correlation_paths.API_GATEWAY_HTTP)
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

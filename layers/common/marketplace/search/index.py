@@ -42,6 +42,7 @@ from marketplace.search.analysis import (
     PRE_RELEASE,
     RELEASE,
     STOPWORDS,
+    VERIFIED,
     Document,
     normalize,
     weighted_rating,
@@ -76,6 +77,7 @@ class SearchRequest:
     categories: tuple[str, ...] = ()  # OR-ed, case-insensitive
     target_platform: str | None = None  # a version for that platform or a universal one; "web": web extensions
     featured: bool = False
+    verified: bool = False  # only extensions of verified publishers (the website's filter)
     pre_release: bool | None = None  # True: extensions with a pre-release; False: extensions with a release
     sort: str = "relevance"  # one of SORTS
     descending: bool = True
@@ -131,7 +133,8 @@ class SearchIndex:
         self._categories: dict[str, set[int]] = {}
         self._tags: dict[str, set[int]] = {}
         self._platforms: dict[str, set[int]] = {}
-        self._flags: dict[int, set[int]] = {FEATURED: set(), RELEASE: set(), PRE_RELEASE: set()}
+        self._flags: dict[int, set[int]] = {FEATURED: set(), VERIFIED: set(), RELEASE: set(),
+                                              PRE_RELEASE: set()}
         self._unsorted = False  # after a bulk change: orderings and vocabulary are sorted by settle()
 
     # ----------------------------------------------------------------------------------- changes
@@ -305,6 +308,10 @@ class SearchIndex:
         with self._lock:
             return [d for d in self._documents if d is not None]
 
+    def category_counts(self) -> dict[str, int]:
+        """How many extensions each category (lower-cased) has."""
+        return {category: len(members) for category, members in self._categories.items() if members}
+
     def get(self, extension_id: str) -> ExtensionView | None:
         document = self.document(extension_id)
         return self._view(document) if document is not None else None
@@ -366,6 +373,8 @@ class SearchIndex:
                 wanted.append(_union_of(self._platforms, (platform, UNIVERSAL)))
         if request.featured:
             wanted.append(self._flags[FEATURED])
+        if request.verified:
+            wanted.append(self._flags[VERIFIED])
         if request.pre_release is not None:
             wanted.append(self._flags[PRE_RELEASE if request.pre_release else RELEASE])
         if not wanted:

@@ -1,0 +1,1 @@
+"""Capability: the website, server-rendered pages for people."""
