@@ -558,13 +558,13 @@ def test_a_deprecated_extension_is_still_installable():
     assert versions_of(old) == LIVE["gamma.old"]
 
 
-def test_item_and_publisher_links_redirect():
+def test_item_and_publisher_links_redirect_to_the_website():
     item = call("GET", "/items", query="itemName=acme.linter")
-    assert item.status == 302 and item.location == f"{BASE}/api/acme/linter"
+    assert item.status == 301 and item.location == f"{BASE}/items?itemName=acme.linter"
     assert "itemName" in error(call("GET", "/items", query="itemName=acmelinter"), 400)
     error(call("GET", "/items"), 400)
     publisher = call("GET", "/publishers/acme")
-    assert publisher.status == 302 and publisher.location == f"{BASE}/api/acme"
+    assert publisher.status == 301 and publisher.location == f"{BASE}/publishers/acme"
 
 
 def test_unknown_routes_are_json_404s():

@@ -76,9 +76,10 @@ def test_item_names_outside_the_id_grammar_are_400(deployment, name):
 
 def test_valid_identifiers_still_redirect(deployment):
     answer = _gallery("/publishers/acme-tools")
-    assert answer["statusCode"] == 302 and answer["headers"]["Location"] == f"https://{HOST}/api/acme-tools"
+    assert answer["statusCode"] == 301 and answer["headers"]["Location"] == f"https://{HOST}/publishers/acme-tools"
     answer = _gallery("/items", {"itemName": "acme.linter"})
-    assert answer["statusCode"] == 302 and answer["headers"]["Location"] == f"https://{HOST}/api/acme/linter"
+    assert answer["statusCode"] == 301
+    assert answer["headers"]["Location"] == f"https://{HOST}/items?itemName=acme.linter"
     assert_safe_headers(answer)
 
 

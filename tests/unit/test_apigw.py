@@ -22,6 +22,11 @@ ROUTES = RouteTable(FUNCTIONS)
         ("POST", "/api/somepub/hello/reviews", "gallery", "ANY /api/{proxy+}"),
         ("POST", "/api/somepub/hello/review/delete", "reviews", "ANY /api/{namespace}/{extension}/review/delete"),
         ("GET", "/sync/v1/manifest", "sync", "ANY /sync/{proxy+}"),
+        ("GET", "/", "web", "ANY /"),
+        ("GET", "/items", "web", "ANY /items"),
+        ("GET", "/items/", "web", "ANY /items"),  # a trailing slash is routed as without (VS Code's item links)
+        ("GET", "/publishers/acme", "web", "ANY /publishers/{proxy+}"),
+        ("GET", "/_apis/public/gallery/publishers/acme", "gallery", "ANY /_apis/public/gallery/{proxy+}"),
     ],
 )
 def test_routes_pick_the_most_specific_match(method, path, function, route_key):

@@ -167,11 +167,11 @@ def control_manifest() -> Response:
 
 @router.get(f"{SERVICE}/items")
 def item() -> Response:
+    """Editors configured with the gallery's own ``itemUrl`` (before the website existed) reach its page."""
     found = EXTENSION_ID.fullmatch(_query().get("itemName", ""))
     if found is None:  # only an id can name an item: anything else never reaches the Location header
         raise BadRequest("itemName must be publisher.name (letters, digits and hyphens)")
-    publisher, extension = found.groups()
-    return redirect(f"{_base()}/api/{quote_path(publisher)}/{quote_path(extension)}", LATEST_CACHE)
+    return redirect(f"{_base()}/items?itemName={found.group(0)}", LATEST_CACHE, status=301)
 
 
 @router.get(f"{SERVICE}/publishers/<publisher>")
@@ -179,4 +179,4 @@ def publisher_page(publisher: str) -> Response:
     name = unquote(publisher)
     if not ID_PART.fullmatch(name):
         raise BadRequest("a publisher name is letters, digits and hyphens")
-    return redirect(f"{_base()}/api/{quote_path(name)}", LATEST_CACHE)
+    return redirect(f"{_base()}/publishers/{quote_path(name)}", LATEST_CACHE, status=301)

@@ -74,6 +74,14 @@ class RouteTable:
             raise ValueError(f"routes defined twice: {sorted(duplicates)}")
 
     def match(self, method: str, path: str) -> Match | None:
+        found = self._match(method, path)
+        if found is None and len(path) > 1 and path.endswith("/"):
+            # API Gateway routes "/items/" as "/items" (the event's rawPath keeps the slash): VS Code links an
+            # extension's page as "{itemUrl}/?itemName=..."
+            found = self._match(method, path.rstrip("/"))
+        return found
+
+    def _match(self, method: str, path: str) -> Match | None:
         best: tuple[tuple[int, int, int], CompiledRoute, dict[str, str]] | None = None
         for compiled in self.routes:
             if compiled.route.method not in ("ANY", method.upper()):

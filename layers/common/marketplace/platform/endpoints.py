@@ -15,8 +15,9 @@ def gallery_config(base_url: str) -> dict[str, str]:
     service = f"{base}{GALLERY_PATH}"
     return {
         "serviceUrl": service,
-        "itemUrl": f"{service}/items",
-        "publisherUrl": f"{service}/publishers",
+        # the website's pages (marketplace.web): the editor links "Marketplace" and the publisher's name there
+        "itemUrl": f"{base}/items",
+        "publisherUrl": f"{base}/publishers",
         "resourceUrlTemplate": f"{service}/resources/{{publisher}}/{{name}}/{{version}}/{{path}}",
         "extensionUrlTemplate": f"{service}/vscode/{{publisher}}/{{name}}/latest",
         "controlUrl": f"{service}/control.json",

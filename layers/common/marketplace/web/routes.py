@@ -116,14 +116,14 @@ def home() -> Response:
     return render("home.html", home=pages.home(_base()), canonical=f"{_base()}/")
 
 
-@router.route("/search", READ_METHODS)
+@router.route("/search/?", READ_METHODS)
 def search() -> Response:
     query = pages.SearchQuery.of(_params())
     found = pages.search(query, _base())
     return render("search.html", found=found, query=query, canonical=_base() + query.url())
 
 
-@router.route("/items", READ_METHODS)
+@router.route("/items/?", READ_METHODS)
 def item() -> Response:
     publisher, name = pages.item_name(_params().get("itemName", ""))
     page = pages.extension(publisher, name, _base())
@@ -131,13 +131,13 @@ def item() -> Response:
     return render("extension.html", page=page, canonical=canonical)
 
 
-@router.route("/publishers/<namespace>", READ_METHODS)
+@router.route("/publishers/<namespace>/?", READ_METHODS)
 def publisher(namespace: str) -> Response:
     page = pages.publisher(namespace, _base())
     return render("publisher.html", page=page, canonical=_base() + pages.publisher_url(page.name))
 
 
-@router.route("/manage", READ_METHODS)
+@router.route("/manage/?", READ_METHODS)
 def manage() -> Response:
     return render("manage.html", cache="no-store")
 
