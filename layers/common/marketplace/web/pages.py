@@ -24,7 +24,6 @@ from marketplace.platform.errors import BadRequest, MarketplaceError, NotFound
 from marketplace.reviews import store as reviews_store
 from marketplace.reviews.service import newest_first
 from marketplace.stats.totals import totals_for
-from marketplace.web.content import LinkPolicy, render_markdown
 
 PAGE_SIZE = 24
 HOME_LIST = 8
@@ -306,11 +305,15 @@ def _manifest(version: VersionView) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=64)
-def _rendered(key: str, policy: LinkPolicy) -> Markup | None:
+def _rendered(key: str, package_files: str | None, repository: str | None, remote: bool) -> Markup | None:
     """A README or CHANGELOG as safe HTML. An asset never changes once written, so its rendering is kept."""
+    # loaded with the first extension page: lists and search never render markdown
+    from marketplace.web.content import LinkPolicy, render_markdown
+
     stored = assets.read(key)
     if stored is None or stored.body is None:
         return None
+    policy = LinkPolicy(package_files=package_files, repository=repository, remote_images=remote)
     return render_markdown(stored.body.decode("utf-8", errors="replace"), policy)
 
 
@@ -343,9 +346,9 @@ def extension(publisher: str, name: str, base: str) -> ExtensionPage:
     manifest = _manifest(head)
     package_files = (f"{base}/{head.asset_base}/{serialize.WEB_RESOURCES}/extension/"
                      if serialize.WEB_RESOURCES in head.assets else None)
-    policy = LinkPolicy(package_files=package_files, repository=head.repository, remote_images=remote_images())
-    readme = _rendered(f"{head.asset_base}/{DETAILS}", policy) if DETAILS in head.assets else None
-    changelog = _rendered(f"{head.asset_base}/{CHANGELOG}", policy) if CHANGELOG in head.assets else None
+    policy = (package_files, head.repository, remote_images())
+    readme = _rendered(f"{head.asset_base}/{DETAILS}", *policy) if DETAILS in head.assets else None
+    changelog = _rendered(f"{head.asset_base}/{CHANGELOG}", *policy) if CHANGELOG in head.assets else None
     download = (f"{base}/_apis/public/gallery/publishers/{quote(view.publisher)}/vsextensions/"
                 f"{quote(view.name)}/{quote(head.version)}/vspackage")
     if head.target_platform != "universal":

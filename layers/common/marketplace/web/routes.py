@@ -13,9 +13,9 @@ import mimetypes
 from datetime import UTC
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape as xml_escape
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import escape
 
 from marketplace.platform.errors import NotFound
 from marketplace.platform.http import public_base_url
@@ -171,7 +171,7 @@ def sitemap() -> Response:
     entries = []
     for path, modified in pages.sitemap_paths():
         lastmod = f"<lastmod>{modified.astimezone(UTC).strftime('%Y-%m-%d')}</lastmod>" if modified else ""
-        entries.append(f"<url><loc>{xml_escape(base + path)}</loc>{lastmod}</url>")
+        entries.append(f"<url><loc>{escape(base + path)}</loc>{lastmod}</url>")
     xml = ('<?xml version="1.0" encoding="UTF-8"?>\n'
            '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">' + "".join(entries) + "</urlset>\n")
     return Response(200, "application/xml; charset=utf-8", xml,
