@@ -302,7 +302,8 @@ WEB = FunctionDef(
     name="web",
     purpose="the website: server-rendered pages for people (home, search, extension and publisher pages)",
     memory_mb=1024,  # the search index, as the gallery's
-    timeout_seconds=10,
+    # a hostile README at the size cap takes seconds to render once per instance (docs/website.md)
+    timeout_seconds=20,
     routes=tuple(Route("ANY", path) for path in (
         "/", "/items", "/search", "/publishers/{proxy+}", "/manage", "/manage/{proxy+}", "/sitemap.xml",
         "/robots.txt", "/static/{proxy+}",
