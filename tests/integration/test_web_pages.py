@@ -202,3 +202,18 @@ def test_the_links_vs_code_builds_from_item_url_and_publisher_url_open_the_pages
     reviews = get("/items/", "itemName=acme.linter&ssr=false")
     assert reviews.status == 200 and 'id="review-details"' in reviews.text
     assert "/items?itemName=acme.linter" in page("/publishers/acme").links
+
+
+def test_third_party_images_are_allowed_by_the_policy_only_with_the_operators_consent(monkeypatch):
+    assert "img-src 'self';" in get("/").headers["content-security-policy"]
+    monkeypatch.setenv("WEB_REMOTE_IMAGES", "true")
+    assert "img-src 'self' https:;" in get("/").headers["content-security-policy"]
+
+
+def test_head_answers_like_get():
+    reply = get("/items", "itemName=acme.linter", method="HEAD")
+    assert reply.status == 200 and reply.headers["content-type"] == "text/html; charset=utf-8"
+
+
+def test_other_methods_are_not_pages():
+    assert get("/items", "itemName=acme.linter", method="POST").status == 404
