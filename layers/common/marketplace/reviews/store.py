@@ -170,13 +170,14 @@ def get(extension_id: str, user_id: str) -> StoredReview | None:
     return _review(item) if item else None
 
 
-def reviews_of(extension_id: str) -> list[StoredReview]:
-    """Every review of the extension, hidden ones included, in one consistent Query (paged)."""
+def reviews_of(extension_id: str, *, consistent: bool = True) -> list[StoredReview]:
+    """Every review of the extension, hidden ones included, in one Query (paged); consistent unless the reader
+    only shows them (the website: half the read units, a second behind at most)."""
     request: dict[str, Any] = {
         "TableName": location(REVIEWS_TABLE),
         "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
         "ExpressionAttributeValues": {":pk": {"S": extension_key(extension_id)}, ":prefix": {"S": REVIEW_PREFIX}},
-        "ConsistentRead": True,
+        "ConsistentRead": consistent,
     }
     found: list[StoredReview] = []
     while True:

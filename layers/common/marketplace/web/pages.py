@@ -294,14 +294,16 @@ def _https(url: str | None) -> str | None:
     return None
 
 
-def _manifest(version: VersionView) -> dict[str, Any]:
-    stored = assets.read(f"{version.asset_base}/{serialize.MANIFEST}") if serialize.MANIFEST in version.assets \
-        else None
+@lru_cache(maxsize=256)
+def _sponsor(manifest_key: str) -> str | None:
+    """package.json's ``sponsor.url`` (an http(s) URL), read once per instance: an asset never changes."""
+    stored = assets.read(manifest_key)
     try:
         found = json.loads(stored.body) if stored and stored.body else {}
     except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
+        return None
+    sponsor = found.get("sponsor") if isinstance(found, dict) else None
+    return _https(sponsor.get("url")) if isinstance(sponsor, dict) else None
 
 
 @lru_cache(maxsize=64)
@@ -317,16 +319,16 @@ def _rendered(key: str, package_files: str | None, repository: str | None, remot
     return render_markdown(stored.body.decode("utf-8", errors="replace"), policy)
 
 
-def _links(version: VersionView, manifest: Mapping[str, Any]) -> list[Link]:
+def _links(version: VersionView) -> list[Link]:
     links = []
     for label, url in (("Repository", version.repository), ("Homepage", version.homepage),
                        ("Issues", version.bugs)):
         if _https(url):
             links.append(Link(label, str(url)))
-    sponsor = manifest.get("sponsor")
-    sponsor_url = _https(sponsor.get("url")) if isinstance(sponsor, dict) else None
-    if sponsor_url:
-        links.append(Link("Sponsor", sponsor_url))
+    sponsor = _sponsor(f"{version.asset_base}/{serialize.MANIFEST}") if serialize.MANIFEST in version.assets \
+        else None
+    if sponsor:
+        links.append(Link("Sponsor", sponsor))
     return links
 
 
@@ -343,7 +345,6 @@ def extension(publisher: str, name: str, base: str) -> ExtensionPage:
     head = _head(view)
     if summary.unpublished or head is None:
         raise Gone(f"{summary.publisher}.{summary.name} was unpublished by its publisher.")
-    manifest = _manifest(head)
     package_files = (f"{base}/{head.asset_base}/{serialize.WEB_RESOURCES}/extension/"
                      if serialize.WEB_RESOURCES in head.assets else None)
     policy = (package_files, head.repository, remote_images())
@@ -356,10 +357,11 @@ def extension(publisher: str, name: str, base: str) -> ExtensionPage:
     history = [HistoryEntry(r.version, r.target_platform, bool(r.pre_release), r.published_at,
                             "unpublished" if r.unpublished_at is not None else "published")
                for r in sorted(rows, key=lambda r: r.published_at, reverse=True)]
-    stored_reviews = newest_first([r for r in reviews_store.reviews_of(extension_id) if r.counted])[:MAX_REVIEWS]
+    stored_reviews = newest_first([r for r in reviews_store.reviews_of(extension_id, consistent=False)
+                                  if r.counted])[:MAX_REVIEWS]
     return ExtensionPage(
         view=view, head=head, icon=_asset_url(base, head, ICON), download=download, readme=readme,
-        changelog=changelog, links=_links(head, manifest), history=history,
+        changelog=changelog, links=_links(head), history=history,
         dependencies=[d for d in head.dependencies if EXTENSION_ID.fullmatch(d)],
         pack=[p for p in head.extension_pack if EXTENSION_ID.fullmatch(p)],
         reviews=[Review(r.display_name, r.rating, r.title, r.comment, r.version, r.updated_at[:10])
