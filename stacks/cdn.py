@@ -8,6 +8,14 @@
   and the response headers policy adds the headers to the rest. A missing asset is S3's own ``404`` because the
   distribution may list the bucket (S3 answers ``403`` to a reader without ``s3:ListBucket``). No
   distribution-wide custom error response: it would rewrite the API's own ``403``s too.
+- The website (``marketplace.web``, the ``web`` function) is served by the API origin like the API: the home page
+  ``/`` by the default behaviour (whose cache policy honours the ``Cache-Control: public, max-age=60`` the function
+  sends), the other pages (``PAGE_PATHS``) by a ``GET``/``HEAD`` behaviour whose cache key holds only the query
+  parameters the pages read (``PAGE_QUERY_PARAMETERS``), no header and no cookie, so an unknown parameter cannot
+  split the cache. The origin request policy still forwards every parameter, header and cookie: a cached page must
+  not depend on anything outside its key (the absolute URLs in a page come from the viewer's ``Host``, one per
+  distribution). ``/static/*`` files are addressed by their digest and cached for long; ``/manage`` is never
+  cached (it will have sign-in).
 - Access logs: standard logging v2 (``stacks.cdn_logs``), without query strings or client addresses.
 """
 
@@ -44,6 +52,27 @@ function handler(event) {
 }
 """
 API_CACHE_MAX_TTL = Duration.days(1)
+# The website's pages besides the home page (the default behaviour serves ``/``), read-only.
+PAGE_PATHS: tuple[str, ...] = ("/items", "/search", "/publishers/*", "/sitemap.xml", "/robots.txt")
+# Every query parameter the pages read (marketplace.web); the pages' cache key holds these and no other. Add a
+# parameter here when a page starts reading it, or CloudFront answers every value of it with the same cached page.
+PAGE_QUERY_PARAMETERS: tuple[str, ...] = (
+    "itemName",  # the extension page, /items?itemName=publisher.name (the URL vsce publish prints)
+    # the search page (marketplace.web.pages.SearchQuery)
+    "q",
+    "category",
+    "platform",
+    "prerelease",
+    "verified",
+    "sort",
+    "page",
+)
+PAGE_CACHE_DEFAULT_TTL = Duration.seconds(60)  # as the function's Cache-Control on pages
+PAGE_CACHE_MAX_TTL = Duration.days(1)
+MANAGE_PATHS: tuple[str, ...] = ("/manage", "/manage/*")
+STATIC_PATH = "/static/*"
+STATIC_CACHE_DEFAULT_TTL = Duration.days(1)
+STATIC_CACHE_MAX_TTL = Duration.days(365)  # the function answers digest-addressed files with max-age of a year
 PREFLIGHT_STATUS = 200  # as the local stand-in answers a preflight (any 2xx passes a browser's CORS check)
 
 
@@ -104,6 +133,31 @@ def _allowed_methods(methods: tuple[str, ...]) -> cloudfront.AllowedMethods:
     raise ValueError(f"no CloudFront method set is exactly {methods}")
 
 
+def api_behavior(
+    origin: cloudfront.IOrigin,
+    forwarded_host: cloudfront.IFunction,
+    cache_policy: cloudfront.ICachePolicy,
+    allowed_methods: cloudfront.AllowedMethods,
+) -> cloudfront.BehaviorOptions:
+    """A behaviour of the API origin; the default one and the website's differ only in caching and methods."""
+    return cloudfront.BehaviorOptions(
+        origin=origin,
+        viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+        allowed_methods=allowed_methods,
+        cached_methods=cloudfront.CachedMethods.CACHE_GET_HEAD,
+        cache_policy=cache_policy,
+        # every viewer header but Host, and CloudFront's own headers (CloudFront-Viewer-Address,
+        # CloudFront-Forwarded-Proto), which platform.trust believes once the origin secret matches
+        origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+        function_associations=[
+            cloudfront.FunctionAssociation(
+                function=forwarded_host, event_type=cloudfront.FunctionEventType.VIEWER_REQUEST
+            )
+        ],
+        compress=True,
+    )
+
+
 class ContentDelivery(Construct):
     """The public entry point: ``https://<distribution>/`` for the API and ``/<public_prefix>*`` for assets."""
 
@@ -136,7 +190,7 @@ class ContentDelivery(Construct):
             runtime=cloudfront.FunctionRuntime.JS_2_0,
             comment="Answers CORS preflights (OPTIONS) for public assets",
         )
-        api_cache = cloudfront.CachePolicy(
+        self.api_cache = cloudfront.CachePolicy(
             self,
             "ApiCachePolicy",
             comment="Caches only what the API marks cacheable with Cache-Control",
@@ -144,6 +198,33 @@ class ContentDelivery(Construct):
             default_ttl=Duration.seconds(0),
             max_ttl=API_CACHE_MAX_TTL,
             query_string_behavior=cloudfront.CacheQueryStringBehavior.all(),
+            header_behavior=cloudfront.CacheHeaderBehavior.none(),
+            cookie_behavior=cloudfront.CacheCookieBehavior.none(),
+            enable_accept_encoding_gzip=True,
+            enable_accept_encoding_brotli=True,
+        )
+        self.pages_cache = cloudfront.CachePolicy(
+            self,
+            "PagesCachePolicy",
+            comment="Website pages: keyed on the query parameters the pages read, no header or cookie",
+            min_ttl=Duration.seconds(0),
+            default_ttl=PAGE_CACHE_DEFAULT_TTL,
+            max_ttl=PAGE_CACHE_MAX_TTL,
+            query_string_behavior=cloudfront.CacheQueryStringBehavior.allow_list(*PAGE_QUERY_PARAMETERS),
+            header_behavior=cloudfront.CacheHeaderBehavior.none(),
+            cookie_behavior=cloudfront.CacheCookieBehavior.none(),
+            enable_accept_encoding_gzip=True,
+            enable_accept_encoding_brotli=True,
+        )
+        self.static_cache = cloudfront.CachePolicy(
+            self,
+            "StaticCachePolicy",
+            comment="Website static files, addressed by their digest",
+            # 0: a file asked for by a stale digest is answered with no-cache, which CloudFront then honours
+            min_ttl=Duration.seconds(0),
+            default_ttl=STATIC_CACHE_DEFAULT_TTL,
+            max_ttl=STATIC_CACHE_MAX_TTL,
+            query_string_behavior=cloudfront.CacheQueryStringBehavior.none(),
             header_behavior=cloudfront.CacheHeaderBehavior.none(),
             cookie_behavior=cloudfront.CacheCookieBehavior.none(),
             enable_accept_encoding_gzip=True,
@@ -171,6 +252,17 @@ class ContentDelivery(Construct):
             # CloudFront overwrites a viewer's header of the same name with this value.
             custom_headers={trust.ORIGIN_HEADER: origin_secret},
         )
+
+        def to_api(cache: cloudfront.ICachePolicy, methods: cloudfront.AllowedMethods) -> cloudfront.BehaviorOptions:
+            return api_behavior(api_origin, forwarded_host, cache, methods)
+
+        read_only = cloudfront.AllowedMethods.ALLOW_GET_HEAD  # the website's pages
+        website_behaviors = {
+            **{path: to_api(self.pages_cache, read_only) for path in PAGE_PATHS},
+            **{path: to_api(cloudfront.CachePolicy.CACHING_DISABLED, read_only) for path in MANAGE_PATHS},
+            STATIC_PATH: to_api(self.static_cache, read_only),
+        }
+
         # The origin gets a read-only view of the bucket so that CDK does not write its own bucket policy
         # (which would open every object, not only the public prefix) nor touch the key policy; both are
         # written below, scoped to the public prefix and to this distribution.
@@ -193,21 +285,7 @@ class ContentDelivery(Construct):
             self,
             "Distribution",
             comment=f"{r.PRODUCT} {stack.stack_name}",
-            default_behavior=cloudfront.BehaviorOptions(
-                origin=api_origin,
-                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
-                allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
-                cached_methods=cloudfront.CachedMethods.CACHE_GET_HEAD,
-                cache_policy=api_cache,
-                # every viewer header but Host, and CloudFront's own headers (CloudFront-Viewer-Address,
-                # CloudFront-Forwarded-Proto), which platform.trust believes once the origin secret matches
-                origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
-                function_associations=[
-                    cloudfront.FunctionAssociation(
-                        function=forwarded_host, event_type=cloudfront.FunctionEventType.VIEWER_REQUEST
-                    )
-                ],
-            ),
+            default_behavior=to_api(self.api_cache, cloudfront.AllowedMethods.ALLOW_ALL),
             additional_behaviors={
                 assets_pattern: cloudfront.BehaviorOptions(
                     origin=assets_origin,
@@ -223,7 +301,8 @@ class ContentDelivery(Construct):
                         )
                     ],
                     compress=True,
-                )
+                ),
+                **website_behaviors,
             },
             price_class=cloudfront.PriceClass.PRICE_CLASS_100,
             http_version=cloudfront.HttpVersion.HTTP2_AND_3,

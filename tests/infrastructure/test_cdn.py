@@ -1,26 +1,59 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from marketplace.local import cdn as policy
 from marketplace.platform import resources as r
 from marketplace.platform import trust
-from stacks.cdn import FORWARDED_HOST_FUNCTION, PREFLIGHT_STATUS, preflight_function_code, preflight_headers
+from marketplace.platform.functions import WEB
+from marketplace.web import pages, routes
+from stacks.cdn import (
+    FORWARDED_HOST_FUNCTION,
+    MANAGE_PATHS,
+    PAGE_PATHS,
+    PAGE_QUERY_PARAMETERS,
+    PREFLIGHT_STATUS,
+    STATIC_PATH,
+    preflight_function_code,
+    preflight_headers,
+)
 
 from .synth import Synthesized
 
 # CloudFront's managed policies, by their fixed ids
 ALL_VIEWER_EXCEPT_HOST_HEADER = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+ASSETS_PATTERN = f"{r.PACKAGES_BUCKET.public_prefix}*"
 
 
 def _config(dev: Synthesized) -> dict[str, Any]:
     config: dict[str, Any] = dev.props(dev.stack.cdn.distribution)["DistributionConfig"]
+    return config
+
+
+def _behaviors(dev: Synthesized) -> dict[str, dict[str, Any]]:
+    """The additional cache behaviours by path pattern (each pattern once)."""
+    behaviors = _config(dev)["CacheBehaviors"]
+    by_pattern = {behavior["PathPattern"]: behavior for behavior in behaviors}
+    assert len(by_pattern) == len(behaviors)
+    return by_pattern
+
+
+def _assets(dev: Synthesized) -> dict[str, Any]:
+    return _behaviors(dev)[ASSETS_PATTERN]
+
+
+def _cache_policy(dev: Synthesized, behavior: dict[str, Any]) -> dict[str, Any]:
+    """The ``CachePolicyConfig`` of a behaviour's own (not managed) cache policy."""
+    config: dict[str, Any] = dev.json["Resources"][behavior["CachePolicyId"]["Ref"]]["Properties"]["CachePolicyConfig"]
     return config
 
 
@@ -37,8 +70,7 @@ def test_api_is_the_default_origin_and_assets_come_from_the_bucket(dev: Synthesi
     ]
     assert api_origin["CustomOriginConfig"] == {"OriginProtocolPolicy": "https-only", "OriginSSLProtocols": ["TLSv1.2"]}
 
-    (assets,) = config["CacheBehaviors"]
-    assert assets["PathPattern"] == f"{r.PACKAGES_BUCKET.public_prefix}*"
+    assets = _assets(dev)
     bucket_origin = origins[assets["TargetOriginId"]]
     assert bucket_origin["DomainName"] == {
         "Fn::GetAtt": [dev.logical_id(dev.stack.buckets.bucket(r.PACKAGES_BUCKET)), "RegionalDomainName"]
@@ -70,7 +102,7 @@ def test_the_api_gets_cloudfronts_viewer_address_and_not_the_viewers_host(dev: S
 
 
 def test_assets_answer_get_head_and_preflights_with_the_local_stand_ins_cors_policy(dev: Synthesized) -> None:
-    (assets,) = _config(dev)["CacheBehaviors"]
+    assets = _assets(dev)
     assert assets["AllowedMethods"] == ["GET", "HEAD", "OPTIONS"] == list(policy.ALLOWED_METHODS)
     assert assets["CachedMethods"] == ["GET", "HEAD"]
     ((policy_id, headers_policy),) = dev.resources("AWS::CloudFront::ResponseHeadersPolicy").items()
@@ -105,7 +137,7 @@ def test_assets_answer_get_head_and_preflights_with_the_local_stand_ins_cors_pol
 def test_assets_forward_no_query_string_header_or_cookie_to_s3(dev: Synthesized) -> None:
     # CachingOptimized keys (and forwards) no query strings, headers or cookies, and there is no origin request
     # policy: no listing (?list-type=...) or response override can be asked of the bucket through the CDN
-    (assets,) = _config(dev)["CacheBehaviors"]
+    assets = _assets(dev)
     assert assets["CachePolicyId"] == CACHING_OPTIMIZED
     assert "OriginRequestPolicyId" not in assets
 
@@ -131,9 +163,8 @@ def test_api_behaviour_passes_everything_and_caches_only_on_request(dev: Synthes
     assert default["AllowedMethods"] == ["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"]
     assert default["ViewerProtocolPolicy"] == "redirect-to-https"
     assert default["OriginRequestPolicyId"] == ALL_VIEWER_EXCEPT_HOST_HEADER
-    (cache_policy,) = dev.resources("AWS::CloudFront::CachePolicy").values()
-    assert default["CachePolicyId"] == {"Ref": next(iter(dev.resources("AWS::CloudFront::CachePolicy")))}
-    cache = cache_policy["Properties"]["CachePolicyConfig"]
+    assert default["CachePolicyId"]["Ref"] == dev.logical_id(dev.stack.cdn.api_cache)
+    cache = _cache_policy(dev, default)
     assert cache["MinTTL"] == 0
     assert cache["DefaultTTL"] == 0
     key = cache["ParametersInCacheKeyAndForwardedToOrigin"]
@@ -146,6 +177,120 @@ def test_api_behaviour_passes_everything_and_caches_only_on_request(dev: Synthes
     function = functions[association["FunctionARN"]["Fn::GetAtt"][0]]
     assert function["Properties"]["FunctionCode"] == FORWARDED_HOST_FUNCTION
     assert all(f["Properties"]["FunctionConfig"]["Runtime"] == "cloudfront-js-2.0" for f in functions.values())
+
+
+def _api_origin_id(dev: Synthesized) -> str:
+    target: str = _config(dev)["DefaultCacheBehavior"]["TargetOriginId"]
+    return target
+
+
+def _assert_read_only_api_behavior(dev: Synthesized, behavior: dict[str, Any]) -> None:
+    """Like the default behaviour (origin, origin request policy, forwarded host) but for GET and HEAD only."""
+    default = _config(dev)["DefaultCacheBehavior"]
+    assert behavior["TargetOriginId"] == _api_origin_id(dev) != _assets(dev)["TargetOriginId"]
+    assert behavior["OriginRequestPolicyId"] == ALL_VIEWER_EXCEPT_HOST_HEADER
+    assert behavior["FunctionAssociations"] == default["FunctionAssociations"]  # the forwarded-host function
+    assert behavior["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert behavior["AllowedMethods"] == ["GET", "HEAD"]
+    assert behavior["CachedMethods"] == ["GET", "HEAD"]
+    assert behavior["Compress"] is True
+    assert "ResponseHeadersPolicyId" not in behavior  # the function sets the pages' security headers itself
+
+
+def _max_age(cache_control: str) -> int:
+    match = re.search(r"(?:^|[ ,])max-age=(\d+)", cache_control)
+    assert match is not None, cache_control
+    return int(match.group(1))
+
+
+def test_every_path_of_the_web_function_but_the_home_page_has_its_own_behaviour() -> None:
+    """The API routes of the web function and the CloudFront patterns name the same paths; ``/`` is the default's."""
+    routed = {route.path.replace("{proxy+}", "*") for route in WEB.routes}
+    assert routed - {"/"} == {*PAGE_PATHS, *MANAGE_PATHS, STATIC_PATH}
+    assert set(PAGE_PATHS) == {"/items", "/search", "/publishers/*", "/sitemap.xml", "/robots.txt"}
+
+
+@pytest.mark.slow
+def test_pages_come_from_the_api_with_the_pages_cache_policy(dev: Synthesized) -> None:
+    behaviors = _behaviors(dev)
+    for path in PAGE_PATHS:
+        page = behaviors[path]
+        _assert_read_only_api_behavior(dev, page)
+        assert page["CachePolicyId"] == dev.ref(dev.stack.cdn.pages_cache)
+
+
+@pytest.mark.slow
+def test_the_pages_cache_key_holds_only_the_query_parameters_the_pages_read(dev: Synthesized) -> None:
+    cache = dev.props(dev.stack.cdn.pages_cache)["CachePolicyConfig"]
+    key = cache["ParametersInCacheKeyAndForwardedToOrigin"]
+    assert key["QueryStringsConfig"] == {
+        "QueryStringBehavior": "whitelist",
+        "QueryStrings": ["itemName", "q", "category", "platform", "prerelease", "verified", "sort", "page"],
+    }
+    assert key["HeadersConfig"] == {"HeaderBehavior": "none"}
+    assert key["CookiesConfig"] == {"CookieBehavior": "none"}
+    assert key["EnableAcceptEncodingGzip"] is True
+    assert key["EnableAcceptEncodingBrotli"] is True
+    assert (cache["MinTTL"], cache["DefaultTTL"], cache["MaxTTL"]) == (0, 60, 86400)
+    assert _max_age(routes.PAGE_CACHE) == cache["DefaultTTL"]
+
+
+class _Reading(dict[str, str]):
+    """Query parameters that remember which names were asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.read.add(key)
+        return super().get(key, default)
+
+
+def test_the_allow_list_is_what_the_pages_read_and_link_to() -> None:
+    # a parameter left out of the cache key would get every value of it the same cached page
+    params = _Reading()
+    pages.SearchQuery.of(params)
+    sort = next(name for name in pages.SORTS if name != "relevance")
+    search = pages.SearchQuery(
+        text="q", category="c", platform="linux-x64", pre_release=True, verified=True, sort=sort, page=2
+    )
+    linked = {*parse_qs(urlsplit(search.url()).query), *parse_qs(urlsplit(pages.item_url("p", "n")).query)}
+    assert params.read | {"itemName"} == linked == set(PAGE_QUERY_PARAMETERS)
+
+
+@pytest.mark.slow
+def test_static_files_come_from_the_api_and_are_cached_for_long(dev: Synthesized) -> None:
+    static = _behaviors(dev)[STATIC_PATH]
+    _assert_read_only_api_behavior(dev, static)
+    assert static["CachePolicyId"] == dev.ref(dev.stack.cdn.static_cache)
+    cache = dev.props(dev.stack.cdn.static_cache)["CachePolicyConfig"]
+    key = cache["ParametersInCacheKeyAndForwardedToOrigin"]
+    assert key["QueryStringsConfig"] == {"QueryStringBehavior": "none"}
+    assert key["HeadersConfig"] == {"HeaderBehavior": "none"}
+    assert key["CookiesConfig"] == {"CookieBehavior": "none"}
+    assert key["EnableAcceptEncodingGzip"] is True
+    assert key["EnableAcceptEncodingBrotli"] is True
+    # min 0: a stale digest's no-cache answer is not cached
+    assert (cache["MinTTL"], cache["DefaultTTL"], cache["MaxTTL"]) == (0, 86400, 365 * 86400)
+    assert _max_age(routes.STATIC_CACHE) == cache["MaxTTL"]
+
+
+@pytest.mark.slow
+def test_manage_is_never_cached(dev: Synthesized) -> None:
+    behaviors = _behaviors(dev)
+    assert set(MANAGE_PATHS) == {"/manage", "/manage/*"}
+    for path in MANAGE_PATHS:
+        _assert_read_only_api_behavior(dev, behaviors[path])
+        assert behaviors[path]["CachePolicyId"] == CACHING_DISABLED
+
+
+@pytest.mark.slow
+def test_the_home_page_is_served_by_the_default_behaviour(dev: Synthesized) -> None:
+    """No pattern matches ``/``; the API's cache policy keeps a page as long as its Cache-Control says."""
+    assert not [pattern for pattern in _behaviors(dev) if re.fullmatch(pattern.replace("*", ".*"), "/")]
+    api_cache = dev.props(dev.stack.cdn.api_cache)["CachePolicyConfig"]
+    assert api_cache["MinTTL"] <= _max_age(routes.PAGE_CACHE) <= api_cache["MaxTTL"]
 
 
 @pytest.mark.slow

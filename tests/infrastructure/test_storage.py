@@ -191,3 +191,27 @@ def test_cloudfront_may_list_the_bucket_so_a_missing_asset_is_a_404(dev: Synthes
             "AWS:SourceArn": join(f"arn:aws:cloudfront::{ACCOUNT}:distribution/", dev.ref(dev.stack.cdn.distribution))
         }
     }
+
+
+def _grants_to_anyone(statement: dict[str, Any]) -> bool:
+    principal = statement.get("Principal")
+    return principal == "*" or (isinstance(principal, dict) and "*" in as_list(principal.get("AWS", [])))
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_no_bucket_is_public(stage: str, request: pytest.FixtureRequest) -> None:
+    """Every bucket of both stacks, not only the ones named above: public access blocked in all four ways, and no
+    bucket policy allows anyone (``Principal: "*"``) without a condition."""
+    synth: Synthesized = request.getfixturevalue(stage)
+
+    def of_type(resource_type: str) -> list[dict[str, Any]]:
+        return [*synth.resources(resource_type).values(), *synth.edge_resources(resource_type).values()]
+
+    buckets = of_type("AWS::S3::Bucket")
+    assert len(buckets) >= 3 + len(synth.stack.lake.buckets)  # packages, access logs, CDN logs and the lake's
+    for bucket in buckets:
+        assert_private(bucket["Properties"])
+    for policy in of_type("AWS::S3::BucketPolicy"):
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement["Effect"] == "Allow" and _grants_to_anyone(statement):
+                assert statement.get("Condition"), statement
