@@ -19,12 +19,20 @@ moto's time cannot be subtracted from overlapping calls: the stats function's wr
 (``STATS_WRITE_CONCURRENCY=1``) and the gallery's Queries (``catalog.reader.PARALLEL_QUERIES`` set to 1 for the
 run); the model waits for them in rounds of 8 and 16 again.
 
+The website's extension page (``GET /items?itemName=``, the web function) reads the extension's partition, its
+statistics totals, its reviews and, from S3, its Manifest, README and CHANGELOG; each extension in the tables gets
+those objects, of realistic sizes, and as many reviews as its rating count. READMEs and CHANGELOGs are rendered
+once per instance and kept (``web.pages``), so the page is measured as a warm instance serves it: each recorded
+view follows an unrecorded one of the same page, and reads only the DynamoDB items and the Manifest. The first
+view of a page on an instance, which reads and renders them too, is measured and shown, not priced.
+
 The model then bills each invocation as Lambda does: the handler's time scaled to the function's share of a
 vCPU (``memory_mb`` of ``platform.functions``; one vCPU at 1,769 MB), plus an assumed latency per AWS call,
 rounded up to the millisecond, at the arm64 price. Everything around the functions (CloudFront, its function
 and logs, API Gateway, the stream, Firehose, S3 behind the CDN, CloudWatch Logs, X-Ray) is billed from counts
-and sizes, with the assumptions printed under the tables. CDN egress (data transfer out) is excluded, as the
-issue's goal says; so are free tiers.
+and sizes, with the assumptions printed under the tables; a page CloudFront answers from its cache costs only
+CloudFront's request, function and log line. CDN egress (data transfer out) is excluded, as the issue's goal
+says; so are free tiers.
 
 Budget (issue 18): the install request type alone at most $5 per million installs.
 """
@@ -64,6 +72,8 @@ CLIENT = "VSCode 1.100.3"
 GALLERY_ROUTE = "ANY /_apis/public/gallery/{proxy+}"
 SYNC_ROUTE = "ANY /sync/{proxy+}"
 TELEMETRY_ROUTE = "ANY /api/telemetry"
+WEB_ROUTE = "ANY /items"
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/138.0.0.0 Safari/537.36"
 SERVICE = "/_apis/public/gallery"
 PACKAGE = "Microsoft.VisualStudio.Services.VSIXPackage"
 TARGET = "Microsoft.VisualStudio.Code"
@@ -141,7 +151,16 @@ CDN_LOG_BYTES = 450  # one CloudFront access-log record, the fields of stacks.cd
 XRAY_SAMPLED = 0.05  # the default rule: the first request each second, then 5 %; the reservoir is a fixed cost
 STREAM_CONSUMERS = 2  # the stats function and Firehose read every record of the event stream
 FIREHOSE_RECORD_UNIT = 5 * 1000
-CACHE_HIT = {"package": 0.90, "asset": 0.90, "icon": 0.95}  # CloudFront, for assets/* (immutable per version)
+# CloudFront cache hits. assets/* is immutable per version. The website's pages are kept (per query string) for the
+# 60 s of their Cache-Control: a popular page is a hit for all but one view a minute, a long-tail page seen less
+# than once a minute always misses; half, for views spread over a Zipf-shaped catalog. The static files the pages
+# use are named by their digest and kept a year: taken as hits always.
+CACHE_HIT = {"package": 0.90, "asset": 0.90, "icon": 0.95, "page": 0.50}
+STATIC_FILES = 2  # per page view: site.css and search.js (the favicon and the browser's own cache left out)
+PAGE_STEP = "web: extension page"
+PAGE_FIRST_STEP = "web: extension page, README and CHANGELOG rendered"
+# What the page reads, seeded for every extension in the tables (sizes drawn log-uniformly, in KiB)
+MANIFEST_KIB, README_KIB, CHANGELOG_KIB = (2, 24), (2, 16), (1, 32)
 STATS_BATCH = 100  # records per stats invocation (the stream's 5 s window; 20 records/s)
 LAMBDA_PAYLOAD_BYTES = 6 * 1024 * 1024  # an invocation's event at most: a batch of big records is smaller
 TELEMETRY_EVENTS = 100  # per telemetry request
@@ -169,7 +188,7 @@ PROFILE: tuple[Usage, ...] = (
     Usage("update download", 10, "month", "auto-update (on by default) of 20 installed extensions"),
     Usage("update check", 2, "day", "VS Code checks every 12 h (ExtensionsWorkbenchService) and at start"),
     Usage("search", 2, "week", "one extensionquery each, 10 result icons"),
-    Usage("page view", 5, "week", "an extension's page: query by id, README and icon"),
+    Usage("page view", 5, "week", "an extension's page on the website, its CSS, script and icon"),
     Usage("sync check", 96, "day", "VS Code's auto-sync asks for the manifest every 5 min, 8 h a day"),
     Usage("sync round", 4, "day", "a settings change: manifest, latest, write"),
     Usage("telemetry batch", 8, "day", f"{TELEMETRY_EVENTS} events each"),
@@ -482,13 +501,15 @@ def waited_ms(function: str, calls: Sequence[Call]) -> float:
 
 
 def _http(method: str, path: str, route: str, headers: dict[str, str], body: str | None = None,
-          query: str = "", address: str = "198.51.100.7") -> dict[str, Any]:
+          query: str = "", address: str = "198.51.100.7", browser: bool = False) -> dict[str, Any]:
+    """The event API Gateway sends for a request through CloudFront: from the editor, or from a browser."""
     from tests.integration.events import http_event
 
+    client = ({"user-agent": BROWSER, "accept": "text/html,application/xhtml+xml,*/*;q=0.8"} if browser
+              else {"user-agent": f"{CLIENT} (Electron)", "x-market-client-id": CLIENT})
     sent = {"x-origin-verify": ORIGIN_SECRET, "x-forwarded-host": BASE.split("://")[1],
             "cloudfront-forwarded-proto": "https", "cloudfront-viewer-address": f"{address}:53122",
-            "user-agent": f"{CLIENT} (Electron)", "x-market-client-id": CLIENT,
-            "accept-encoding": "gzip, deflate, br", **headers}
+            **client, "accept-encoding": "gzip, deflate, br", **headers}
     return http_event(method, path, route, sent, body, query)
 
 
@@ -581,6 +602,7 @@ class Measured:
     custom_metrics: int
     catalog: int
     in_tables: int
+    most_reviews: int  # of one extension, seeded
 
 
 def measure(rounds: int = ROUNDS) -> Measured:
@@ -588,6 +610,7 @@ def measure(rounds: int = ROUNDS) -> Measured:
 
     warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
     rng = random.Random(18)
+    pages_rng = random.Random(14)  # the website's own, so the other requests pick what they did before it
     issuer = SyncIssuer()
     extra = {"AUTH_ISSUERS": issuer.issuers_env(), "STATS_WRITE_CONCURRENCY": "1",
              "POWERTOOLS_METRICS_DISABLED": "false", "MARKETPLACE_ORIGIN_SECRET": ORIGIN_SECRET}
@@ -602,6 +625,7 @@ def measure(rounds: int = ROUNDS) -> Measured:
         stored = rng.sample(views, IN_TABLES)
         stored.sort(key=lambda v: -v.installs)  # the popular ones first, for _zipf
         gallery_query._put_in_tables(stored)
+        most_reviews = _put_page_content(stored, pages_rng)
         loader.reset()
 
         from functions.gallery import handler as gallery
@@ -609,6 +633,7 @@ def measure(rounds: int = ROUNDS) -> Measured:
         from functions.stats import handler as stats
         from functions.sync import handler as sync
         from functions.telemetry import handler as telemetry
+        from functions.web import handler as web
         from marketplace.catalog import reader
         from marketplace.gallery.downloads import download_event
         from marketplace.platform.config import location
@@ -623,6 +648,7 @@ def measure(rounds: int = ROUNDS) -> Measured:
         try:
             with _logs_to(sink):
                 _gallery_steps(runner, gallery.lambda_handler, stored, rng, rounds)
+                _web_steps(runner, web.lambda_handler, stored, pages_rng, rounds)
                 _sync_steps(runner, sync.lambda_handler, sync_routes, issuer, rounds)
                 records = _telemetry_steps(runner, telemetry.lambda_handler, meter, stored, rng, rounds)
                 table = location(EXTENSIONS_TABLE)
@@ -643,7 +669,8 @@ def measure(rounds: int = ROUNDS) -> Measured:
         telemetry_requests = runner.steps[TELEMETRY_STEP].samples
         kinesis = [c for c in runner.steps[TELEMETRY_STEP].calls if c.service == "kinesis"]
         return Measured(runner.steps, install_touches, telemetry_touches,
-                        sum(c.records for c in kinesis) / telemetry_requests, len(sink.metrics), CATALOG, IN_TABLES)
+                        sum(c.records for c in kinesis) / telemetry_requests, len(sink.metrics), CATALOG, IN_TABLES,
+                        most_reviews)
 
 
 def _warm(rounds: int) -> int:
@@ -696,6 +723,126 @@ def _gallery_steps(runner: Runner, handler: Callable[..., dict[str, Any]], store
     _repeat(runner, Step(f"gallery: extensionquery by {UPDATE_CHECK_EXTENSIONS} ids", "gallery"), handler,
             update_check, rounds)
     _repeat(runner, Step("gallery: text search", "gallery"), handler, search, rounds)
+
+
+def _kib(rng: random.Random, bounds: tuple[int, int]) -> int:
+    """Bytes, log-uniform between the bounds (KiB): most files small, a few large."""
+    low, high = bounds
+    return int(low * KIB * (high / low) ** rng.random())
+
+
+def _prose(rng: random.Random, words: int) -> str:
+    vocabulary = synthetic_catalog.KINDS + synthetic_catalog.GENERAL + synthetic_catalog.LANGUAGES
+    text = " ".join(rng.choice(vocabulary) for _ in range(words))
+    return text[:1].upper() + text[1:] + "."
+
+
+def _readme(rng: random.Random, view: Any, size: int) -> str:
+    """A README as extensions write them: badges, sections of prose, lists, settings tables, code, images."""
+    parts = [f"# {view.display_name or view.name}\n",
+             f"[![Version](https://img.shields.io/visual-studio-marketplace/v/{view.publisher}.{view.name})]"
+             f"(https://marketplace.example.test/items?itemName={view.publisher}.{view.name}) "
+             "[![Build](https://github.com/example/example/actions/workflows/ci.yml/badge.svg)]"
+             "(https://github.com/example/example/actions)\n", _prose(rng, 40) + "\n"]
+    while sum(map(len, parts)) < size:
+        parts += [f"## {_prose(rng, 3)[:-1]}\n", _prose(rng, rng.randint(30, 90)) + "\n",
+                  "\n".join(f"- **{rng.choice(synthetic_catalog.KINDS)}**: {_prose(rng, 10)}"
+                             for _ in range(rng.randint(2, 6))) + "\n",
+                  "![screenshot](images/screenshot.png)\n",
+                  "| Setting | Default | Description |\n|---|---|---|\n" + "\n".join(
+                      f"| `{view.name}.{rng.choice(synthetic_catalog.KINDS)}` | `true` | {_prose(rng, 8)} |"
+                      for _ in range(rng.randint(2, 5))) + "\n",
+                  '```json\n{\n  "' + view.name + '.enable": true,\n  "' + view.name + '.level": "info"\n}\n```\n']
+    return "\n".join(parts)
+
+
+def _changelog(rng: random.Random, size: int) -> str:
+    parts, major, minor = ["# Change Log\n"], rng.randint(1, 5), rng.randint(20, 60)
+    while sum(map(len, parts)) < size:
+        parts.append(f"## [{major}.{minor}.0] - 2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}\n\n" + "\n".join(
+            f"- {rng.choice(('Added', 'Fixed', 'Changed'))} {_prose(rng, rng.randint(6, 20))}"
+            for _ in range(rng.randint(2, 8))) + "\n")
+        minor = minor - 1 if minor else 0
+    return "\n".join(parts)
+
+
+def _package_json(rng: random.Random, view: Any, version: Any, size: int) -> str:
+    """The extension's package.json (the Manifest asset): its fields, and contributions up to ``size``."""
+    manifest: dict[str, Any] = {
+        "name": view.name, "publisher": view.publisher, "displayName": view.display_name,
+        "description": view.description, "version": version.version, "engines": {"vscode": version.engine},
+        "license": version.license, "repository": {"type": "git", "url": version.repository},
+        "categories": list(view.categories), "keywords": list(view.tags), "main": "./dist/extension.js",
+        "activationEvents": [], "contributes": {"commands": [], "configuration": {"properties": {}}},
+    }
+    if rng.random() < 0.1:
+        manifest["sponsor"] = {"url": f"https://github.com/sponsors/{view.publisher}"}
+    contributes = manifest["contributes"]
+    while len(json.dumps(manifest)) < size:
+        word = rng.choice(synthetic_catalog.KINDS)
+        contributes["commands"].append({"command": f"{view.name}.{word}{len(contributes['commands'])}",
+                                        "title": _prose(rng, 4), "category": view.display_name})
+        contributes["configuration"]["properties"][f"{view.name}.{word}{len(contributes['commands'])}"] = {
+            "type": "boolean", "default": True, "description": _prose(rng, 14)}
+    return json.dumps(manifest, indent=2)
+
+
+def _put_page_content(views: list[Any], rng: random.Random) -> int:
+    """What the extension page reads besides the catalog and statistics items: each version's Manifest, README and
+    CHANGELOG in S3, and as many reviews as the extension has ratings (ratings come from reviews here). The most
+    reviews one extension has."""
+    from marketplace.gallery.serialize import MANIFEST
+    from marketplace.platform import aws
+    from marketplace.platform.config import location
+    from marketplace.platform.resources import PACKAGES_BUCKET, REVIEWS_TABLE
+    from marketplace.reviews import store
+    from marketplace.web.pages import CHANGELOG, DETAILS
+
+    s3, dynamodb, bucket = aws.client("s3"), aws.client("dynamodb"), location(PACKAGES_BUCKET)
+    reviews: list[dict[str, Any]] = []
+    for view in views:
+        readme, changelog = _readme(rng, view, _kib(rng, README_KIB)), _changelog(rng, _kib(rng, CHANGELOG_KIB))
+        manifest_size = _kib(rng, MANIFEST_KIB)
+        for version in view.versions:
+            for asset, body, kind in ((MANIFEST, _package_json(rng, view, version, manifest_size), "application/json"),
+                                      (DETAILS, readme, "text/markdown"), (CHANGELOG, changelog, "text/markdown")):
+                s3.put_object(Bucket=bucket, Key=f"{version.asset_base}/{asset}", Body=body.encode(),
+                              ContentType=kind)
+        for n in range(view.rating_count):
+            moment = (datetime(2026, 1, 1, tzinfo=UTC) - timedelta(minutes=rng.randrange(10**6))).isoformat(
+                timespec="milliseconds").replace("+00:00", "Z")
+            reviews.append(store._item(store.StoredReview(
+                extension_id=view.extension_id, user_id=f"{rng.getrandbits(128):032x}",
+                display_name=f"user{n}", provider="github", rating=rng.choice((5, 5, 5, 4, 4, 3, 2, 1)),
+                title=_prose(rng, rng.randint(2, 6)) if rng.random() < 0.7 else None,
+                comment=_prose(rng, rng.randint(8, 60)) if rng.random() < 0.8 else None,
+                version=view.latest_version or view.latest_prerelease or "1.0.0", created_at=moment,
+                updated_at=moment, token=f"{rng.getrandbits(64):016x}")))
+    table = location(REVIEWS_TABLE)
+    for start in range(0, len(reviews), 25):
+        dynamodb.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": item}}
+                                                        for item in reviews[start:start + 25]]})
+    return max((v.rating_count for v in views), default=0)
+
+
+def _web_steps(runner: Runner, handler: Callable[..., dict[str, Any]], stored: list[Any], rng: random.Random,
+               rounds: int) -> None:
+    """The extension page, as a warm instance serves it (its README and CHANGELOG rendered by an unrecorded view
+    of the same page just before), and as the first view of it on an instance renders them."""
+    from marketplace.web import pages
+
+    def page(view: Any) -> dict[str, Any]:
+        return _http("GET", "/items", WEB_ROUTE, {}, query=f"itemName={view.publisher}.{view.name}", browser=True)
+
+    kept, first = Step(PAGE_STEP, "web"), Step(PAGE_FIRST_STEP, "web")
+    warm = _warm(rounds)
+    for n in range(rounds + warm):
+        event = page(_zipf(rng, stored))
+        runner.run(Step("web: rendering kept", "web"), handler, event, record=False)
+        runner.run(kept, handler, event, record=n >= warm)
+    for n in range(rounds + warm):
+        pages._rendered.cache_clear()
+        runner.run(first, handler, page(_zipf(rng, stored)), record=n >= warm)
 
 
 def _sync_steps(runner: Runner, handler: Callable[..., dict[str, Any]], routes: Any, issuer: Any,
@@ -801,7 +948,7 @@ def _stats_steps(runner: Runner, stats: Any, name: str, payloads: list[bytes], t
 
 
 class Fetch(NamedTuple):
-    """A request through CloudFront's assets behaviour: no function, S3 behind it on a miss."""
+    """A request CloudFront answers from its cache, or on a miss from S3 (assets/*): no Lambda function."""
 
     what: str
     times: float
@@ -811,6 +958,7 @@ class Fetch(NamedTuple):
 class Part(NamedTuple):
     step: str
     times: float  # per request: invocations, or events of a step whose invocation handles ``events`` of them
+    hit: float = 0.0  # of an HTTP step's requests, those CloudFront answers from its cache (no invocation)
 
 
 class RequestType(NamedTuple):
@@ -821,12 +969,14 @@ class RequestType(NamedTuple):
 
 
 COMPONENTS = ("Lambda", "API GW", "CloudFront", "DynamoDB", "S3", "Kinesis+Firehose", "KMS", "Logs", "X-Ray")
-HTTP_FUNCTIONS = ("gallery", "sync", "telemetry")
+HTTP_FUNCTIONS = ("gallery", "sync", "telemetry", "web")
 
 
-def request_types(m: Measured, touches_per_install: float | None = None) -> list[RequestType]:
+def request_types(m: Measured, touches_per_install: float | None = None,
+                  page_hits: float = CACHE_HIT["page"]) -> list[RequestType]:
     """The request types, each made of the measured invocations and the CDN fetches it causes;
-    ``touches_per_install`` replaces the measured ratio (for the sensitivity line)."""
+    ``touches_per_install`` and ``page_hits`` replace the measured ratio and the assumed one (for the
+    sensitivity lines)."""
     index = INDEXER_STEP
     touches = m.touches_per_install if touches_per_install is None else touches_per_install
     install_chain = (Part("stats: install events", 1), Part(index, touches))
@@ -844,9 +994,11 @@ def request_types(m: Measured, touches_per_install: float | None = None) -> list
                     f"one extensionquery naming {UPDATE_CHECK_EXTENSIONS} installed extensions by UUID"),
         RequestType("search", (Part("gallery: text search", 1),), (Fetch("icon", SEARCH_ICONS, CACHE_HIT["icon"]),),
                     f"one text extensionquery; {SEARCH_ICONS} result icons (CDN)"),
-        RequestType("page view", (Part("gallery: extensionquery by id", 1),),
-                    (Fetch("README", 1, CACHE_HIT["asset"]), Fetch("icon", 1, CACHE_HIT["icon"])),
-                    "no website yet: the query by id an extension page needs, its README and icon (CDN)"),
+        RequestType("page view", (Part(PAGE_STEP, 1, page_hits),),
+                    (Fetch("static CSS and script", STATIC_FILES, 1.0), Fetch("icon", 1, CACHE_HIT["icon"])),
+                    f"the extension page (`/items?itemName=`) from the web function, {page_hits:.0%} of views "
+                    f"answered by CloudFront's cache; its {STATIC_FILES} static files (CDN, always hits) and its "
+                    "icon (CDN)"),
         RequestType("sync check", (Part("sync: manifest, unchanged (304)", 1),), (),
                     "GET manifest with If-None-Match: 304"),
         RequestType("sync round", (Part("sync: manifest", 1), Part("sync: read latest", 1), Part("sync: write", 1)),
@@ -887,7 +1039,8 @@ def cost(request: RequestType, steps: dict[str, Step]) -> Costed:
     invocations = handler_ms = aws_calls = billed_ms = 0.0
     for part in request.parts:
         step = steps[part.step]
-        share = part.times / step.events  # invocations per request
+        share = part.times * (1 - part.hit) / step.events  # invocations per request
+        missed = part.times * (1 - part.hit)  # HTTP requests that reach API Gateway
         invocations += share
         handler_ms += share * step.median_ms
         aws_calls += share * step.aws_calls
@@ -911,11 +1064,11 @@ def cost(request: RequestType, steps: dict[str, Step]) -> Costed:
         d["X-Ray"] += share * XRAY_SAMPLED * XRAY_TRACES.dollars / MILLION
         if step.function in HTTP_FUNCTIONS:  # through CloudFront (its viewer-request function) and API Gateway
             size = max(step.request_bytes, step.response_bytes) / step.samples
-            d["API GW"] += part.times * max(1, math.ceil(size / (512 * KIB))) * API_REQUESTS.dollars / MILLION
+            d["API GW"] += missed * max(1, math.ceil(size / (512 * KIB))) * API_REQUESTS.dollars / MILLION
             d["CloudFront"] += part.times * (CLOUDFRONT_REQUESTS.dollars / 10_000
                                              + CLOUDFRONT_FUNCTIONS.dollars / MILLION)
-            d["Logs"] += part.times * (_access_log_bytes(step) * LOGS_INGESTION.dollars
-                                       + CDN_LOG_BYTES * VENDED_LOGS_S3.dollars) / GB
+            d["Logs"] += (missed * _access_log_bytes(step) * LOGS_INGESTION.dollars
+                          + part.times * CDN_LOG_BYTES * VENDED_LOGS_S3.dollars) / GB
     for fetch in request.fetches:
         d["CloudFront"] += fetch.times * (CLOUDFRONT_REQUESTS.dollars / 10_000 + CLOUDFRONT_FUNCTIONS.dollars / MILLION)
         d["S3"] += fetch.times * (1 - fetch.hit) * S3_GETS.dollars / 1000
@@ -961,10 +1114,18 @@ class Result:
     per_user: float
     indexer_ceiling: float
     every_install_touches: float  # $ per install when each install's extension is due a touch
+    page_view_uncached: float  # $ per page view when CloudFront's cache answers none
+
+    def of(self, name: str) -> Costed:
+        return next(c for c in self.costed if c.request.name == name)
 
     @property
     def install(self) -> Costed:
-        return next(c for c in self.costed if c.request.name == "install")
+        return self.of("install")
+
+    @property
+    def page_view(self) -> Costed:
+        return self.of("page view")
 
     @property
     def per_million_installs(self) -> float:
@@ -982,11 +1143,25 @@ def evaluate(m: Measured) -> Result:
     indexer = m.steps[INDEXER_STEP]
     ceiling = cost(RequestType("indexer", (Part(indexer.name, 1),), (), ""), m.steps).total
     every = cost(request_types(m, touches_per_install=1.0)[0], m.steps).total
-    return Result(m, costed, fixed_costs(m), per_user, ceiling * HOURS_PER_MONTH * 3600, every)
+    uncached = next(cost(r, m.steps).total for r in request_types(m, page_hits=0.0) if r.name == "page view")
+    return Result(m, costed, fixed_costs(m), per_user, ceiling * HOURS_PER_MONTH * 3600, every, uncached)
 
 
 def _money(value: float) -> str:
     return f"{value:,.2f}" if value >= 0.995 else f"{value:.3f}" if value >= 0.0995 else f"{value:.4f}"
+
+
+def _by_part(request: RequestType, title: str, per: str, steps: dict[str, Step]) -> list[str]:
+    lines = ["", f"| {title}, by part | $ per million {per} |", "|---|---:|"]
+    for part in request.parts:
+        single = cost(RequestType(part.step, (part,), (), ""), steps).total
+        lines.append(f"| {part.step}{f' (x {part.times:.2f})' if part.times != 1 else ''}"
+                     f"{f' ({part.hit:.0%} cache hits)' if part.hit else ''} | {single * MILLION:.2f} |")
+    for fetch in request.fetches:
+        single = cost(RequestType(fetch.what, (), (fetch,), ""), steps).total
+        times = f"{fetch.times:g} x " if fetch.times != 1 else ""
+        lines.append(f"| CDN: {times}{fetch.what} ({fetch.hit:.0%} cache hits) | {single * MILLION:.2f} |")
+    return lines
 
 
 def table(result: Result) -> str:
@@ -1014,19 +1189,14 @@ def table(result: Result) -> str:
         f"<= {BUDGET_PER_MILLION_INSTALLS:.2f} | {'yes' if result.ok else 'NO'} |",
         f"| per million installs if every install is due a touch (a large catalog at low traffic; not budgeted) | "
         f"{result.every_install_touches * MILLION:,.2f} | | |",
+        f"| per million page views ({CACHE_HIT['page']:.0%} of pages from CloudFront's cache) | "
+        f"{result.page_view.total * MILLION:,.2f} | | |",
+        f"| per million page views, no page from the cache | {result.page_view_uncached * MILLION:,.2f} | | |",
         f"| per active user per month (profile below) | {result.per_user:.4f} | | |",
         f"| fixed per month (below) | {fixed:,.2f} | | |",
-        "",
-        "| an install, by part | $ per million installs |",
-        "|---|---:|",
     ]
-    install = result.install.request
-    for part in install.parts:
-        single = cost(RequestType(part.step, (part,), (), ""), m.steps).total
-        lines.append(f"| {part.step}{f' (x {part.times:.2f})' if part.times != 1 else ''} | {single * MILLION:.2f} |")
-    for fetch in install.fetches:
-        single = cost(RequestType(fetch.what, (), (fetch,), ""), m.steps).total
-        lines.append(f"| CDN: {fetch.what} ({fetch.hit:.0%} cache hits) | {single * MILLION:.2f} |")
+    lines += _by_part(result.install.request, "an install", "installs", m.steps)
+    lines += _by_part(result.page_view.request, "a page view", "page views", m.steps)
     lines += [
         "",
         "| usage profile of an active user | per month | why | $ per user-month |",
@@ -1066,6 +1236,9 @@ def table(result: Result) -> str:
 
 
 def assumptions(m: Measured) -> list[tuple[str, str]]:
+    from marketplace.web import pages
+
+    kept = pages._rendered.cache_info().maxsize
     latency = ", ".join(f"{service} {ms:g} ms" for service, ms in LATENCY_MS.items())
     return [
         ("request types", "; ".join(f"**{r.name}**: {r.what}" for r in request_types(m))),
@@ -1078,7 +1251,21 @@ def assumptions(m: Measured) -> list[tuple[str, str]]:
         ("CloudFront", f"every request (the API behaviour and assets/*) runs its viewer-request function; cache hits "
                        f"on assets/*: packages {CACHE_HIT['package']:.0%}, other assets {CACHE_HIT['asset']:.0%}, "
                        f"icons {CACHE_HIT['icon']:.0%} (a miss is one S3 GET; S3 bucket keys make KMS negligible); "
-                       "the API's answers here are not cacheable (POST or no-store)"),
+                       "the API's answers here are not cacheable (POST or no-store); the website's pages "
+                       f"{CACHE_HIT['page']:.0%} (public, max-age=60, cached per query string: popular pages are "
+                       "hits for all but one view a minute, long-tail pages miss), its static files always (named "
+                       "by digest, kept a year; the browser's own cache, which makes most of them no request at all, "
+                       "is left out)"),
+        ("website", f"a page view is the extension page ({STATIC_FILES} static files and the icon with it); a warm "
+                    "instance reads the extension's partition, its statistics totals and its reviews (consistent "
+                    "Query of the whole partition) from DynamoDB and its Manifest from S3 (a HEAD and a GET); it "
+                    "has rendered the README and CHANGELOG on an earlier view and kept them "
+                    f"({kept} kept per instance); "
+                    f"the first view's extra reads and rendering ({PAGE_FIRST_STEP!r} below) are not priced. Seeded "
+                    f"per extension: Manifest {MANIFEST_KIB[0]}-{MANIFEST_KIB[1]} KiB, README "
+                    f"{README_KIB[0]}-{README_KIB[1]} KiB, CHANGELOG {CHANGELOG_KIB[0]}-{CHANGELOG_KIB[1]} KiB "
+                    "(log-uniform), reviews as many as its ratings (0 to "
+                    f"{m.most_reviews:,}; 70 % with a title, 80 % with a comment)"),
         ("stats function", f"batches of {STATS_BATCH} records, or as many as Lambda's 6 MB payload holds "
                            f"({m.steps['stats: telemetry records'].events} telemetry records); a batch's cost shared "
                            "by its records; its clock moves 60 s a batch, so each extension a batch counts is touched "
@@ -1094,7 +1281,8 @@ def assumptions(m: Measured) -> list[tuple[str, str]]:
         ("Settings Sync", "KMS data key not cached at the start of a round (rounds are minutes apart and land on any "
                           "instance); a sync check needs no key"),
         ("not modelled", "data transfer (CDN egress, origin fetches), CloudWatch alarms, dashboards and log storage, "
-                         "publishing and ingest, reviews, the control manifest (cacheable), the gallery instances "
+                         "publishing and ingest, writing reviews, the website's other pages (home, search, "
+                         "publishers), the control manifest (cacheable), the gallery instances "
                          "reloading a changed search segment, DynamoDB's and Kinesis' own KMS calls (cached keys), "
                          "the free tiers, WAF"),
     ]
