@@ -85,6 +85,7 @@ TEMPLATES = Environment(
 TEMPLATES.globals.update(static=static_url, item_url=pages.item_url, publisher_url=pages.publisher_url,
                          sorts=pages.SORTS)
 TEMPLATES.filters["number"] = _number
+TEMPLATES.tests["startingwith"] = lambda value, prefix: str(value).startswith(prefix)
 TEMPLATES.filters["date"] = lambda moment: moment.astimezone(UTC).strftime("%Y-%m-%d") if moment else ""
 
 

@@ -9,7 +9,8 @@
   var latest = 0;
   function update() {
     var params = new URLSearchParams(new FormData(form));
-    params.forEach(function (value, key) { if (!value) { params.delete(key); } });
+    Array.from(params.keys()).forEach(function (key) { if (!params.get(key)) { params.delete(key); } });
+    if (params.get("sort") === "relevance") { params.delete("sort"); }
     var query = params.toString();
     var url = form.getAttribute("action") + (query ? "?" + query : "");
     var ticket = ++latest;
