@@ -18,6 +18,7 @@ from bench import (
     stats,
     sync,
     telemetry,
+    website,
 )
 
 
@@ -28,7 +29,7 @@ def main() -> int:
                              "(default 15)")
     parser.add_argument("--only", choices=("cold-start", "ingest", "gallery-query", "sync", "telemetry", "stats",
                                            "batch-strategy", "http-router", "durable", "search-scale",
-                                           "cost"),
+                                           "cost", "website"),
                         help="run one benchmark")
     parser.add_argument("--ingest-mib", type=int, default=50, help="size of the ingest benchmark's package")
     parser.add_argument("--catalog", type=int, default=gallery_query.CATALOG_SIZE,
@@ -56,6 +57,10 @@ def main() -> int:
                         help="publishes timed until searchable by the durable benchmark (default 3)")
     parser.add_argument("--durable-calls", type=int, default=durable.CALLS,
                         help="PutItem and PutObject calls per emulator for the cost of durability (default 200)")
+    parser.add_argument("--website-requests", type=int, default=website.REQUESTS,
+                        help="extension-page requests timed by the website benchmark (default 300)")
+    parser.add_argument("--website-no-lighthouse", action="store_true",
+                        help="skip the website benchmark's Lighthouse runs (its goals are then missed)")
     parser.add_argument("--data-dir", type=Path,
                         help="the durable benchmark's data directory: new or empty (default: a temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the durable benchmark's data directory")
@@ -99,6 +104,14 @@ def main() -> int:
         costed = cost.evaluate(cost.measure(rounds=args.cost_rounds))
         print(("\n" if args.only is None else "") + cost.table(costed), flush=True)
         ok = ok and costed.ok
+    if args.only in (None, "website"):  # starts the local runtime and a browser
+        try:
+            site = website.measure(args.website_requests, lighthouse=not args.website_no_lighthouse)
+        except website.Unavailable as missing:
+            print(f"website: {missing}", file=sys.stderr, flush=True)
+            return 1
+        print(("\n" if args.only is None else "") + website.table(site), flush=True)
+        ok = ok and site.ok
     if args.only in (None, "durable"):  # last: it starts the local runtime in this process
         try:
             stored = durable.measure(args.versions, args.package_kib, args.durable_queries, args.durable_publishes,

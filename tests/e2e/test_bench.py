@@ -3,6 +3,7 @@ by a timed test: this machine is too noisy for that)."""
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -202,3 +203,22 @@ def test_search_scale_table():
             percentiles(cells[4].strip())
         assert rows["exact names agree"][0].startswith("first hits ")
         assert rows["exact names agree"][3] in ("yes", "NO")
+
+
+def test_website_table():
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("Debian's chromium is missing")
+    lines = bench("--only", "website", "--website-requests", "20", "--website-no-lighthouse")
+    assert lines[0].startswith("Website: home, search and extension pages (6 extensions published through the real "
+                               "ingest; the extension page has a 20 KiB README)")
+    rows = {cells[1].strip(): [c.strip() for c in cells[2:-1]] for cells in (line.split("|") for line in lines[3:7])}
+    assert list(rows) == ["home", "search", "extension", "goal"]
+    assert rows["home"][0] == rows["search"][0] == "-" and 0 < float(rows["extension"][0]) < 10_000
+    for page in ("home", "search", "extension"):
+        cells = rows[page]
+        assert 0 < float(cells[1]) < 1000  # KB transferred
+        assert int(cells[2]) >= 0 and int(cells[5]) >= 0
+        assert cells[3] == cells[4] == "not run" and cells[6] == "NO"  # without Lighthouse the goals are missed
+    html = next(line for line in lines if line.startswith("HTML of the extension page"))
+    assert "20 requests" in html and "AWS calls" in html
+    assert any(line.startswith("extension: ") and "KB of README images (excluded)" in line for line in lines)

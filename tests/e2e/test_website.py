@@ -108,7 +108,7 @@ Nothing on this page may run.
 
 <a href="&#106;avascript:window.__pwned=9">entity-encoded HTML link</a>
 
-<a href="#overview">a link within the page</a>
+<a href="#overview">a link within the README, never to the page around it</a>
 """
 # What the ingest refuses outright (each in a package of its own): attack -> the refusal's words
 REFUSED_README_LINKS = {
@@ -333,7 +333,7 @@ def test_a_hostile_readme_runs_nothing(chromium: Browser, site: Site) -> None:
         for index in range(in_page.count()):
             in_page.nth(index).click()
         page.wait_for_load_state("networkidle")
-        expect(page).to_have_url(re.compile(r"/items\?itemName=lumen-labs\.trap#overview$"))
+        expect(page).to_have_url(re.compile(r"/items\?itemName=lumen-labs\.trap#user-content-overview$"))
         assert page.evaluate("typeof window.__pwned") == "undefined"
         assert readme.locator("script, iframe, frame, object, embed, svg, math, style, form").count() == 0
         leftovers = readme.evaluate("""root => [root, ...root.querySelectorAll("*")].flatMap(element =>

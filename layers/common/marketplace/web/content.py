@@ -43,7 +43,13 @@ _ATTRIBUTES = {
     "th": {"align"},
     "td": {"align"},
     "ol": {"start"},
+    **{heading: {"id"} for heading in ("h1", "h2", "h3", "h4", "h5", "h6")},
 }
+ANCHOR_PREFIX = "user-content-"
+"""What a README's heading ids and in-page links are prefixed with (as GitHub does): a README can link to its own
+sections, but never name or clobber an element of the page around it (``#install``, ``#results``)."""
+_ANCHOR = re.compile(rf"{ANCHOR_PREFIX}[a-z0-9_-]+", re.ASCII)
+_NOT_IN_SLUG = re.compile(r"[^\w\- ]", re.UNICODE)
 _DROP_WITH_CONTENT = {
     *("script", "style", "template", "noscript", "iframe", "object", "embed", "svg", "math", "select"),
     *("textarea", "title", "noembed", "noframes", "xmp"),
@@ -102,14 +108,27 @@ def render_markdown(text: str, policy: LinkPolicy) -> Markup:
     """The README or CHANGELOG ``text`` as sanitized HTML."""
     truncated = len(text) > MAX_MARKDOWN_CHARS
     tokens = _MARKDOWN.parse(text[:MAX_MARKDOWN_CHARS])
-    for token in tokens:  # tables align cells with style="text-align:…", which the sanitizer drops
+    slugs: dict[str, int] = {}
+    for position, token in enumerate(tokens):
+        # tables align cells with style="text-align:…", which the sanitizer drops
         if token.type in ("th_open", "td_open") and isinstance(style := token.attrs.pop("style", None), str):
             token.attrs["align"] = style.removeprefix("text-align:")
+        if token.type == "heading_open" and position + 1 < len(tokens):
+            token.attrs["id"] = _heading_id(tokens[position + 1].content, slugs)
     html = _MARKDOWN.renderer.render(tokens, _MARKDOWN.options, {})
     html = _cleaner(policy).clean(_apply_policy(_SANITIZER.clean(html), policy))
     if truncated:
         html += "\n<p><em>(truncated)</em></p>\n"
     return Markup(html)  # noqa: S704 - sanitized above
+
+
+def _heading_id(text: str, seen: dict[str, int]) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens, repeats numbered."""
+    slug = _NOT_IN_SLUG.sub("", text.strip().lower()).replace(" ", "-")
+    slug = slug.encode("ascii", "ignore").decode() or "section"
+    count = seen.get(slug, 0)
+    seen[slug] = count + 1
+    return f"{ANCHOR_PREFIX}{slug}" + (f"-{count}" if count else "")
 
 
 def _cleaner(policy: LinkPolicy | None) -> nh3.Cleaner:
@@ -135,6 +154,8 @@ def _allowed_value(tag: str, attribute: str, value: str, policy: LinkPolicy) -> 
         return _image_urls(value, policy)[0]
     if attribute == "align":
         return value if value in _ALIGN else None
+    if attribute == "id":
+        return value if _ANCHOR.fullmatch(value) else None
     return value
 
 
@@ -200,7 +221,7 @@ def _link_url(href: str, policy: LinkPolicy) -> str | None:
     if not url:
         return None
     if url.startswith("#"):
-        return url
+        return url if url.startswith("#" + ANCHOR_PREFIX) or url == "#" else "#" + ANCHOR_PREFIX + url[1:]
     if _is_relative(url):
         base = policy.package_files or _repository_files(policy.repository)
         return _under(base, url.removeprefix("/")) if base else None
