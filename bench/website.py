@@ -381,10 +381,29 @@ class Result:
     readme_kib: float
     lighthouse_run: bool
     seconds: dict[str, float] = field(default_factory=dict)
+    join: tuple[float, float] = (0.0, 0.0)  # seconds: markdown-it's own fragments_join, ours (join_text_times)
 
     @property
     def ok(self) -> bool:
         return self.html.ok and all(page.ok for page in self.pages) and self.lighthouse_run
+
+
+JOIN_INPUT = "_a*" * 16_000  # 48,000 characters of unmatched emphasis markers
+
+
+def join_text_times() -> tuple[float, float]:
+    """Why ``web.content`` replaces markdown-it's ``fragments_join``: the same hostile README rendered by stock
+    markdown-it and by ours, in seconds (the output is the same: tests/unit/test_web_content.py)."""
+    from markdown_it import MarkdownIt
+
+    from marketplace.web import content
+
+    stock = MarkdownIt("commonmark", {"html": True, "maxNesting": 20}).enable(["table", "strikethrough"])
+    started = time.perf_counter()
+    stock.render(JOIN_INPUT)
+    middle = time.perf_counter()
+    content._MARKDOWN.render(JOIN_INPUT)
+    return middle - started, time.perf_counter() - middle
 
 
 # ------------------------------------------------------------------------------------------------ 1. HTML
@@ -689,7 +708,7 @@ def measure(requests: int = REQUESTS, lighthouse: bool = True) -> Result:
                 seconds["lighthouse"] = time.monotonic() - started
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return Result(html, pages, len(readme(MEASURED).encode()) / 1024, lighthouse, seconds)
+    return Result(html, pages, len(readme(MEASURED).encode()) / 1024, lighthouse, seconds, join_text_times())
 
 
 def _yes(ok: bool) -> str:
@@ -749,6 +768,9 @@ def table(result: Result) -> str:
             for category, audit in page.lighthouse.below:
                 lines.append(f"  Lighthouse {category} below full marks: {audit.id} ({audit.score:.2f}"
                              + (f", {audit.display}" if audit.display else "") + f"): {audit.title}")
+    lines.append(f"A hostile README ({len(JOIN_INPUT):,} characters of unmatched emphasis) renders in "
+                 f"{result.join[1]:.2f} s with web.content's linear fragments_join, {result.join[0]:.2f} s with "
+                 "markdown-it's own (quadratic)")
     lines.append("Lighthouse 12.2.3: default mobile emulation, simulated throttling"
                  + ("" if result.lighthouse_run else "; NOT RUN (--website-no-lighthouse)") + ". Run time: "
                  + ", ".join(f"{name} {value:.0f} s" for name, value in result.seconds.items()))
