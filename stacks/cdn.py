@@ -100,7 +100,8 @@ def security_headers_behavior() -> cloudfront.ResponseSecurityHeadersBehavior:
     """The response headers policy's security headers, read from the stand-in's ``SECURITY_HEADERS``."""
     headers = dict(policy.SECURITY_HEADERS)
     expected = {
-        "strict-transport-security", "x-content-type-options", "x-frame-options", "referrer-policy", "x-xss-protection"
+        "strict-transport-security", "x-content-type-options", "x-frame-options", "referrer-policy", "x-xss-protection",
+        "content-security-policy",
     }
     if set(headers) != expected or headers["x-content-type-options"] != "nosniff":
         raise ValueError(f"security headers the response headers policy cannot express: {sorted(headers)}")
@@ -122,6 +123,9 @@ def security_headers_behavior() -> cloudfront.ResponseSecurityHeadersBehavior:
         ),
         xss_protection=cloudfront.ResponseHeadersXSSProtection(
             protection=True, mode_block=xss.group(1) is not None, override=True
+        ),
+        content_security_policy=cloudfront.ResponseHeadersContentSecurityPolicy(
+            content_security_policy=headers["content-security-policy"], override=True
         ),
     )
 

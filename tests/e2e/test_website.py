@@ -164,6 +164,14 @@ class Site:
         return self.base + path
 
 
+HOSTILE_FILES = {  # in the normal extension's package: a web extension's files are served as they are
+    "extension/media/page.html": b"<!doctype html><title>x</title><script>document.title='pwned';"
+                                 b"window.__pwned=1</script><img src=x onerror=\"window.__pwned=2\">",
+    "extension/media/image.svg": b'<svg xmlns="http://www.w3.org/2000/svg" onload="window.__pwned=3">'
+                                 b"<script>document.title='pwned';window.__pwned=4</script><circle r='5'/></svg>",
+}
+
+
 def item_path(extension_id: str) -> str:
     return "/items?" + urlencode({"itemName": extension_id})
 
@@ -184,7 +192,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         icon, screenshot = _png(128, 128, _icon), _png(320, 170, _screenshot_png)
         normal = [vsix_factory.build_vsix(  # a web extension: its files are served, so the README's image shows
             directory / f"{NAME}-{version}.vsix", publisher=PUBLISHER, name=NAME, version=version, web=True,
-            icon=icon, readme=README, changelog=CHANGELOG, extra_files={"extension/images/screenshot.png": screenshot},
+            icon=icon, readme=README, changelog=CHANGELOG, extra_files={"extension/images/screenshot.png": screenshot,
+                                                               **HOSTILE_FILES},
             package_json_overrides={"displayName": DISPLAY, "description": DESCRIPTION,
                                     "categories": ["Formatters", "Other"],
                                     "keywords": ["words", "reading time", "markdown"]}) for version in VERSIONS]
@@ -318,6 +327,25 @@ def test_the_ingest_refuses_script_links_in_a_readme(site: Site) -> None:
         assert said.startswith("1: marketplace: rejected: ") and words in said, (attack, said)
     for index in range(len(REFUSED_README_LINKS)):
         assert http("GET", site.url(item_path(f"{PUBLISHER}.refused-{index}")))[0] == 404
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_FILES))
+def test_a_packages_own_html_or_svg_opened_from_the_cdn_runs_nothing(chromium: Browser, site: Site,
+                                                                     name: str) -> None:
+    # a web extension's files are served from the website's own origin: without the assets' sandbox policy,
+    # opening one of them would run its script with the website's origin (its cookies, its pages)
+    with watched(chromium) as w:
+        page = w.page
+        _load(page, site, item_path(EXTENSION_ID))
+        icon = page.locator("header img.icon").get_attribute("src")
+        assert icon is not None and icon.endswith("/Microsoft.VisualStudio.Services.Icons.Default")
+        url = icon.rsplit("/", 1)[0] + "/Microsoft.VisualStudio.Code.WebResources/" + name
+        answer = page.goto(url)
+        assert answer is not None and answer.status == 200
+        assert "sandbox" in answer.headers["content-security-policy"].split("; ")
+        page.wait_for_timeout(300)  # an onload handler would have run by now
+        assert page.evaluate("document.title") != "pwned"
+        assert page.evaluate("typeof window.__pwned") == "undefined"
 
 
 def test_a_hostile_readme_runs_nothing(chromium: Browser, site: Site) -> None:

@@ -126,6 +126,10 @@ def test_assets_answer_get_head_and_preflights_with_the_local_stand_ins_cors_pol
     assert local["x-xss-protection"] == "1; mode=block"
     assert security["ContentTypeOptions"] == {"Override": True}
     assert local["x-content-type-options"] == "nosniff"
+    # a package's own .html or .svg opened from the CDN runs nothing on the website's origin
+    assert security["ContentSecurityPolicy"] == {"ContentSecurityPolicy": local["content-security-policy"],
+                                                 "Override": True}
+    assert "sandbox" in local["content-security-policy"].split("; ")
     (association,) = assets["FunctionAssociations"]
     assert association["EventType"] == "viewer-request"
     functions = dev.resources("AWS::CloudFront::Function")

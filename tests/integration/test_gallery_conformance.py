@@ -340,6 +340,8 @@ def test_each_asset_through_the_api(asset, content_type, expected):
         assert reply.status == 200, reply.raw
         assert content_type in reply.headers["content-type"]
         assert reply.headers["cache-control"] == "public, max-age=3600"
+        # served from the website's origin: opened as a document it runs nothing (as from the CDN)
+        assert "sandbox" in reply.headers["content-security-policy"].split("; ")
         if expected is not None:
             assert reply.text == expected
     if asset == MANIFEST:

@@ -17,6 +17,7 @@ from marketplace.catalog.model import ExtensionView, VersionView
 from marketplace.gallery import assets, control, downloads, serialize, service
 from marketplace.platform import body
 from marketplace.platform.errors import BadRequest, NotFound
+from marketplace.platform.headers import ASSET_CONTENT_SECURITY_POLICY
 from marketplace.platform.http import json_response, public_base_url, quote_path, redirect
 from marketplace.platform.router import Response, Router
 
@@ -86,7 +87,8 @@ def _serve(key: str | None, missing: str) -> Response:
         except UnicodeDecodeError:
             content_type = "application/octet-stream"
     return Response(status_code=200, content_type=content_type, body=body,
-                    headers={**ASSET_CACHE, "X-Content-Type-Options": "nosniff"})
+                    headers={**ASSET_CACHE, "X-Content-Type-Options": "nosniff",
+                             "Content-Security-Policy": ASSET_CONTENT_SECURITY_POLICY})
 
 
 @router.get(f"{SERVICE}/assets/<publisher>/<name>/<version>/<asset_type>")

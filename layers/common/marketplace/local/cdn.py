@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 
 from marketplace.local.apigw import HttpResponse
 from marketplace.platform import aws
+from marketplace.platform.headers import ASSET_CONTENT_SECURITY_POLICY
 
 # The assets behaviour's response headers policy (CORS part), and its allowed methods.
 ALLOWED_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -39,6 +40,7 @@ SECURITY_HEADERS = [
     ("x-frame-options", "SAMEORIGIN"),
     ("referrer-policy", "strict-origin-when-cross-origin"),
     ("x-xss-protection", "1; mode=block"),
+    ("content-security-policy", ASSET_CONTENT_SECURITY_POLICY),
 ]
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _FORWARDED = ("ContentType", "ContentEncoding", "CacheControl", "ContentDisposition", "ContentLanguage")

@@ -24,3 +24,10 @@ def request_header(headers: Mapping[str, str] | None, name: str) -> str | None:
 def lowered_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
     """Every header under its lower-case name, for code that reads several of them."""
     return {str(k).lower(): str(v) for k, v in (headers or {}).items()}
+
+
+# Every package file the marketplace serves (CDN and API): it comes from an untrusted upload and is served from the
+# website's own origin, so opened as a document (an ``.html`` or ``.svg`` file of a web extension) it must run
+# nothing and reach nothing. ``sandbox`` gives it an opaque origin without scripts, forms or pop-ups; the policy
+# does not apply when a client fetches the file or shows it with ``<img>``.
+ASSET_CONTENT_SECURITY_POLICY = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox"
