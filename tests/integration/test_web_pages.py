@@ -99,6 +99,7 @@ def test_the_extension_page_shows_what_a_person_needs_to_decide():
     assert any(link.endswith("/vsextensions/linter/1.1.0/vspackage") for link in found.links)
     assert "1.2.0" in words and "Unpublished" in words  # the history shows the unpublished version as such
     assert any("Icons.Default" in image for image in found.images)
+    assert any(link.endswith("/Microsoft.VisualStudio.Services.Content.License") for link in found.links)
     assert found.canonical == f"https://{HOST}/items?itemName=acme.linter"
     assert found.meta["og:title"].startswith("Acme Linter") or found.meta["og:title"]
 

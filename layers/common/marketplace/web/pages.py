@@ -35,6 +35,7 @@ REMOTE_IMAGES_VAR = "WEB_REMOTE_IMAGES"  # the operator's consent to load third-
 ICON = "Microsoft.VisualStudio.Services.Icons.Default"
 DETAILS = "Microsoft.VisualStudio.Services.Content.Details"
 CHANGELOG = "Microsoft.VisualStudio.Services.Content.Changelog"
+LICENSE = "Microsoft.VisualStudio.Services.Content.License"
 
 # The website's sorts, by the search index's names: (index sort, descending)
 SORTS: dict[str, tuple[str, str, bool]] = {
@@ -319,8 +320,11 @@ def _rendered(key: str, package_files: str | None, repository: str | None, remot
     return render_markdown(stored.body.decode("utf-8", errors="replace"), policy)
 
 
-def _links(version: VersionView) -> list[Link]:
+def _links(version: VersionView, base: str) -> list[Link]:
     links = []
+    license_file = _asset_url(base, version, LICENSE)
+    if license_file:  # the package's own LICENSE file, served as plain text by the CDN
+        links.append(Link("License", license_file))
     for label, url in (("Repository", version.repository), ("Homepage", version.homepage),
                        ("Issues", version.bugs)):
         if _https(url):
@@ -361,7 +365,7 @@ def extension(publisher: str, name: str, base: str) -> ExtensionPage:
                                   if r.counted])[:MAX_REVIEWS]
     return ExtensionPage(
         view=view, head=head, icon=_asset_url(base, head, ICON), download=download, readme=readme,
-        changelog=changelog, links=_links(head), history=history,
+        changelog=changelog, links=_links(head, base), history=history,
         dependencies=[d for d in head.dependencies if EXTENSION_ID.fullmatch(d)],
         pack=[p for p in head.extension_pack if EXTENSION_ID.fullmatch(p)],
         reviews=[Review(r.display_name, r.rating, r.title, r.comment, r.version, r.updated_at[:10])
