@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -42,9 +42,11 @@ class Invoker:
         self._locks = {name: threading.Lock() for name in self._overrides}
         self._pools: dict[str, FunctionPool] = {}
 
-    def start(self, functions: Mapping[FunctionDef, tuple[Mapping[str, str], int]]) -> None:
+    def start(self, functions: Mapping[FunctionDef, tuple[Mapping[str, str], int]],
+              on_demand: Collection[str] = ()) -> None:
         """Start one environment of each function (``{definition: (environment variables, limit)}``), all at
-        once; a handler that cannot load is logged here and reported by its pool (``report``)."""
+        once, except those named in ``on_demand``, whose first invocation starts one; a handler that cannot load
+        is logged here and reported by its pool (``report``)."""
         root = project_root()
         for fn, (env, limit) in functions.items():
             if fn.name not in self._overrides:
@@ -58,8 +60,11 @@ class Invoker:
             except InvocationError as error:
                 log.error("cannot load the handler of %s: %s", pool.fn.name, error)
 
-        with ThreadPoolExecutor(max_workers=len(self._pools), thread_name_prefix="prewarm") as executor:
-            list(executor.map(warm, self._pools.values()))
+        warmed = [pool for name, pool in self._pools.items() if name not in on_demand]
+        if not warmed:
+            return
+        with ThreadPoolExecutor(max_workers=len(warmed), thread_name_prefix="prewarm") as executor:
+            list(executor.map(warm, warmed))
 
     def invoke(self, fn: FunctionDef, event: dict[str, Any]) -> Any:
         """Invoke like Lambda's synchronous invoke; an ``InvocationError`` is the function error."""

@@ -27,6 +27,7 @@ from marketplace.local.durable import services as durable_services
 from marketplace.local.durable.directory import DataDirectory, open_directory
 from marketplace.local.durable.kinesis import Checkpoints
 from marketplace.local.emulator import Emulator
+from marketplace.local.environments import PoolReport
 from marketplace.local.firehose import DRAIN_SECONDS, LOCAL_BUFFER_SECONDS, FirehoseDelivery
 from marketplace.local.invoker import Handler, Invoker, project_root
 from marketplace.local.pollers import Checkpointer, Poller, SqsPoller, StreamPoller
@@ -55,6 +56,10 @@ LOCAL_ENVIRONMENT = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
 }
+# Functions whose first environment starts with their first request, not at start-up: the website serves people,
+# who wait the ~0.4 s once, and a one-box registry nobody browses keeps that worker's memory (~40 MiB) for editors.
+ON_DEMAND = frozenset({"web"})
+
 # How many execution environments each function routed by API Gateway may have at once (``--concurrency``);
 # functions fed by an event source get one, as their poller delivers one batch at a time.
 DEFAULT_HTTP_CONCURRENCY = 2
@@ -170,7 +175,8 @@ class LocalMarketplace:
         self.cdn = Cdn(self.deployment.bucket_names[r.PACKAGES_BUCKET.id], r.PACKAGES_BUCKET.public_prefix)
 
         # a handler that cannot load is reported by /healthz rather than hidden
-        self.invoker.start({fn: (self.function_environment(fn), self.environment_limit(fn)) for fn in self.functions})
+        self.invoker.start({fn: (self.function_environment(fn), self.environment_limit(fn)) for fn in self.functions},
+                           on_demand=ON_DEMAND)
         retention.install()  # before the first stream read: reads and trimming take the same locks
         self._consumers = []
         self.pollers = [self._poller(fn) for fn in self.functions if fn.source is not None]
@@ -293,12 +299,19 @@ class LocalMarketplace:
             "status": "ok" if healthy else ("starting" if not self._ready.is_set() else "unavailable"),
             "stage": self.stage,
             "aws_endpoint": self.moto_endpoint,
-            "functions": {fn.name: init_errors.get(fn.name, "loaded") for fn in self.functions},
+            "functions": {fn.name: init_errors.get(fn.name) or self._load_state(fn.name, environments)
+                          for fn in self.functions},
             "environments": {name: vars(report) for name, report in environments.items()},
             "event_sources": pollers,
             "delivery_streams": {d.name: d.report() for d in self.deliveries},
             "uptime_seconds": round(time.monotonic() - self._started_at, 1),
         }
+
+    @staticmethod
+    def _load_state(name: str, environments: Mapping[str, PoolReport]) -> str:
+        """``loaded``; ``on demand`` for a function of ``ON_DEMAND`` that no request has started yet."""
+        report = environments.get(name)
+        return "on demand" if name in ON_DEMAND and report is not None and not report.cold_starts else "loaded"
 
     def product_json(self) -> dict[str, Any]:
         return product_json(self.base_url)
