@@ -11,9 +11,10 @@ from marketplace.platform.functions import FUNCTIONS
 from tests.integration.events import context, http_event
 
 HTTP_FUNCTIONS = [fn for fn in FUNCTIONS if fn.routes]
+API_FUNCTIONS = [fn for fn in HTTP_FUNCTIONS if fn.name != "web"]  # the website answers people with pages
 
 
-@pytest.mark.parametrize("fn", HTTP_FUNCTIONS, ids=lambda fn: fn.name)
+@pytest.mark.parametrize("fn", API_FUNCTIONS, ids=lambda fn: fn.name)
 def test_unknown_paths_get_a_json_404(deployment, fn):
     handler = importlib.import_module(fn.module)
     route = fn.routes[0]
@@ -27,6 +28,17 @@ def test_unknown_paths_get_a_json_404(deployment, fn):
     assert result["headers"]["Content-Type"] == "application/json"
     assert result["headers"]["Access-Control-Allow-Origin"] == "*"
     assert json.loads(result["body"]) == {"error": "not_found", "message": f"No route for {method} {path}"}
+
+
+def test_the_websites_unknown_paths_get_an_html_404(deployment):
+    from functions.web import handler
+
+    result = handler.lambda_handler(http_event("GET", "/publishers/a/b/c", "ANY /publishers/{proxy+}"),
+                                    context("web"))
+    assert result["statusCode"] == 404
+    assert result["headers"]["Content-Type"] == "text/html; charset=utf-8"
+    assert "script-src 'self'" in result["headers"]["Content-Security-Policy"]
+    assert "No route for GET /publishers/a/b/c" in result["body"]
 
 
 @pytest.mark.parametrize("fn", HTTP_FUNCTIONS, ids=lambda fn: fn.name)
@@ -92,4 +104,5 @@ def test_with_an_origin_secret_only_requests_through_the_front_door_are_answered
         assert result["headers"]["X-Operation-Id"]
     verified = {"x-origin-verify": "the-distribution-secret"}
     through = handler.lambda_handler(http_event(method, path, route.key, verified), context(fn.name))
-    assert through["statusCode"] in (404, 405)  # the request reached the function's routes
+    # the request reached the function's routes (the website's first route is its home page)
+    assert through["statusCode"] in ((200,) if fn.name == "web" else (404, 405))

@@ -76,7 +76,8 @@ def test_least_privilege_on_the_upload_prefix():
                       and g.prefix == public and set(g.actions) & {"s3:PutObject", "s3:DeleteObject"}}
     public_readers = {fn.name for fn in FUNCTIONS for g in fn.grants if isinstance(g, ObjectGrant)
                       and g.prefix == public and g.actions == ("s3:GetObject",)}
-    assert public_writers == {"ingest"} and public_readers == {"gallery"}  # the API's asset fallback
+    # the API's asset fallback, and the website's READMEs
+    assert public_writers == {"ingest"} and public_readers == {"gallery", "web"}
     assert all(isinstance(g, TableGrant) for fn in FUNCTIONS for g in fn.grants if getattr(g, "table", None))
 
 
