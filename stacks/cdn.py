@@ -130,6 +130,25 @@ def security_headers_behavior() -> cloudfront.ResponseSecurityHeadersBehavior:
     )
 
 
+def _cache_policy(scope: Construct, construct_id: str, comment: str, default_ttl: Duration, max_ttl: Duration,
+                  query_strings: cloudfront.CacheQueryStringBehavior) -> cloudfront.CachePolicy:
+    """A cache policy keyed on ``query_strings`` and the compression the viewer accepts, never on headers or
+    cookies; what the origin's ``Cache-Control`` says counts down to no caching (minimum TTL 0)."""
+    return cloudfront.CachePolicy(
+        scope,
+        construct_id,
+        comment=comment,
+        min_ttl=Duration.seconds(0),
+        default_ttl=default_ttl,
+        max_ttl=max_ttl,
+        query_string_behavior=query_strings,
+        header_behavior=cloudfront.CacheHeaderBehavior.none(),
+        cookie_behavior=cloudfront.CacheCookieBehavior.none(),
+        enable_accept_encoding_gzip=True,
+        enable_accept_encoding_brotli=True,
+    )
+
+
 def _allowed_methods(methods: tuple[str, ...]) -> cloudfront.AllowedMethods:
     for allowed in (cloudfront.AllowedMethods.ALLOW_GET_HEAD, cloudfront.AllowedMethods.ALLOW_GET_HEAD_OPTIONS):
         if set(allowed.methods) == set(methods):
@@ -194,45 +213,21 @@ class ContentDelivery(Construct):
             runtime=cloudfront.FunctionRuntime.JS_2_0,
             comment="Answers CORS preflights (OPTIONS) for public assets",
         )
-        self.api_cache = cloudfront.CachePolicy(
-            self,
-            "ApiCachePolicy",
-            comment="Caches only what the API marks cacheable with Cache-Control",
-            min_ttl=Duration.seconds(0),
-            default_ttl=Duration.seconds(0),
-            max_ttl=API_CACHE_MAX_TTL,
-            query_string_behavior=cloudfront.CacheQueryStringBehavior.all(),
-            header_behavior=cloudfront.CacheHeaderBehavior.none(),
-            cookie_behavior=cloudfront.CacheCookieBehavior.none(),
-            enable_accept_encoding_gzip=True,
-            enable_accept_encoding_brotli=True,
+        self.api_cache = _cache_policy(
+            self, "ApiCachePolicy", "Caches only what the API marks cacheable with Cache-Control",
+            Duration.seconds(0), API_CACHE_MAX_TTL, cloudfront.CacheQueryStringBehavior.all(),
         )
-        self.pages_cache = cloudfront.CachePolicy(
-            self,
-            "PagesCachePolicy",
-            comment="Website pages: keyed on the query parameters the pages read, no header or cookie",
-            min_ttl=Duration.seconds(0),
-            default_ttl=PAGE_CACHE_DEFAULT_TTL,
-            max_ttl=PAGE_CACHE_MAX_TTL,
-            query_string_behavior=cloudfront.CacheQueryStringBehavior.allow_list(*PAGE_QUERY_PARAMETERS),
-            header_behavior=cloudfront.CacheHeaderBehavior.none(),
-            cookie_behavior=cloudfront.CacheCookieBehavior.none(),
-            enable_accept_encoding_gzip=True,
-            enable_accept_encoding_brotli=True,
+        self.pages_cache = _cache_policy(
+            self, "PagesCachePolicy",
+            "Website pages: keyed on the query parameters the pages read, no header or cookie",
+            PAGE_CACHE_DEFAULT_TTL, PAGE_CACHE_MAX_TTL,
+            cloudfront.CacheQueryStringBehavior.allow_list(*PAGE_QUERY_PARAMETERS),
         )
-        self.static_cache = cloudfront.CachePolicy(
-            self,
-            "StaticCachePolicy",
-            comment="Website static files, addressed by their digest",
-            # 0: a file asked for by a stale digest is answered with no-cache, which CloudFront then honours
-            min_ttl=Duration.seconds(0),
-            default_ttl=STATIC_CACHE_DEFAULT_TTL,
-            max_ttl=STATIC_CACHE_MAX_TTL,
-            query_string_behavior=cloudfront.CacheQueryStringBehavior.none(),
-            header_behavior=cloudfront.CacheHeaderBehavior.none(),
-            cookie_behavior=cloudfront.CacheCookieBehavior.none(),
-            enable_accept_encoding_gzip=True,
-            enable_accept_encoding_brotli=True,
+        # the minimum TTL stays 0: a file asked for by a stale digest is answered with no-cache, which CloudFront
+        # then honours
+        self.static_cache = _cache_policy(
+            self, "StaticCachePolicy", "Website static files, addressed by their digest",
+            STATIC_CACHE_DEFAULT_TTL, STATIC_CACHE_MAX_TTL, cloudfront.CacheQueryStringBehavior.none(),
         )
         assets_headers = cloudfront.ResponseHeadersPolicy(
             self,
