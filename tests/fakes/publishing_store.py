@@ -18,6 +18,7 @@ from marketplace.publishing.store import (
     TOKEN_RECORD_GRACE,
     AlreadyExists,
     MemberItem,
+    NameClaimItem,
     NamespaceItem,
     PublishingItem,
     TokenItem,
@@ -49,6 +50,14 @@ class FakePublishingStore:
     def member_item(namespace: str, user: str, role: str, now: datetime) -> MemberItem:
         return MemberItem(NamespaceItem.key(namespace), MemberItem.sort_key(user), namespace=namespace, user=user,
                           role=role, added_at=now, gsi1pk=f"USER#{user}", gsi1sk=f"NS#{namespace}")
+
+    @staticmethod
+    def name_claim_item(namespace: str, skeleton: str) -> NameClaimItem:
+        return NameClaimItem(NameClaimItem.key(skeleton), NameClaimItem.SK, namespace=namespace)
+
+    def get_name_claim(self, skeleton: str) -> NameClaimItem | None:
+        self.faults.run("get_name_claim")
+        return self._read(NameClaimItem, NameClaimItem.key(skeleton), NameClaimItem.SK)
 
     @staticmethod
     def token_item(token_id: str, user: str, secret_hash: str, namespaces: set[str], now: datetime,

@@ -95,3 +95,25 @@ def test_create_namespace_never_widens_the_token_that_asked(deployment):
     assert service.authenticate(token).namespaces == {"acme"}
     owner = service.create_token("mallory", ["other"])  # the namespace is its creator's: a token naming it works
     assert _ovsx("GET", "/api/other/verify-pat", owner)["statusCode"] == 200
+
+
+def test_ovsx_create_namespace_follows_the_operators_policy(deployment, monkeypatch):
+    service.create_publisher("acme", "alice@example.com")
+    token = service.create_token("alice@example.com", ["acme"])
+    monkeypatch.setenv("NAMESPACE_CREATION", "operators")
+    refused = _ovsx("POST", "/api/-/namespace/create", token, {"name": "other"})
+    assert refused["statusCode"] == 403, refused["body"]
+    assert "operator creates namespaces" in json.loads(refused["body"])["message"]
+    monkeypatch.setenv("NAMESPACE_CREATION", "domains:corp.example")
+    assert _ovsx("POST", "/api/-/namespace/create", token, {"name": "other"})["statusCode"] == 403
+    monkeypatch.setenv("NAMESPACE_CREATION", "domains:example.com")
+    assert _ovsx("POST", "/api/-/namespace/create", token, {"name": "other"})["statusCode"] == 201
+
+
+def test_ovsx_create_namespace_refuses_a_look_alike_with_the_reason(deployment):
+    service.create_publisher("microsoft", "ops", allow_reserved=True)
+    service.create_publisher("acme", "mallory")
+    token = service.create_token("mallory", ["acme"])
+    refused = _ovsx("POST", "/api/-/namespace/create", token, {"name": "rnicro-soft"})
+    assert refused["statusCode"] == 409, refused["body"]
+    assert "reads like the existing namespace 'microsoft'" in json.loads(refused["body"])["message"]

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from pynamodb.exceptions import TransactWriteError
 
-from marketplace.platform.errors import Conflict, Forbidden, NotFound, Unauthorized
+from marketplace.platform.errors import ConfigurationError, Conflict, Forbidden, NotFound, Unauthorized
 from marketplace.publishing import tokens
 from marketplace.publishing.service import Principal, Publishing
 from marketplace.publishing.store import MemberItem, NamespaceItem, TokenItem
@@ -34,7 +34,8 @@ def kinds(fake: FakePublishingStore) -> list[str]:
 def test_a_publisher_is_its_namespace_owner_and_token_written_together(publishing: Publishing,
                                                                          fake: FakePublishingStore) -> None:
     namespace, token = publishing.create_publisher("acme", "alice")
-    assert isinstance(namespace, NamespaceItem) and kinds(fake) == ["NS:MEMBER", "NS:NAMESPACE", "TOKEN:TOKEN"]
+    assert isinstance(namespace, NamespaceItem) and kinds(fake) == ["LOOKALIKE:NAME_CLAIM", "NS:MEMBER", "NS:NAMESPACE",
+                                                        "TOKEN:TOKEN"]
     principal = publishing.authenticate(token)
     assert principal.user == "alice" and principal.namespaces == {"acme"}
     assert publishing.authorize(principal, "acme").name == "acme"
@@ -85,6 +86,67 @@ def test_creating_a_namespace_never_widens_the_token_that_asked(publishing: Publ
     member = fake.get_member("bobs", "bob")
     assert member is not None and member.role == "owner"  # the namespace is its creator's
     assert publishing.authenticate(publishing.create_token("bob", ["bobs"])).namespaces == {"bobs"}
+
+
+@pytest.mark.parametrize("lookalike", ["micro-soft", "rnicrosoft", "m1crosoft", "microsoft-", "mlcrosoft", "micros0ft"])
+def test_a_name_that_reads_like_an_existing_namespace_is_refused_and_writes_nothing(
+        publishing: Publishing, fake: FakePublishingStore, lookalike: str) -> None:
+    publishing.create_publisher("microsoft", "ops", allow_reserved=True)
+    _, token = publishing.create_publisher("mallorys", "mallory")
+    principal = publishing.authenticate(token)
+    before = dict(fake.table)
+    with pytest.raises(Conflict, match="reads like the existing namespace 'microsoft'"):
+        publishing.create_namespace_for(principal, lookalike)
+    with pytest.raises(Conflict, match="reads like the existing namespace 'microsoft'"):
+        publishing.create_publisher(lookalike, "mallory")
+    assert fake.table == before
+
+
+def test_a_look_alike_that_wins_a_race_still_leaves_only_one(publishing: Publishing,
+                                                              fake: FakePublishingStore) -> None:
+    _, token = publishing.create_publisher("alices", "alice")
+    principal = publishing.authenticate(token)
+    fake.faults.before("create_together", lambda: publishing.create_publisher("acme-tools", "bob"))
+    with pytest.raises(Conflict, match="reads like the existing namespace 'acme-tools'"):
+        publishing.create_namespace_for(principal, "acmetools")
+    assert fake.get_namespace("acmetools") is None
+
+
+@pytest.mark.parametrize(("policy", "user", "allowed"), [
+    (None, "bob", True),
+    ("anyone", "bob", True),
+    ("operators", "bob", False),
+    ("domains:example.com, corp.example", "bob@example.com", True),
+    ("domains:example.com, corp.example", "bob@CORP.example", True),
+    ("domains:example.com", "bob@evil.example.com", False),
+    ("domains:example.com", "bob", False),
+    ("domains:example.com", "example.com", False),
+])
+def test_the_operators_policy_decides_who_creates_namespaces(publishing: Publishing, fake: FakePublishingStore,
+                                                             monkeypatch: pytest.MonkeyPatch, policy: str | None,
+                                                             user: str, allowed: bool) -> None:
+    if policy is not None:
+        monkeypatch.setenv("NAMESPACE_CREATION", policy)
+    publishing.create_publisher("acme", user)
+    principal = publishing.authenticate(publishing.create_token(user, ["acme"]))
+    if allowed:
+        publishing.create_namespace_for(principal, "newspace")
+        member = fake.get_member("newspace", user)
+        assert member is not None and member.role == "owner"
+    else:
+        before = dict(fake.table)
+        with pytest.raises(Forbidden, match="you may not create namespace 'newspace'"):
+            publishing.create_namespace_for(principal, "newspace")
+        assert fake.table == before
+
+
+@pytest.mark.parametrize("policy", ["nobody", "domains:", "domains: ,", "Anyone"])
+def test_a_malformed_policy_is_the_operators_error_named(publishing: Publishing, monkeypatch: pytest.MonkeyPatch,
+                                                         policy: str) -> None:
+    monkeypatch.setenv("NAMESPACE_CREATION", policy)
+    _, token = publishing.create_publisher("acme", "alice")
+    with pytest.raises(ConfigurationError, match="NAMESPACE_CREATION must be"):
+        publishing.create_namespace_for(publishing.authenticate(token), "newspace")
 
 
 def test_adding_a_member_twice_is_a_conflict(publishing: Publishing, fake: FakePublishingStore) -> None:

@@ -31,3 +31,47 @@ def validate(name: str) -> str:
 
 def reserved(name: str) -> bool:
     return any(fnmatch.fnmatchcase(name.lower(), pattern) for pattern in RESERVED)
+
+
+# Characters and pairs that read alike in the fonts editors and browsers show publisher names in.
+_ALIKE_CHARACTERS = str.maketrans({"0": "o", "1": "l", "i": "l", "5": "s", "-": None})
+_ALIKE_PAIRS = (("rn", "m"), ("vv", "w"), ("cl", "d"))
+
+
+def skeleton(name: str) -> str:
+    """What ``name`` looks like to a hurried reader: two names with the same skeleton (``micro-soft``,
+    ``rnicrosoft``, ``m1crosoft`` and ``microsoft``) are one too many; the second is refused."""
+    text = name.lower().translate(_ALIKE_CHARACTERS)
+    for pair, alike in _ALIKE_PAIRS:
+        text = text.replace(pair, alike)
+    return text
+
+
+POLICY_VAR = "NAMESPACE_CREATION"
+
+
+class Policy:
+    """Who may create a namespace for themselves (``ovsx create-namespace``, and the website's publisher area):
+    ``anyone`` holding a token (the default), ``operators`` only (through ``marketplace publisher create``), or
+    ``domains:example.com,example.org``: users whose id is an e-mail address at one of those domains."""
+
+    def __init__(self, text: str | None) -> None:
+        value = (text or "anyone").strip()
+        mode, _, listed = value.partition(":")
+        self.mode = mode
+        self.domains = frozenset(d.strip().lower().lstrip("@") for d in listed.split(",") if d.strip().lstrip("@"))
+        if value not in ("anyone", "operators") and not (mode == "domains" and self.domains):
+            raise ValueError(f"{POLICY_VAR} must be anyone, operators or domains:<domain>[,<domain>...], "
+                             f"not {value!r}")
+
+    def refusal(self, user: str) -> str | None:
+        """Why ``user`` may not create a namespace, or ``None`` when they may."""
+        if self.mode == "operators":
+            return ("this marketplace's operator creates namespaces; ask them (marketplace publisher create), "
+                    "then publish with the token they give you")
+        if self.mode == "domains":
+            domain = user.rpartition("@")[2].lower() if "@" in user else ""
+            if domain not in self.domains:
+                return (f"namespaces may be created by users with an e-mail address at "
+                        f"{', '.join(sorted(self.domains))}; ask this marketplace's operator")
+        return None

@@ -7,15 +7,23 @@ functions are those of the default ``Publishing``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from marketplace.platform.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from marketplace.platform.errors import BadRequest, ConfigurationError, Conflict, Forbidden, NotFound, Unauthorized
 from marketplace.publishing import namespaces, tokens
 from marketplace.publishing import store as publishing_store
-from marketplace.publishing.store import AlreadyExists, MemberItem, NamespaceItem, PublishingItem, TokenItem
+from marketplace.publishing.store import (
+    AlreadyExists,
+    MemberItem,
+    NameClaimItem,
+    NamespaceItem,
+    PublishingItem,
+    TokenItem,
+)
 
 ROLES = ("owner", "contributor")
 USER_MAX = 254
@@ -63,6 +71,10 @@ class PublishingStorePort(Protocol):
 
     def member_item(self, namespace: str, user: str, role: str, now: datetime) -> MemberItem: ...
 
+    def name_claim_item(self, namespace: str, skeleton: str) -> NameClaimItem: ...
+
+    def get_name_claim(self, skeleton: str) -> NameClaimItem | None: ...
+
     def token_item(self, token_id: str, user: str, secret_hash: str, namespaces: set[str], now: datetime,
                    expires: datetime, description: str | None) -> TokenItem: ...
 
@@ -82,6 +94,11 @@ class PublishingStorePort(Protocol):
     def revoke_token(self, token: TokenItem, now: datetime) -> bool: ...
 
     def touch_token(self, token: TokenItem, now: datetime) -> None: ...
+
+
+def _lookalike(name: str, existing: str) -> str:
+    return (f"namespace {name!r} reads like the existing namespace {existing!r} (look-alike names are refused so "
+            "that no one can pass for another publisher); choose a clearly different name")
 
 
 def _view(item: TokenItem) -> TokenView:
@@ -116,16 +133,29 @@ class Publishing:
         except ValueError as error:
             raise BadRequest(str(error)) from error
         namespace = self.store.namespace_item(name, owner, now, reserved_override=namespaces.reserved(name))
-        try:
-            self.store.create_together(
-                namespace,
-                self.store.member_item(name, owner, "owner", now),
-                self.store.token_item(issued.token_id, owner, issued.secret_hash, {name}, now, expires,
-                                      description or f"created with publisher {name}"),
-            )
-        except AlreadyExists as error:
-            raise Conflict(f"namespace {name!r} already exists") from error
+        self._create_namespace(
+            name,
+            namespace,
+            self.store.member_item(name, owner, "owner", now),
+            self.store.token_item(issued.token_id, owner, issued.secret_hash, {name}, now, expires,
+                                  description or f"created with publisher {name}"),
+        )
         return namespace, issued.value
+
+    def _create_namespace(self, name: str, *items: PublishingItem) -> None:
+        """Write a new namespace's items with its look-alike claim, all or nothing; ``Conflict`` saying why not
+        (the name is taken, or reads like a namespace that exists)."""
+        skeleton = namespaces.skeleton(name)
+        claimed = self.store.get_name_claim(skeleton)
+        if claimed is not None and claimed.namespace != name:
+            raise Conflict(_lookalike(name, claimed.namespace))
+        try:
+            self.store.create_together(*items, self.store.name_claim_item(name, skeleton))
+        except AlreadyExists as error:
+            if self.store.get_namespace(name) is not None:
+                raise Conflict(f"namespace {name!r} already exists") from error
+            claimed = self.store.get_name_claim(skeleton)  # a look-alike won a race with this one
+            raise Conflict(_lookalike(name, claimed.namespace if claimed else "another")) from error
 
     def create_namespace_for(self, principal: Principal, name: str) -> None:
         """A token's user creates a namespace (Open VSX's ``create-namespace``): the user becomes its owner.
@@ -139,14 +169,23 @@ class Publishing:
             raise BadRequest(str(error)) from error
         if namespaces.reserved(name):
             raise Forbidden(f"namespace {name!r} is reserved; ask the marketplace's operator")
+        refusal = self.policy().refusal(principal.user)
+        if refusal is not None:
+            raise Forbidden(f"you may not create namespace {name!r}: {refusal}")
         now = tokens.utcnow()
+        self._create_namespace(
+            name,
+            self.store.namespace_item(name, principal.user, now, reserved_override=False),
+            self.store.member_item(name, principal.user, "owner", now),
+        )
+
+    @staticmethod
+    def policy() -> namespaces.Policy:
+        """The operator's namespace-creation policy (``NAMESPACE_CREATION``), read at each use."""
         try:
-            self.store.create_together(
-                self.store.namespace_item(name, principal.user, now, reserved_override=False),
-                self.store.member_item(name, principal.user, "owner", now),
-            )
-        except AlreadyExists as error:
-            raise Conflict(f"namespace {name!r} already exists") from error
+            return namespaces.Policy(os.environ.get(namespaces.POLICY_VAR))
+        except ValueError as error:
+            raise ConfigurationError(str(error)) from error
 
     def add_member(self, namespace: str, user: str, role: str) -> None:
         if role not in ROLES:

@@ -4,6 +4,7 @@ touches them). One table, keys by prefix:
 | item      | pk              | sk                | gsi1pk        | gsi1sk              |
 |-----------|-----------------|-------------------|---------------|---------------------|
 | namespace | ``NS#<name>``   | ``NAMESPACE``     |               |                     |
+| name claim| ``LOOKALIKE#<skeleton>`` | ``NAME_CLAIM`` |       |                     |
 | member    | ``NS#<name>``   | ``MEMBER#<user>`` | ``USER#<user>`` | ``NS#<name>``     |
 | token     | ``TOKEN#<id>``  | ``TOKEN``         | ``USER#<user>`` | ``TOKEN#<created>`` |
 | upload    | ``UPLOAD#<id>`` | ``UPLOAD``        | ``USER#<user>`` | ``UPLOAD#<created>``|
@@ -69,6 +70,18 @@ class NamespaceItem(PublishingItem):
     @staticmethod
     def key(name: str) -> str:
         return f"NS#{name}"
+
+
+class NameClaimItem(PublishingItem):
+    """One per namespace, keyed by its look-alike skeleton (``namespaces.skeleton``): created in the namespace's
+    own transaction, so two names that read alike can never both exist."""
+
+    SK = "NAME_CLAIM"
+    namespace = UnicodeAttribute()
+
+    @staticmethod
+    def key(skeleton: str) -> str:
+        return f"LOOKALIKE#{skeleton}"
 
 
 class MemberItem(PublishingItem):
@@ -172,6 +185,14 @@ def members(namespace: str) -> list[MemberItem]:
 def namespace_item(name: str, user: str, now: datetime, reserved_override: bool) -> NamespaceItem:
     return _model(NamespaceItem)(NamespaceItem.key(name), NamespaceItem.SK, name=name, created_by=user,
                                  created_at=now, reserved_override=reserved_override)
+
+
+def name_claim_item(namespace: str, skeleton: str) -> NameClaimItem:
+    return _model(NameClaimItem)(NameClaimItem.key(skeleton), NameClaimItem.SK, namespace=namespace)
+
+
+def get_name_claim(skeleton: str) -> NameClaimItem | None:
+    return _get(NameClaimItem, NameClaimItem.key(skeleton), NameClaimItem.SK)
 
 
 def member_item(namespace: str, user: str, role: str, now: datetime) -> MemberItem:
