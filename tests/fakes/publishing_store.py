@@ -105,6 +105,14 @@ class FakePublishingStore:
         self.faults.run("get_token")
         return self._read(TokenItem, TokenItem.key(token_id), TokenItem.SK)
 
+    def namespaces(self) -> Iterator[NamespaceItem]:
+        self.faults.run("namespaces")
+        for pk, sk in sorted(self.table):
+            if sk == NamespaceItem.SK:
+                found = self._read(NamespaceItem, pk, sk)
+                if found is not None:
+                    yield found
+
     def tokens_of(self, user: str) -> Iterator[TokenItem]:
         self.faults.run("tokens_of")
         found = sorted((raw["gsi1sk"]["S"], pk) for (pk, sk), raw in self.table.items()

@@ -119,3 +119,16 @@ def test_removed_members_lose_access_even_with_a_token(deployment):
     store.get_member("leaving", "alice").delete()  # type: ignore[union-attr]
     with pytest.raises(Forbidden, match="no longer a member"):
         service.authorize(principal, "leaving")
+
+
+def test_look_alike_claims_live_in_the_table_and_are_back_filled_for_older_namespaces(deployment):
+    service.create_publisher("acme-tools", "alice")
+    with pytest.raises(Conflict, match="reads like the existing namespace 'acme-tools'"):
+        service.create_publisher("acmetools", "bob")
+    claim = store.get_name_claim("acmetools")
+    assert claim is not None and claim.namespace == "acme-tools"
+    claim.delete()  # as a namespace made before claims existed
+    assert [n.name for n in store.namespaces()] == ["acme-tools"]
+    assert service.claim_existing_names() == (["acme-tools"], [])
+    with pytest.raises(Conflict, match="reads like"):
+        service.create_publisher("acme-t00ls", "bob")

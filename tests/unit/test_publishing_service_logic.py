@@ -112,6 +112,24 @@ def test_a_look_alike_that_wins_a_race_still_leaves_only_one(publishing: Publish
     assert fake.get_namespace("acmetools") is None
 
 
+def test_namespaces_older_than_claims_get_theirs_once_oldest_first(publishing: Publishing,
+                                                                    fake: FakePublishingStore) -> None:
+    def forget_claims() -> None:  # as a registry made before claims existed
+        for key in [k for k in fake.table if k[1] == "NAME_CLAIM"]:
+            del fake.table[key]
+
+    publishing.create_publisher("acme-tools", "alice")
+    forget_claims()
+    publishing.create_publisher("acmetools", "bob")  # both exist: they look alike
+    publishing.create_publisher("zeta", "carol")
+    forget_claims()
+    assert publishing.claim_existing_names() == (["acme-tools", "zeta"], [("acmetools", "acme-tools")])
+    assert publishing.claim_existing_names() == ([], [("acmetools", "acme-tools")])  # again: nothing new
+    _, token = publishing.create_publisher("mallorys", "mallory")
+    with pytest.raises(Conflict, match="reads like the existing namespace 'acme-tools'"):
+        publishing.create_namespace_for(publishing.authenticate(token), "acme-t00ls")
+
+
 @pytest.mark.parametrize(("policy", "user", "allowed"), [
     (None, "bob", True),
     ("anyone", "bob", True),

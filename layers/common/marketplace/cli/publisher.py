@@ -1,5 +1,5 @@
-"""``marketplace publisher create|member|verify``: publishers (namespaces), their members, and the operator's
-verification."""
+"""``marketplace publisher create|member|verify|claim-names``: publishers (namespaces), their members, the
+operator's verification, and the look-alike claims of namespaces older than them."""
 
 from __future__ import annotations
 
@@ -33,6 +33,10 @@ def register(commands: Commands) -> None:
     verify.add_argument("--revoke", action="store_true", help="take the verification back")
     add_target_options(verify)
     verify.set_defaults(run=operator_command, action=verify_publisher)
+    claims = publisher_commands.add_parser(
+        "claim-names", help="once, after upgrading: protect the namespaces made before look-alike names were refused")
+    add_target_options(claims)
+    claims.set_defaults(run=operator_command, action=claim_names)
 
 
 def create_publisher(args: argparse.Namespace) -> int:
@@ -63,4 +67,15 @@ def verify_publisher(args: argparse.Namespace) -> int:
     state = "verified" if verified else "no longer verified"
     emit(args, {"namespace": args.namespace.lower(), "verified": verified, "extensions": changed},
          f"Publisher {args.namespace.lower()} is {state} ({len(changed)} extension(s) updated).")
+    return 0
+
+
+def claim_names(args: argparse.Namespace) -> int:
+    from marketplace.publishing import service
+
+    claimed, pairs = service.claim_existing_names()
+    lines = [f"Claimed the look-alike names of {len(claimed)} namespace(s)."]
+    lines += [f"{newer} reads like the older {older}: only the operator can resolve it" for newer, older in pairs]
+    emit(args, {"claimed": claimed, "lookalikes": [{"namespace": n, "reads_like": o} for n, o in pairs]},
+         "\n".join(lines))
     return 0

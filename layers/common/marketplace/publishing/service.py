@@ -75,6 +75,8 @@ class PublishingStorePort(Protocol):
 
     def get_name_claim(self, skeleton: str) -> NameClaimItem | None: ...
 
+    def namespaces(self) -> Iterable[NamespaceItem]: ...
+
     def token_item(self, token_id: str, user: str, secret_hash: str, namespaces: set[str], now: datetime,
                    expires: datetime, description: str | None) -> TokenItem: ...
 
@@ -178,6 +180,26 @@ class Publishing:
             self.store.namespace_item(name, principal.user, now, reserved_override=False),
             self.store.member_item(name, principal.user, "owner", now),
         )
+
+    def claim_existing_names(self) -> tuple[list[str], list[tuple[str, str]]]:
+        """Write the look-alike claim of every namespace made before claims existed, oldest first (the first of
+        two look-alikes keeps the claim); returns the namespaces claimed now and the look-alike pairs found
+        (newer, older), which only the operator can resolve."""
+        claimed: list[str] = []
+        pairs: list[tuple[str, str]] = []
+        for namespace in sorted(self.store.namespaces(), key=lambda n: (n.created_at, n.name)):
+            skeleton = namespaces.skeleton(namespace.name)
+            holder = self.store.get_name_claim(skeleton)
+            if holder is None:
+                try:
+                    self.store.create_together(self.store.name_claim_item(namespace.name, skeleton))
+                    claimed.append(namespace.name)
+                    continue
+                except AlreadyExists:
+                    holder = self.store.get_name_claim(skeleton)
+            if holder is not None and holder.namespace != namespace.name:
+                pairs.append((namespace.name, holder.namespace))
+        return claimed, pairs
 
     @staticmethod
     def policy() -> namespaces.Policy:
@@ -296,6 +318,7 @@ class Publishing:
 _default = Publishing()
 create_publisher = _default.create_publisher
 create_namespace_for = _default.create_namespace_for
+claim_existing_names = _default.claim_existing_names
 add_member = _default.add_member
 create_token = _default.create_token
 list_tokens = _default.list_tokens

@@ -227,6 +227,11 @@ def get_token(token_id: str) -> TokenItem | None:
     return _get(TokenItem, TokenItem.key(token_id), TokenItem.SK)
 
 
+def namespaces() -> Iterator[NamespaceItem]:
+    """Every namespace (a Scan: for operator commands, never a request path)."""
+    yield from _model(NamespaceItem).scan(NamespaceItem.sk == NamespaceItem.SK)
+
+
 def tokens_of(user: str) -> Iterator[TokenItem]:
     model = _model(TokenItem)
     for item in model.by_user.query(f"USER#{user}", ByUser.gsi1sk.startswith("TOKEN#")):
