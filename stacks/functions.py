@@ -116,7 +116,10 @@ class Functions(Construct):
         self.functions: dict[str, lambda_.Function] = {}
         for definition in fns.FUNCTIONS:
             # the same definition gives the local runtime's worker processes their environment
-            environment = definition.lambda_environment(stage.name, locations, auth_environment, http_environment)
+            settings = {name: str(self.node.try_get_context(name)) for name in definition.settings
+                        if self.node.try_get_context(name) not in (None, "")}
+            environment = definition.lambda_environment(stage.name, locations, auth_environment, http_environment,
+                                                        settings)
             function = self._function(definition, layer, environment)
             wildcards = [*self._grant(definition, function), *self._add_event_source(definition, function)]
             self._suppress_grant_wildcards(definition, function, wildcards)

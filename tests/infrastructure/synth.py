@@ -30,6 +30,10 @@ EXTRA_ISSUER = {
 PROD_CONTEXT: dict[str, Any] = {
     "authIssuers": [EXTRA_ISSUER],
     "githubApiUrl": "https://github.example.com/api/v3/",
+    # the operator's settings the functions read (FunctionDef.settings)
+    "WEB_REMOTE_IMAGES": "true",
+    "NAMESPACE_CREATION": "domains:example.com",
+    "GALLERY_ADVERTISE_VSIX_SIGNATURE": "true",
 }
 
 

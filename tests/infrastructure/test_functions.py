@@ -10,7 +10,7 @@ from marketplace.platform import functions as fns
 from marketplace.platform import resources as r
 from stacks.functions import STREAM_WRITE_ACTIONS, TABLE_ACTIONS, TABLE_KEY_ACTIONS
 
-from .synth import REGION, Synthesized, as_list, get_att, join
+from .synth import PROD_CONTEXT, REGION, Synthesized, as_list, get_att, join
 
 pytestmark = pytest.mark.slow
 BY_NAME = pytest.mark.parametrize("definition", fns.FUNCTIONS, ids=lambda f: f.name)
@@ -80,6 +80,25 @@ def test_every_function_has_its_own_role_without_managed_policies(dev: Synthesiz
         assert "ManagedPolicyArns" not in role_props
         (trust,) = role_props["AssumeRolePolicyDocument"]["Statement"]
         assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}
+
+
+@BY_NAME
+def test_the_operators_settings_reach_exactly_the_functions_that_read_them(prod: Synthesized, dev: Synthesized,
+                                                                           definition: fns.FunctionDef) -> None:
+    variables = prod.props(prod.stack.functions.function(definition))["Environment"]["Variables"]
+    settings = {name for name in PROD_CONTEXT if name.isupper()}
+    assert {name: variables[name] for name in settings if name in variables} == {
+        name: PROD_CONTEXT[name] for name in definition.settings}
+    unset = dev.props(dev.stack.functions.function(definition))["Environment"]["Variables"]
+    assert not settings & set(unset)
+
+
+def test_each_setting_is_the_variable_its_module_reads() -> None:
+    from marketplace.publishing import namespaces
+    from marketplace.web import pages
+
+    assert fns.WEB.settings == (pages.REMOTE_IMAGES_VAR,)
+    assert fns.PUBLISH_API.settings == (namespaces.POLICY_VAR,)
 
 
 @BY_NAME

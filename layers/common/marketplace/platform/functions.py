@@ -104,6 +104,9 @@ class FunctionDef:
     reserved_concurrency: int | None = None
     # checks bearer tokens (``marketplace.identity``): gets the issuer settings in its environment
     authenticates: bool = False
+    # the operator's settings (environment variables) it reads: CDK sets each from the context value of the same
+    # name (``cdk deploy -c WEB_REMOTE_IMAGES=true``); ``marketplace serve`` passes its own environment on
+    settings: tuple[str, ...] = ()
 
     @property
     def code_dir(self) -> str:
@@ -122,7 +125,7 @@ class FunctionDef:
 
     def lambda_environment(
         self, stage: str, locations: Mapping[str, str], auth_environment: Mapping[str, str] | None = None,
-        routed_environment: Mapping[str, str] | None = None,
+        routed_environment: Mapping[str, str] | None = None, operator_settings: Mapping[str, str] | None = None,
     ) -> dict[str, str]:
         """The environment variables the function is deployed with: its stage, Powertools' settings, where
         its granted resources are (from ``locations``, every resource's variable and value), the issuers'
@@ -139,6 +142,7 @@ class FunctionDef:
             environment.update(auth_environment or {})
         if self.routes:
             environment.update(routed_environment or {})
+        environment.update({name: value for name, value in (operator_settings or {}).items() if name in self.settings})
         return environment
 
     def environment_variables(self) -> tuple[str, ...]:
@@ -171,6 +175,7 @@ GALLERY = FunctionDef(
     memory_mb=1024,
     timeout_seconds=10,
     routes=(Route("ANY", "/_apis/public/gallery/{proxy+}"), Route("ANY", "/api/{proxy+}")),
+    settings=("GALLERY_ADVERTISE_VSIX_SIGNATURE",),
     grants=(
         TableGrant(r.EXTENSIONS_TABLE.id),
         TableGrant(r.STATISTICS_TABLE.id),
@@ -183,6 +188,7 @@ GALLERY = FunctionDef(
 PUBLISH_API = FunctionDef(
     name="publish_api",
     purpose="publishers, namespaces, tokens and presigned uploads",
+    settings=("NAMESPACE_CREATION",),
     memory_mb=512,
     timeout_seconds=29,  # publishing through the API waits for the ingest's verdict (API Gateway allows 30 s)
     routes=(
@@ -301,6 +307,7 @@ STATS = FunctionDef(
 WEB = FunctionDef(
     name="web",
     purpose="the website: server-rendered pages for people (home, search, extension and publisher pages)",
+    settings=("WEB_REMOTE_IMAGES",),
     memory_mb=1024,  # the search index, as the gallery's
     # a hostile README at the size cap takes seconds to render once per instance (docs/website.md)
     timeout_seconds=20,
