@@ -59,3 +59,19 @@ def test_without_a_running_marketplace_the_cli_says_what_to_do(served: Served, t
     result = subprocess.run([str(MARKETPLACE), "token", "list", "--user", "x"], capture_output=True, text=True,
                             env=env, cwd=ROOT, timeout=60)
     assert result.returncode == 2 and "./dev serve" in result.stderr
+
+
+def test_the_operator_lists_publishers_removes_members_and_sees_every_token(served: Served):
+    served.cli("publisher", "create", "listpub", "--owner", "erin")
+    served.cli("publisher", "member", "listpub", "frank", "--role", "owner")
+    listed = {p["namespace"]: p for p in json.loads(served.cli("publisher", "list", "--json").stdout)}
+    assert sorted((m["user"], m["role"]) for m in listed["listpub"]["members"]) == [("erin", "owner"),
+                                                                                   ("frank", "owner")]
+    served.cli("publisher", "member", "listpub", "frank", "--remove")
+    last = served.cli("publisher", "member", "listpub", "erin", "--remove", check=False)
+    assert last.returncode != 0 and "last owner of 'listpub'" in last.stderr
+    tokens = json.loads(served.cli("token", "list", "--all", "--json").stdout)
+    assert any(t["user"] == "erin" and t["namespaces"] == ["listpub"] for t in tokens)
+    assert all("token" not in t for t in tokens)
+    lookalike = served.cli("publisher", "create", "list-pub", "--owner", "mallory", check=False)
+    assert lookalike.returncode != 0 and "reads like the existing namespace 'listpub'" in lookalike.stderr

@@ -17,6 +17,7 @@ from pynamodb.exceptions import UpdateError
 from marketplace.publishing.store import (
     TOKEN_RECORD_GRACE,
     AlreadyExists,
+    Changed,
     MemberItem,
     NameClaimItem,
     NamespaceItem,
@@ -88,6 +89,27 @@ class FakePublishingStore:
     def get_namespace(self, name: str) -> NamespaceItem | None:
         self.faults.run("get_namespace")
         return self._read(NamespaceItem, NamespaceItem.key(name), NamespaceItem.SK)
+
+    def members(self, namespace: str) -> list[MemberItem]:
+        self.faults.run("members")
+        pk = NamespaceItem.key(namespace)
+        return [m for (p, sk) in sorted(self.table) if p == pk and sk.startswith("MEMBER#")
+                if (m := self._read(MemberItem, p, sk)) is not None]
+
+    def remove_member(self, member: MemberItem, other_owner: MemberItem | None) -> None:
+        self.faults.run("remove_member")
+        stored = self._read(MemberItem, str(member.pk), str(member.sk))
+        other = self._read(MemberItem, str(other_owner.pk), str(other_owner.sk)) if other_owner else None
+        if stored is None or stored.role != member.role or (other_owner is not None and
+                                                             (other is None or other.role != "owner")):
+            raise Changed("Transaction cancelled: a condition failed")
+        del self.table[(str(member.pk), str(member.sk))]
+
+    def all_tokens(self) -> Iterator[TokenItem]:
+        self.faults.run("all_tokens")
+        for pk, sk in sorted(self.table):
+            if sk == TokenItem.SK and (token := self._read(TokenItem, pk, sk)) is not None:
+                yield token
 
     def get_member(self, namespace: str, user: str) -> MemberItem | None:
         self.faults.run("get_member")

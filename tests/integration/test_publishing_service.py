@@ -132,3 +132,23 @@ def test_look_alike_claims_live_in_the_table_and_are_back_filled_for_older_names
     assert service.claim_existing_names() == (["acme-tools"], [])
     with pytest.raises(Conflict, match="reads like"):
         service.create_publisher("acme-t00ls", "bob")
+
+
+def test_members_are_removed_in_a_transaction_that_keeps_an_owner(deployment):
+    service.create_publisher("acme", "alice")
+    service.add_member("acme", "bob", "owner")
+    alice, bob = store.get_member("acme", "alice"), store.get_member("acme", "bob")
+    assert alice is not None and bob is not None
+    store.remove_member(bob, other_owner=alice)
+    with pytest.raises(store.Changed):  # alice's removal, checked against bob, who is gone
+        store.remove_member(alice, other_owner=bob)
+    assert [m.user for m in store.members("acme")] == ["alice"]
+    with pytest.raises(Conflict, match="last owner"):
+        service.remove_member("acme", "alice")
+
+
+def test_the_operator_sees_every_token_without_its_value(deployment):
+    _, token = service.create_publisher("acme", "alice")
+    listed = service.list_all_tokens()
+    assert [(t.user, t.namespaces) for t in listed] == [("alice", ("acme",))]
+    assert token not in repr(listed)

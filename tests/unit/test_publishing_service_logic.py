@@ -243,3 +243,42 @@ def test_expired_and_forged_tokens_are_refused(publishing: Publishing, fake: Fak
         publishing.authenticate(token)
     with pytest.raises(Unauthorized, match="expired"):
         publishing.principal_of(token_id)
+
+
+def test_a_member_is_removed_but_never_the_last_owner(publishing: Publishing, fake: FakePublishingStore) -> None:
+    publishing.create_publisher("acme", "alice")
+    publishing.add_member("acme", "bob", "contributor")
+    publishing.remove_member("acme", "bob")
+    assert fake.get_member("acme", "bob") is None
+    before = dict(fake.table)
+    with pytest.raises(Conflict, match="'alice' is the last owner of 'acme'; add another owner first"):
+        publishing.remove_member("acme", "alice")
+    assert fake.table == before
+    with pytest.raises(NotFound):
+        publishing.remove_member("acme", "bob")
+    publishing.add_member("acme", "carol", "owner")
+    publishing.remove_member("acme", "alice")
+    assert [(m.user, m.role) for m in fake.members("acme")] == [("carol", "owner")]
+
+
+def test_two_owners_removing_each_other_at_once_leave_one(publishing: Publishing, fake: FakePublishingStore) -> None:
+    publishing.create_publisher("acme", "alice")
+    publishing.add_member("acme", "bob", "owner")
+    # bob's removal of alice lands between alice's read of the owners and her write
+    fake.faults.before("remove_member", lambda: publishing.remove_member("acme", "alice"), times=1)
+    with pytest.raises(Conflict, match="last owner"):
+        publishing.remove_member("acme", "bob")
+    assert [(m.user, m.role) for m in fake.members("acme")] == [("bob", "owner")]
+
+
+def test_the_operator_lists_every_publisher_and_token_never_a_value(publishing: Publishing,
+                                                                    fake: FakePublishingStore) -> None:
+    _, first = publishing.create_publisher("zeta", "alice")
+    _, second = publishing.create_publisher("acme", "bob")
+    publishing.add_member("acme", "carol", "contributor")
+    listed = publishing.list_namespaces()
+    assert [(n.name, [(m.user, m.role) for m in members]) for n, members in listed] == [
+        ("acme", [("bob", "owner"), ("carol", "contributor")]), ("zeta", [("alice", "owner")])]
+    tokens_listed = publishing.list_all_tokens()
+    assert {(t.user, t.namespaces) for t in tokens_listed} == {("alice", ("zeta",)), ("bob", ("acme",))}
+    assert not any(secret in repr(tokens_listed) for secret in (first, second))

@@ -1,4 +1,4 @@
-"""``marketplace publisher create|member|verify|claim-names``: publishers (namespaces), their members, the
+"""``marketplace publisher create|list|member|verify|claim-names``: publishers (namespaces), their members, the
 operator's verification, and the look-alike claims of namespaces older than them."""
 
 from __future__ import annotations
@@ -26,8 +26,12 @@ def register(commands: Commands) -> None:
     member.add_argument("namespace")
     member.add_argument("user")
     member.add_argument("--role", choices=("owner", "contributor"), default="contributor")
+    member.add_argument("--remove", action="store_true", help="remove the member instead (never the last owner)")
     add_target_options(member)
     member.set_defaults(run=operator_command, action=add_member)
+    listing = publisher_commands.add_parser("list", help="every publisher with its members")
+    add_target_options(listing)
+    listing.set_defaults(run=operator_command, action=list_publishers)
     verify = publisher_commands.add_parser("verify", help="vouch for a publisher: its extensions show as verified")
     verify.add_argument("namespace")
     verify.add_argument("--revoke", action="store_true", help="take the verification back")
@@ -53,9 +57,27 @@ def create_publisher(args: argparse.Namespace) -> int:
 def add_member(args: argparse.Namespace) -> int:
     from marketplace.publishing import service
 
+    if args.remove:
+        service.remove_member(args.namespace, args.user)
+        emit(args, {"namespace": args.namespace, "user": args.user, "removed": True},
+             f"{args.user} is no longer a member of {args.namespace}.")
+        return 0
     service.add_member(args.namespace, args.user, args.role)
     emit(args, {"namespace": args.namespace, "user": args.user, "role": args.role},
          f"{args.user} is now {args.role} of {args.namespace}.")
+    return 0
+
+
+def list_publishers(args: argparse.Namespace) -> int:
+    from marketplace.publishing import service
+
+    found = service.list_namespaces()
+    rows = [{"namespace": n.name, "created": n.created_at, "created_by": n.created_by, "verified": n.verified,
+             "members": [{"user": m.user, "role": m.role} for m in members]} for n, members in found]
+    lines = [f"{'namespace':<24}  {'created':<10}  {'verified':<8}  members"]
+    lines += [f"{n.name:<24}  {n.created_at:%Y-%m-%d}  {'yes' if n.verified else 'no':<8}  "
+              + ", ".join(f"{m.user} ({m.role})" for m in members) for n, members in found]
+    emit(args, rows, "\n".join(lines) if found else "There are no publishers.")
     return 0
 
 

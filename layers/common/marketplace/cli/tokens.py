@@ -21,8 +21,10 @@ def register(commands: Commands) -> None:
     token_create.add_argument("--description")
     add_target_options(token_create)
     token_create.set_defaults(run=operator_command, action=create_token)
-    token_list = token_commands.add_parser("list", help="list a user's tokens (never their values)")
-    token_list.add_argument("--user", required=True)
+    token_list = token_commands.add_parser("list", help="list a user's tokens, or every token (never their values)")
+    whose = token_list.add_mutually_exclusive_group(required=True)
+    whose.add_argument("--user")
+    whose.add_argument("--all", action="store_true", help="every user's tokens")
     add_target_options(token_list)
     token_list.set_defaults(run=operator_command, action=list_tokens)
     token_revoke = token_commands.add_parser("revoke", help="revoke a token by its id")
@@ -43,14 +45,16 @@ def create_token(args: argparse.Namespace) -> int:
 def list_tokens(args: argparse.Namespace) -> int:
     from marketplace.publishing import service
 
-    views = service.list_tokens(args.user)
-    rows = [{"id": v.token_id, "state": v.state, "namespaces": list(v.namespaces), "created": v.created_at,
-             "expires": v.expires, "last_used": v.last_used_at, "description": v.description} for v in views]
-    lines = [f"{'id':<16}  {'state':<8}  {'expires':<10}  {'last used':<16}  namespaces"]
-    lines += [f"{v.token_id:<16}  {v.state:<8}  {v.expires:%Y-%m-%d}  "
+    views = service.list_all_tokens() if args.all else service.list_tokens(args.user)
+    rows = [{"id": v.token_id, "user": v.user, "state": v.state, "namespaces": list(v.namespaces),
+             "created": v.created_at, "expires": v.expires, "last_used": v.last_used_at,
+             "description": v.description} for v in views]
+    lines = [f"{'id':<16}  {'user':<20}  {'state':<8}  {'expires':<10}  {'last used':<16}  namespaces"]
+    lines += [f"{v.token_id:<16}  {v.user:<20}  {v.state:<8}  {v.expires:%Y-%m-%d}  "
               f"{(f'{v.last_used_at:%Y-%m-%d %H:%M}' if v.last_used_at else 'never'):<16}  {', '.join(v.namespaces)}"
               for v in views]
-    emit(args, rows, "\n".join(lines) if views else f"{args.user} has no tokens.")
+    empty = "There are no tokens." if args.all else f"{args.user} has no tokens."
+    emit(args, rows, "\n".join(lines) if views else empty)
     return 0
 
 

@@ -77,6 +77,12 @@ class PublishingStorePort(Protocol):
 
     def namespaces(self) -> Iterable[NamespaceItem]: ...
 
+    def members(self, namespace: str) -> list[MemberItem]: ...
+
+    def remove_member(self, member: MemberItem, other_owner: MemberItem | None) -> None: ...
+
+    def all_tokens(self) -> Iterable[TokenItem]: ...
+
     def token_item(self, token_id: str, user: str, secret_hash: str, namespaces: set[str], now: datetime,
                    expires: datetime, description: str | None) -> TokenItem: ...
 
@@ -219,6 +225,35 @@ class Publishing:
         except AlreadyExists as error:
             raise Conflict(f"{user!r} is already a member of {namespace!r}") from error
 
+    def remove_member(self, namespace: str, user: str) -> None:
+        """Remove ``user`` from ``namespace``; never its last owner (``Conflict``, saying to add another first)."""
+        user = _user(user)
+        for _ in range(3):  # the members changed between the read and the write: read them again
+            member = self.store.get_member(namespace, user)
+            if member is None:
+                raise NotFound(f"{user!r} is not a member of {namespace!r}")
+            other_owner = None
+            if member.role == "owner":
+                others = [m for m in self.store.members(namespace) if m.role == "owner" and m.user != user]
+                if not others:
+                    raise Conflict(f"{user!r} is the last owner of {namespace!r}; add another owner first")
+                other_owner = others[0]
+            try:
+                self.store.remove_member(member, other_owner)
+                return
+            except publishing_store.Changed:
+                continue
+        raise Conflict(f"the members of {namespace!r} keep changing; try again")
+
+    def list_namespaces(self) -> list[tuple[NamespaceItem, list[MemberItem]]]:
+        """Every namespace with its members, by name (the operator's ``publisher list``)."""
+        found = sorted(self.store.namespaces(), key=lambda n: n.name)
+        return [(namespace, self.store.members(namespace.name)) for namespace in found]
+
+    def list_all_tokens(self) -> list[TokenView]:
+        """Every token, newest first, never its value (the operator's ``token list --all``)."""
+        return [_view(t) for t in sorted(self.store.all_tokens(), key=lambda t: t.created_at, reverse=True)]
+
     def create_token(self, user: str, scope: list[str], *, days: int | None = None,
                      description: str | None = None) -> str:
         """A new token for ``user`` covering ``scope``; the user must be a member of every namespace in it."""
@@ -319,6 +354,9 @@ _default = Publishing()
 create_publisher = _default.create_publisher
 create_namespace_for = _default.create_namespace_for
 claim_existing_names = _default.claim_existing_names
+remove_member = _default.remove_member
+list_namespaces = _default.list_namespaces
+list_all_tokens = _default.list_all_tokens
 add_member = _default.add_member
 create_token = _default.create_token
 list_tokens = _default.list_tokens

@@ -182,6 +182,25 @@ def members(namespace: str) -> list[MemberItem]:
     return list(model.query(NamespaceItem.key(namespace), MemberItem.sk.startswith("MEMBER#"), consistent_read=True))
 
 
+class Changed(Exception):
+    """The items a conditional write depended on changed since they were read: read again."""
+
+
+def remove_member(member: MemberItem, other_owner: MemberItem | None) -> None:
+    """Delete ``member``; with ``other_owner``, only while that owner is still one (in one transaction, so two
+    owners removing each other cannot both succeed). ``Changed`` when either condition failed."""
+    try:
+        with TransactWrite(connection=_connection()) as transaction:
+            transaction.delete(member, condition=MemberItem.role == member.role)
+            if other_owner is not None:
+                transaction.condition_check(MemberItem, other_owner.pk, other_owner.sk,
+                                            condition=MemberItem.role == "owner")
+    except TransactWriteError as error:
+        if error.cause_response_code == "TransactionCanceledException":
+            raise Changed(str(error)) from error
+        raise
+
+
 def namespace_item(name: str, user: str, now: datetime, reserved_override: bool) -> NamespaceItem:
     return _model(NamespaceItem)(NamespaceItem.key(name), NamespaceItem.SK, name=name, created_by=user,
                                  created_at=now, reserved_override=reserved_override)
@@ -225,6 +244,11 @@ def create_together(*items: PublishingItem) -> None:
 
 def get_token(token_id: str) -> TokenItem | None:
     return _get(TokenItem, TokenItem.key(token_id), TokenItem.SK)
+
+
+def all_tokens() -> Iterator[TokenItem]:
+    """Every token record (a Scan: for the operator's ``token list --all``, never a request path)."""
+    yield from _model(TokenItem).scan(TokenItem.sk == TokenItem.SK)
 
 
 def namespaces() -> Iterator[NamespaceItem]:
