@@ -105,3 +105,13 @@ def test_upload_status_is_private_to_its_user(deployment, token):
     other = service.create_publisher("someoneelse", "bob")[1]
     assert _call("GET", f"/api/publish/uploads/{created['id']}", other)[0] == 404
     assert _call("GET", "/api/publish/uploads/" + "x" * 100, token)[0] == 404
+
+
+@pytest.mark.parametrize(("days", "warned"), [(3, True), (14, True), (15, False), (90, False)])
+def test_an_upload_with_a_token_near_its_end_carries_a_warning(deployment, token, days, warned):
+    near = service.create_token("alice", ["uploader"], days=days)
+    status, answer = _call("POST", "/api/publish/uploads", near, _request())
+    assert status == 201
+    assert ("warning" in answer) is warned
+    if warned:
+        assert "expires on" in answer["warning"] and near not in answer["warning"]

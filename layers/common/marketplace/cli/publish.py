@@ -40,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
     except client.PublishError as error:
         print(f"marketplace: {error}", file=sys.stderr)
         return 1
+    if verdict.warning:
+        print(f"marketplace: warning: {verdict.warning}", file=sys.stderr)
     if verdict.status == "published":
         extension = verdict.upload.get("extension", {})
         target = extension.get("targetPlatform")

@@ -31,6 +31,7 @@ class Verdict:
     status: str
     reason: str | None
     upload: dict[str, Any]
+    warning: str | None = None  # the registry's, about the token (it expires soon)
 
 
 def digest(path: Path) -> tuple[int, str]:
@@ -137,7 +138,7 @@ def publish(path: Path, registry: str, token: str, *, wait_seconds: float = 300,
     while True:
         current = api("GET", status_url, token, context=context)
         if current["status"] in ("published", "rejected"):
-            return Verdict(current["status"], current.get("reason"), current)
+            return Verdict(current["status"], current.get("reason"), current, created.get("warning"))
         if time.monotonic() > deadline:
             raise PublishError(f"upload {created['id']} is still {current['status']} after {wait_seconds:.0f}s; "
                                f"check later with GET {status_url}")

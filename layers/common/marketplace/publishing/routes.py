@@ -78,6 +78,9 @@ def _json_body() -> dict[str, Any]:
 def create_upload() -> Response:
     principal = _principal()
     created = uploads.create(principal, _json_body())
+    warning = tokens.expiry_warning(principal.expires, tokens.utcnow())
+    if warning:
+        created["warning"] = warning
     return json_response(201, created, {"Location": location_value(f"/api/publish/uploads/{created['id']}")})
 
 

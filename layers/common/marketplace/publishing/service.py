@@ -36,6 +36,7 @@ class Principal:
     user: str
     token_id: str
     namespaces: frozenset[str]
+    expires: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -302,7 +303,7 @@ class Publishing:
         if item.expires <= now:
             raise Unauthorized(f"the access token {token_id} expired on {item.expires:%Y-%m-%d}")
         self.store.touch_token(item, now)
-        return Principal(item.user, token_id, frozenset(item.namespaces))
+        return Principal(item.user, token_id, frozenset(item.namespaces), item.expires)
 
     def principal_of(self, token_id: str | None) -> Principal:
         """The principal of a stored token, checked again (an upload outlives the request that started it)."""
@@ -313,7 +314,7 @@ class Publishing:
             raise Unauthorized(f"the access token {item.token_id} was revoked before the package was processed")
         if item.expires <= tokens.utcnow():
             raise Unauthorized(f"the access token {item.token_id} expired on {item.expires:%Y-%m-%d}")
-        return Principal(item.user, item.token_id, frozenset(item.namespaces))
+        return Principal(item.user, item.token_id, frozenset(item.namespaces), item.expires)
 
     def authorize(self, principal: Principal, namespace: str) -> NamespaceItem:
         """The token must cover ``namespace`` and its user must still be a member there; returns the namespace."""

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 PREFIX = "mkp"
 DEFAULT_LIFETIME = timedelta(days=90)
 MAX_LIFETIME = timedelta(days=366)
+EXPIRY_WARNING = timedelta(days=14)  # a publish with a token this close to its end warns
 # The answer to a token that is not one the marketplace holds: malformed, unknown or with a wrong secret. It
 # does not say which (a caller learns nothing about which token ids exist).
 INVALID = "the token is not valid: unknown, revoked or expired"
@@ -60,3 +61,13 @@ def expiry(now: datetime, days: int | None) -> datetime:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def expiry_warning(expires: datetime | None, now: datetime) -> str | None:
+    """What to tell a publisher whose token ends within ``EXPIRY_WARNING``, else ``None``."""
+    if expires is None or expires - now > EXPIRY_WARNING:
+        return None
+    days = max(0, (expires - now).days)
+    when = "today" if days == 0 else "tomorrow" if days == 1 else f"in {days} days"
+    return (f"this access token expires on {expires:%Y-%m-%d} ({when}); ask for a new one before then "
+            "(marketplace token create)")
