@@ -6,6 +6,7 @@ transaction meeting an existing item, ``False`` for a second revocation). Faults
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -14,15 +15,18 @@ from typing import Any, TypeVar
 from botocore.exceptions import ClientError
 from pynamodb.exceptions import UpdateError
 
+from marketplace.publishing.audit import RETENTION
 from marketplace.publishing.store import (
     TOKEN_RECORD_GRACE,
     AlreadyExists,
+    AuditItem,
     Changed,
     MemberItem,
     NameClaimItem,
     NamespaceItem,
     PublishingItem,
     TokenItem,
+    audit_suffix,
 )
 from tests.fakes.faults import Faults
 
@@ -51,6 +55,20 @@ class FakePublishingStore:
     def member_item(namespace: str, user: str, role: str, now: datetime) -> MemberItem:
         return MemberItem(NamespaceItem.key(namespace), MemberItem.sort_key(user), namespace=namespace, user=user,
                           role=role, added_at=now, gsi1pk=f"USER#{user}", gsi1sk=f"NS#{namespace}")
+
+    @staticmethod
+    def audit_item(namespace: str, now: datetime, actor: str, client: str, action: str, target: str,
+                   details: dict[str, Any] | None = None, entry_id: str | None = None) -> AuditItem:
+        return AuditItem(AuditItem.key(namespace), f"AT#{now.isoformat()}#{entry_id or audit_suffix()}",
+                         namespace=namespace, at=now, actor=actor, client=client, action=action, target=target,
+                         details=json.dumps(details, sort_keys=True, default=str) if details else None,
+                         expires_at=now + RETENTION)
+
+    def audit_entries(self, namespace: str, limit: int = 100) -> list[AuditItem]:
+        self.faults.run("audit_entries")
+        pk = AuditItem.key(namespace)
+        keys = sorted((k for k in self.table if k[0] == pk and k[1].startswith("AT#")), reverse=True)[:limit]
+        return [entry for k in keys if (entry := self._read(AuditItem, *k)) is not None]
 
     @staticmethod
     def name_claim_item(namespace: str, skeleton: str) -> NameClaimItem:
@@ -96,14 +114,18 @@ class FakePublishingStore:
         return [m for (p, sk) in sorted(self.table) if p == pk and sk.startswith("MEMBER#")
                 if (m := self._read(MemberItem, p, sk)) is not None]
 
-    def remove_member(self, member: MemberItem, other_owner: MemberItem | None) -> None:
+    def remove_member(self, member: MemberItem, other_owner: MemberItem | None, *also: PublishingItem) -> None:
         self.faults.run("remove_member")
         stored = self._read(MemberItem, str(member.pk), str(member.sk))
         other = self._read(MemberItem, str(other_owner.pk), str(other_owner.sk)) if other_owner else None
         if stored is None or stored.role != member.role or (other_owner is not None and
                                                              (other is None or other.role != "owner")):
             raise Changed("Transaction cancelled: a condition failed")
+        if any((str(item.pk), str(item.sk)) in self.table for item in also):
+            raise Changed("Transaction cancelled: an item exists")
         del self.table[(str(member.pk), str(member.sk))]
+        for item in also:
+            self._write(item)
 
     def all_tokens(self) -> Iterator[TokenItem]:
         self.faults.run("all_tokens")

@@ -11,7 +11,7 @@ import pytest
 from pynamodb.exceptions import TransactWriteError
 
 from marketplace.platform.errors import ConfigurationError, Conflict, Forbidden, NotFound, Unauthorized
-from marketplace.publishing import tokens
+from marketplace.publishing import audit, tokens
 from marketplace.publishing.service import Principal, Publishing
 from marketplace.publishing.store import MemberItem, NamespaceItem, TokenItem
 from tests.fakes.publishing_store import FakePublishingStore
@@ -34,8 +34,8 @@ def kinds(fake: FakePublishingStore) -> list[str]:
 def test_a_publisher_is_its_namespace_owner_and_token_written_together(publishing: Publishing,
                                                                          fake: FakePublishingStore) -> None:
     namespace, token = publishing.create_publisher("acme", "alice")
-    assert isinstance(namespace, NamespaceItem) and kinds(fake) == ["LOOKALIKE:NAME_CLAIM", "NS:MEMBER", "NS:NAMESPACE",
-                                                        "TOKEN:TOKEN"]
+    assert isinstance(namespace, NamespaceItem) and kinds(fake) == ["AUDIT:AT", "AUDIT:AT", "LOOKALIKE:NAME_CLAIM",
+                                                        "NS:MEMBER", "NS:NAMESPACE", "TOKEN:TOKEN"]
     principal = publishing.authenticate(token)
     assert principal.user == "alice" and principal.namespaces == {"acme"}
     assert publishing.authorize(principal, "acme").name == "acme"
@@ -282,3 +282,47 @@ def test_the_operator_lists_every_publisher_and_token_never_a_value(publishing: 
     tokens_listed = publishing.list_all_tokens()
     assert {(t.user, t.namespaces) for t in tokens_listed} == {("alice", ("zeta",)), ("bob", ("acme",))}
     assert not any(secret in repr(tokens_listed) for secret in (first, second))
+
+
+
+def test_every_change_to_a_namespace_is_in_its_audit_log_with_who_and_from_where(
+        publishing: Publishing, fake: FakePublishingStore) -> None:
+    with audit.acting(audit.Actor(audit.OPERATOR, "marketplace CLI")):
+        _, token = publishing.create_publisher("acme", "alice")
+        publishing.add_member("acme", "bob", "contributor")
+        bobs = publishing.create_token("bob", ["acme"])
+    principal = publishing.authenticate(token)
+    with audit.acting(audit.Actor("alice", "ovsx/1.1.1")):
+        publishing.create_namespace_for(principal, "alices")
+        publishing.remove_member("acme", "bob")
+        publishing.revoke_token(publishing.authenticate(bobs).token_id)
+    entries = [(e.actor, e.client, e.action) for e in reversed(publishing.audit_log("acme"))]
+    assert entries == [
+        ("operator", "marketplace CLI", "namespace.create"), ("operator", "marketplace CLI", "token.create"),
+        ("operator", "marketplace CLI", "member.add"), ("operator", "marketplace CLI", "token.create"),
+        ("alice", "ovsx/1.1.1", "member.remove"), ("alice", "ovsx/1.1.1", "token.revoke")]
+    assert [(e.actor, e.action, e.target) for e in publishing.audit_log("alices")] == [
+        ("alice", "namespace.create", "alices")]
+    stored = repr(sorted(fake.table.items()))
+    assert token not in stored and bobs not in stored  # never a token's value
+    assert token.split("_")[2] not in stored  # nor its secret
+
+
+def test_only_an_owner_whose_token_covers_it_reads_the_log(publishing: Publishing) -> None:
+    _, token = publishing.create_publisher("acme", "alice")
+    publishing.create_publisher("other", "carol")
+    publishing.add_member("acme", "bob", "contributor")
+    owner = publishing.authenticate(token)
+    assert [e.action for e in publishing.audit_log_for(owner, "acme")][-1] == "namespace.create"
+    with pytest.raises(Forbidden, match="only an owner"):
+        publishing.audit_log_for(publishing.authenticate(publishing.create_token("bob", ["acme"])), "acme")
+    with pytest.raises(Forbidden):
+        publishing.audit_log_for(owner, "other")
+
+
+def test_a_change_recorded_again_is_one_entry(publishing: Publishing, fake: FakePublishingStore) -> None:
+    publishing.create_publisher("acme", "alice")
+    moment = tokens.utcnow()
+    for _ in range(2):  # a redelivered ingest message
+        publishing.record("acme", "extension.publish", "acme.x", {"version": "1.0.0"}, at=moment, entry_id="u1")
+    assert [e.action for e in publishing.audit_log("acme")].count("extension.publish") == 1

@@ -27,8 +27,11 @@ def operator_command(args: argparse.Namespace) -> int:
         print(f"marketplace: {error}", file=sys.stderr)
         return 2
     operator.activate(target)
+    from marketplace.publishing import audit
+
     try:
-        result: int = args.action(args)
+        with audit.acting(audit.Actor(audit.OPERATOR, "marketplace CLI")):  # what it changes is the operator's
+            result: int = args.action(args)
     except MarketplaceError as error:
         print(f"marketplace: {error.message}", file=sys.stderr)
         return 1

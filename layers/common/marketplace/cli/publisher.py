@@ -1,4 +1,4 @@
-"""``marketplace publisher create|list|member|verify|claim-names``: publishers (namespaces), their members, the
+"""``marketplace publisher create|list|member|verify|audit|claim-names``: publishers (namespaces), their members, the
 operator's verification, and the look-alike claims of namespaces older than them."""
 
 from __future__ import annotations
@@ -29,6 +29,11 @@ def register(commands: Commands) -> None:
     member.add_argument("--remove", action="store_true", help="remove the member instead (never the last owner)")
     add_target_options(member)
     member.set_defaults(run=operator_command, action=add_member)
+    log = publisher_commands.add_parser("audit", help="a publisher's audit log, newest first")
+    log.add_argument("namespace")
+    log.add_argument("--limit", type=int, default=100, help="entries to show (default 100, at most 1000)")
+    add_target_options(log)
+    log.set_defaults(run=operator_command, action=audit_log)
     listing = publisher_commands.add_parser("list", help="every publisher with its members")
     add_target_options(listing)
     listing.set_defaults(run=operator_command, action=list_publishers)
@@ -100,4 +105,14 @@ def claim_names(args: argparse.Namespace) -> int:
     lines += [f"{newer} reads like the older {older}: only the operator can resolve it" for newer, older in pairs]
     emit(args, {"claimed": claimed, "lookalikes": [{"namespace": n, "reads_like": o} for n, o in pairs]},
          "\n".join(lines))
+    return 0
+
+
+def audit_log(args: argparse.Namespace) -> int:
+    from marketplace.publishing import service
+
+    entries = [e.as_json() for e in service.audit_log(args.namespace, args.limit)]
+    lines = [f"{e['at'][:19]}  {e['actor']:<24}  {e['client']:<20}  {e['action']:<22}  {e['target']}"
+             for e in entries]
+    emit(args, entries, "\n".join(lines) if entries else f"{args.namespace} has no audit entries.")
     return 0

@@ -14,7 +14,7 @@ import secrets
 import time
 
 from marketplace.platform.errors import BadRequest, PayloadTooLarge
-from marketplace.publishing import objects, store, tokens, uploads
+from marketplace.publishing import audit, objects, store, tokens, uploads
 from marketplace.publishing.service import Principal
 
 MAX_BYTES = 4 * 1024 * 1024
@@ -32,7 +32,8 @@ def publish(principal: Principal, data: bytes, *, file_name: str = "package.vsix
                               "accepted: publish larger packages with `marketplace publish` (a direct upload)")
     upload_id = secrets.token_hex(16)
     record = store.new_upload(upload_id, user=principal.user, token_id=principal.token_id, file_name=file_name,
-                              size=len(data), sha256=hashlib.sha256(data).hexdigest(), now=tokens.utcnow())
+                              size=len(data), sha256=hashlib.sha256(data).hexdigest(), now=tokens.utcnow(),
+                              client=audit.current().client)
     objects.put_upload(uploads.object_key(upload_id), data, uploads.CONTENT_TYPE)
     deadline = time.monotonic() + wait_seconds
     while True:

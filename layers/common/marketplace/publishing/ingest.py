@@ -32,7 +32,7 @@ from urllib.parse import unquote_plus
 from marketplace.catalog import store as catalog
 from marketplace.platform.errors import MarketplaceError
 from marketplace.platform.resources import PACKAGES_BUCKET
-from marketplace.publishing import manifest, objects, service, signing, store, tokens, uploads, vsix
+from marketplace.publishing import audit, manifest, objects, service, signing, store, tokens, uploads, vsix
 from marketplace.publishing.vsix import Rejected
 
 UPLOAD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
@@ -185,6 +185,11 @@ def _publish(record: store.UploadRecord, obj: UploadedObject) -> catalog.Version
         path.unlink(missing_ok=True)
     store.settle_upload(record, "published", None, extension_id=package.id, version=package.version,
                         target_platform=package.target_platform)
+    with audit.acting(audit.Actor(record.user or audit.UNKNOWN.user, record.client or audit.UNKNOWN.client)):
+        service.record(package.namespace, "extension.publish", package.id,
+                       {"version": package.version, "targetPlatform": package.target_platform,
+                        "upload": record.upload_id, "sha256": archive.sha256},
+                       at=version.published_at, entry_id=record.upload_id)  # once, however often delivered
     return version
 
 

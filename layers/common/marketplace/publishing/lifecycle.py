@@ -36,7 +36,10 @@ def unpublish(principal: service.Principal, namespace: str, extension: str, vers
         raise BadRequest("name the version whose target platform to unpublish")
     for attempt in range(_ATTEMPTS):
         try:
-            return catalog.unpublish(extension_id, version, target_platform, tokens.utcnow())
+            withdrawn = catalog.unpublish(extension_id, version, target_platform, tokens.utcnow())
+            service.record(namespace.lower(), "extension.unpublish", extension_id,
+                           {"version": version, "targetPlatform": target_platform, "withdrawn": withdrawn})
+            return withdrawn
         except LookupError as error:
             raise NotFound(str(error)) from error
         except catalog.ConcurrentChange as error:
@@ -67,10 +70,13 @@ def deprecate(principal: service.Principal, namespace: str, extension: str, repl
             raise BadRequest("an extension cannot replace itself")
         if catalog.get_extension(replacement) is None:
             raise BadRequest(f"the replacement {replacement} is not in this marketplace")
+    text = _message(message)
     try:
-        catalog.deprecate(extension_id, replacement, _message(message), tokens.utcnow())
+        catalog.deprecate(extension_id, replacement, text, tokens.utcnow())
     except LookupError as error:
         raise NotFound(str(error)) from error
+    service.record(namespace.lower(), "extension.deprecate", extension_id,
+                   {"replacement": replacement, "message": text})
 
 
 def undeprecate(principal: service.Principal, namespace: str, extension: str) -> None:
@@ -80,3 +86,4 @@ def undeprecate(principal: service.Principal, namespace: str, extension: str) ->
         catalog.undeprecate(extension_id, tokens.utcnow())
     except LookupError as error:
         raise NotFound(str(error)) from error
+    service.record(namespace.lower(), "extension.undeprecate", extension_id)

@@ -23,8 +23,8 @@ from marketplace.platform import body as bodies
 from marketplace.platform import middleware
 from marketplace.platform.errors import BadRequest, NotFound, Unauthorized
 from marketplace.platform.http import json_response, location_value, public_base_url
-from marketplace.platform.router import Request, Response, Router
-from marketplace.publishing import direct, lifecycle, service, store, tokens, uploads, vsce
+from marketplace.platform.router import NextMiddleware, Request, Response, Router
+from marketplace.publishing import audit, direct, lifecycle, service, store, tokens, uploads, vsce
 
 router = Router()
 
@@ -55,8 +55,16 @@ def authenticate(event: Request) -> service.Principal:
     return service.authenticate(value)
 
 
-# The middleware of every route but vsce's location service: the caller's personal access token.
-SIGNED_IN = [middleware.authenticated(authenticate)]
+def _acting(app: Router, next_middleware: NextMiddleware) -> Response:
+    """What the request changes is written to the audit log as the token's user's, from its client."""
+    caller = middleware.principal(app, service.Principal)
+    with audit.acting(audit.Actor(caller.user, audit.client_of(app.current_event.headers.get("user-agent")))):
+        return next_middleware(app)
+
+
+# The middleware of every route but vsce's location service: the caller's personal access token, then who is
+# acting for the audit log.
+SIGNED_IN = [middleware.authenticated(authenticate), _acting]
 
 
 def _principal() -> service.Principal:
@@ -162,6 +170,17 @@ def ovsx_create_namespace() -> Response:
     service.create_namespace_for(principal, name)
     return json_response(201, {"success": f"Created namespace {name}, owned by {principal.user}; the token that "
                                           f"created it does not cover it: publish to it with a token that names it"})
+
+
+@router.get("/api/publish/audit/<namespace>", middlewares=SIGNED_IN)
+def audit_log(namespace: str) -> Response:
+    """The namespace's audit log, newest first, for its owners (``?limit=``, at most 1000)."""
+    limit_text = router.current_event.get_query_string_value("limit") or "100"
+    if not limit_text.isdigit():
+        raise BadRequest("limit must be a number from 1 to 1000")
+    entries = service.audit_log_for(_principal(), namespace, int(limit_text))
+    return json_response(200, {"namespace": namespace, "entries": [e.as_json() for e in entries]},
+                         {"Cache-Control": "no-store"})
 
 
 @router.get("/api/<namespace>/verify-pat", middlewares=SIGNED_IN)

@@ -11,13 +11,14 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from marketplace.platform.errors import BadRequest, ConfigurationError, Conflict, Forbidden, NotFound, Unauthorized
-from marketplace.publishing import namespaces, tokens
+from marketplace.publishing import audit, namespaces, tokens
 from marketplace.publishing import store as publishing_store
 from marketplace.publishing.store import (
     AlreadyExists,
+    AuditItem,
     MemberItem,
     NameClaimItem,
     NamespaceItem,
@@ -80,7 +81,12 @@ class PublishingStorePort(Protocol):
 
     def members(self, namespace: str) -> list[MemberItem]: ...
 
-    def remove_member(self, member: MemberItem, other_owner: MemberItem | None) -> None: ...
+    def remove_member(self, member: MemberItem, other_owner: MemberItem | None, *also: PublishingItem) -> None: ...
+
+    def audit_item(self, namespace: str, now: datetime, actor: str, client: str, action: str, target: str,
+                   details: dict[str, Any] | None = None, entry_id: str | None = None) -> AuditItem: ...
+
+    def audit_entries(self, namespace: str, limit: int = 100) -> list[AuditItem]: ...
 
     def all_tokens(self) -> Iterable[TokenItem]: ...
 
@@ -122,6 +128,36 @@ class Publishing:
     def __init__(self, store: PublishingStorePort = publishing_store) -> None:
         self.store = store
 
+    def _entry(self, namespace: str, action: str, target: str, now: datetime,
+               details: dict[str, Any] | None = None, entry_id: str | None = None) -> AuditItem:
+        """The audit entry of ``action`` by whoever is acting (``audit.current``), for writing with the change."""
+        actor = audit.current()
+        return self.store.audit_item(namespace, now, actor.user, actor.client, action, target, details, entry_id)
+
+    def record(self, namespace: str, action: str, target: str, details: dict[str, Any] | None = None, *,
+               at: datetime | None = None, entry_id: str | None = None) -> None:
+        """Write an audit entry on its own, for a change another table's owner wrote (the catalog's). With
+        ``at`` and ``entry_id`` (the change's own time and id) writing it again is a no-op."""
+        try:
+            self.store.create_together(self._entry(namespace, action, target, at or tokens.utcnow(), details,
+                                                   entry_id))
+        except AlreadyExists:
+            if entry_id is None:
+                raise
+
+    def audit_log(self, namespace: str, limit: int = 100) -> list[AuditItem]:
+        if self.store.get_namespace(namespace) is None:
+            raise NotFound(f"namespace {namespace!r} does not exist")
+        return self.store.audit_entries(namespace, max(1, min(limit, 1000)))
+
+    def audit_log_for(self, principal: Principal, namespace: str, limit: int = 100) -> list[AuditItem]:
+        """The log, for an owner of ``namespace`` whose token covers it (contributors do not see it)."""
+        self.authorize(principal, namespace)
+        member = self.store.get_member(namespace, principal.user)
+        if member is None or member.role != "owner":
+            raise Forbidden(f"only an owner of namespace {namespace!r} may read its audit log")
+        return self.audit_log(namespace, limit)
+
     def create_publisher(self, name: str, owner: str, *, allow_reserved: bool = False,
                          token_days: int | None = None,
                          description: str | None = None) -> tuple[NamespaceItem, str]:
@@ -148,6 +184,8 @@ class Publishing:
             self.store.member_item(name, owner, "owner", now),
             self.store.token_item(issued.token_id, owner, issued.secret_hash, {name}, now, expires,
                                   description or f"created with publisher {name}"),
+            self._entry(name, "namespace.create", name, now, {"owner": owner}),
+            self._entry(name, "token.create", issued.token_id, now, {"user": owner, "expires": expires}),
         )
         return namespace, issued.value
 
@@ -186,6 +224,7 @@ class Publishing:
             name,
             self.store.namespace_item(name, principal.user, now, reserved_override=False),
             self.store.member_item(name, principal.user, "owner", now),
+            self._entry(name, "namespace.create", name, now, {"owner": principal.user}),
         )
 
     def claim_existing_names(self) -> tuple[list[str], list[tuple[str, str]]]:
@@ -221,8 +260,10 @@ class Publishing:
             raise BadRequest(f"role must be one of {', '.join(ROLES)}")
         if self.store.get_namespace(namespace) is None:
             raise NotFound(f"namespace {namespace!r} does not exist")
+        now = tokens.utcnow()
         try:
-            self.store.create_together(self.store.member_item(namespace, _user(user), role, tokens.utcnow()))
+            self.store.create_together(self.store.member_item(namespace, _user(user), role, now),
+                                       self._entry(namespace, "member.add", _user(user), now, {"role": role}))
         except AlreadyExists as error:
             raise Conflict(f"{user!r} is already a member of {namespace!r}") from error
 
@@ -240,7 +281,8 @@ class Publishing:
                     raise Conflict(f"{user!r} is the last owner of {namespace!r}; add another owner first")
                 other_owner = others[0]
             try:
-                self.store.remove_member(member, other_owner)
+                self.store.remove_member(member, other_owner, self._entry(namespace, "member.remove", user,
+                                                                          tokens.utcnow(), {"role": member.role}))
                 return
             except publishing_store.Changed:
                 continue
@@ -272,8 +314,11 @@ class Publishing:
         except ValueError as error:
             raise BadRequest(str(error)) from error
         issued = tokens.issue()
-        self.store.create_together(self.store.token_item(issued.token_id, user, issued.secret_hash, set(scope), now,
-                                                         expires, description))
+        self.store.create_together(
+            self.store.token_item(issued.token_id, user, issued.secret_hash, set(scope), now, expires, description),
+            *(self._entry(name, "token.create", issued.token_id, now, {"user": user, "expires": expires})
+              for name in sorted(set(scope))),
+        )
         return issued.value
 
     def list_tokens(self, user: str) -> list[TokenView]:
@@ -283,7 +328,10 @@ class Publishing:
         item = self.store.get_token(token_id)
         if item is None:
             raise NotFound(f"no token with id {token_id!r}")
-        self.store.revoke_token(item, tokens.utcnow())
+        now = tokens.utcnow()
+        if self.store.revoke_token(item, now):
+            self.store.create_together(*(self._entry(name, "token.revoke", token_id, now, {"user": item.user})
+                                         for name in sorted(item.namespaces)))
         refreshed = self.store.get_token(token_id)
         assert refreshed is not None
         return _view(refreshed)
@@ -341,6 +389,7 @@ class Publishing:
         if item is None:
             raise NotFound(f"namespace {name!r} does not exist")
         self.store.set_namespace_verified(item, verified)
+        self.record(item.name, "namespace.verify" if verified else "namespace.unverify", item.name)
         changed: list[str] = []
         for extension in reader.extensions_in_namespace(item.name):
             try:
@@ -358,6 +407,9 @@ claim_existing_names = _default.claim_existing_names
 remove_member = _default.remove_member
 list_namespaces = _default.list_namespaces
 list_all_tokens = _default.list_all_tokens
+record = _default.record
+audit_log = _default.audit_log
+audit_log_for = _default.audit_log_for
 add_member = _default.add_member
 create_token = _default.create_token
 list_tokens = _default.list_tokens

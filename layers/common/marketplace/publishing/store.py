@@ -5,6 +5,7 @@ touches them). One table, keys by prefix:
 |-----------|-----------------|-------------------|---------------|---------------------|
 | namespace | ``NS#<name>``   | ``NAMESPACE``     |               |                     |
 | name claim| ``LOOKALIKE#<skeleton>`` | ``NAME_CLAIM`` |       |                     |
+| audit     | ``AUDIT#<name>`` | ``AT#<time>#<random>`` |        |                     |
 | member    | ``NS#<name>``   | ``MEMBER#<user>`` | ``USER#<user>`` | ``NS#<name>``     |
 | token     | ``TOKEN#<id>``  | ``TOKEN``         | ``USER#<user>`` | ``TOKEN#<created>`` |
 | upload    | ``UPLOAD#<id>`` | ``UPLOAD``        | ``USER#<user>`` | ``UPLOAD#<created>``|
@@ -12,6 +13,9 @@ touches them). One table, keys by prefix:
 
 from __future__ import annotations
 
+import itertools
+import json
+import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -33,6 +37,7 @@ from pynamodb.transactions import TransactWrite
 
 from marketplace.platform.dynamo import bind, connection, get_or_none
 from marketplace.platform.resources import PUBLISHING_TABLE
+from marketplace.publishing.audit import RETENTION as AUDIT_RETENTION
 
 OPEN_STATES = ("pending", "validating")
 TOKEN_RECORD_GRACE = timedelta(days=30)  # an expired token's record stays this long to say "expired"
@@ -128,6 +133,7 @@ class UploadRecord(PublishingItem):
     extension_id = UnicodeAttribute(null=True)
     version = UnicodeAttribute(null=True)
     target_platform = UnicodeAttribute(null=True)
+    client = UnicodeAttribute(null=True)  # what sent it (``publishing.audit.client_of``), for the audit log
     expires_at = TTLAttribute(null=True)
 
     @staticmethod
@@ -182,16 +188,72 @@ def members(namespace: str) -> list[MemberItem]:
     return list(model.query(NamespaceItem.key(namespace), MemberItem.sk.startswith("MEMBER#"), consistent_read=True))
 
 
+class AuditItem(PublishingItem):
+    """One entry of a namespace's audit log (``publishing.audit``), newest last in key order."""
+
+    namespace = UnicodeAttribute()
+    at = UTCDateTimeAttribute()
+    actor = UnicodeAttribute()
+    client = UnicodeAttribute()
+    action = UnicodeAttribute()
+    target = UnicodeAttribute()
+    details = UnicodeAttribute(null=True)  # JSON: what changed (never a token's value)
+    expires_at = TTLAttribute(null=True)
+
+    @staticmethod
+    def key(namespace: str) -> str:
+        return f"AUDIT#{namespace}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"at": self.at.isoformat(), "actor": self.actor, "client": self.client, "action": self.action,
+                "target": self.target, "details": json.loads(self.details) if self.details else {}}
+
+
+_AUDIT_SEQUENCE = itertools.count()
+
+
+def audit_suffix() -> str:
+    """Entries written at the same moment by one process keep the order they were made in (key order)."""
+    return f"{next(_AUDIT_SEQUENCE) % 1_000_000:06d}{secrets.token_hex(3)}"
+
+
+def audit_item(namespace: str, now: datetime, actor: str, client: str, action: str, target: str,
+               details: dict[str, Any] | None = None, entry_id: str | None = None) -> AuditItem:
+    """``entry_id`` (with a ``now`` that is the change's own time) makes the entry's key the same each time it
+    is written for that change, so a retried write finds it there instead of writing it twice."""
+    return _model(AuditItem)(
+        AuditItem.key(namespace), f"AT#{now.isoformat()}#{entry_id or audit_suffix()}", namespace=namespace,
+        at=now,
+        actor=actor, client=client, action=action, target=target,
+        details=json.dumps(details, sort_keys=True, default=str) if details else None,
+        expires_at=now + AUDIT_RETENTION)
+
+
+def record(*entries: AuditItem) -> None:
+    """Write audit entries on their own (the change they record was written by another table's owner)."""
+    create_together(*entries)
+
+
+def audit_entries(namespace: str, limit: int = 100) -> list[AuditItem]:
+    """The namespace's newest ``limit`` entries, newest first."""
+    model = _model(AuditItem)
+    return list(model.query(AuditItem.key(namespace), AuditItem.sk.startswith("AT#"), scan_index_forward=False,
+                            limit=limit, consistent_read=True))
+
+
 class Changed(Exception):
     """The items a conditional write depended on changed since they were read: read again."""
 
 
-def remove_member(member: MemberItem, other_owner: MemberItem | None) -> None:
+def remove_member(member: MemberItem, other_owner: MemberItem | None, *also: PublishingItem) -> None:
     """Delete ``member``; with ``other_owner``, only while that owner is still one (in one transaction, so two
-    owners removing each other cannot both succeed). ``Changed`` when either condition failed."""
+    owners removing each other cannot both succeed), writing the new items ``also`` in it. ``Changed`` when a
+    condition failed."""
     try:
         with TransactWrite(connection=_connection()) as transaction:
             transaction.delete(member, condition=MemberItem.role == member.role)
+            for item in also:
+                transaction.save(item, condition=type(item).pk.does_not_exist())
             if other_owner is not None:
                 transaction.condition_check(MemberItem, other_owner.pk, other_owner.sk,
                                             condition=MemberItem.role == "owner")
@@ -293,10 +355,10 @@ def touch_token(token: TokenItem, now: datetime, every: timedelta = timedelta(mi
 
 
 def new_upload(upload_id: str, *, user: str, token_id: str, file_name: str, size: int, sha256: str,
-               now: datetime) -> UploadRecord:
+               now: datetime, client: str | None = None) -> UploadRecord:
     record = _model(UploadRecord)(
         UploadRecord.key(upload_id), UploadRecord.SK, upload_id=upload_id, status="pending", user=user,
-        token_id=token_id, file_name=file_name, size=size, sha256=sha256, created_at=now, updated_at=now,
+        token_id=token_id, file_name=file_name, size=size, sha256=sha256, created_at=now, updated_at=now, client=client,
         expires_at=now + UPLOAD_RECORD_LIFETIME, gsi1pk=f"USER#{user}", gsi1sk=f"UPLOAD#{now.isoformat()}")
     try:
         record.save(condition=UploadRecord.pk.does_not_exist())

@@ -14,7 +14,7 @@ from marketplace.platform.config import location, setting_int
 from marketplace.platform.errors import BadRequest, PayloadTooLarge
 from marketplace.platform.resources import PACKAGES_BUCKET
 from marketplace.platform.text import first_forbidden
-from marketplace.publishing import store, tokens
+from marketplace.publishing import audit, store, tokens
 from marketplace.publishing.service import Principal
 
 CONTENT_TYPE = "application/vsix"
@@ -75,7 +75,8 @@ def create(principal: Principal, body: object) -> dict[str, Any]:
     upload_id = secrets.token_hex(16)
     now = tokens.utcnow()
     record = store.new_upload(upload_id, user=principal.user, token_id=principal.token_id,
-                              file_name=request.file_name, size=request.size, sha256=request.sha256, now=now)
+                              file_name=request.file_name, size=request.size, sha256=request.sha256, now=now,
+                              client=audit.current().client)
     post = presigned_post(upload_id, request.size)
     return {
         **view(record),
