@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from typing import Any
 
 from marketplace.catalog import store as catalog
 from marketplace.platform import body as bodies
 from marketplace.platform import middleware
+from marketplace.platform.config import setting_int
 from marketplace.platform.errors import BadRequest, NotFound, Unauthorized
 from marketplace.platform.http import json_response, location_value, public_base_url
+from marketplace.platform.ratelimit import RateLimit
+from marketplace.platform.resources import PUBLISHING_TABLE
 from marketplace.platform.router import NextMiddleware, Request, Response, Router
 from marketplace.publishing import audit, direct, lifecycle, service, store, tokens, uploads, vsce
 
@@ -65,6 +69,26 @@ def _acting(app: Router, next_middleware: NextMiddleware) -> Response:
 # The middleware of every route but vsce's location service: the caller's personal access token, then who is
 # acting for the audit log.
 SIGNED_IN = [middleware.authenticated(authenticate), _acting]
+
+CREATION_LIMIT_VAR = "PUBLISHING_CREATION_LIMIT"
+CREATION_WINDOW_VAR = "PUBLISHING_CREATION_WINDOW_SECONDS"
+DEFAULT_CREATION_LIMIT = 10  # namespaces and tokens a user may create per window
+DEFAULT_CREATION_WINDOW = 3600
+
+
+@functools.cache
+def _creation_limit() -> RateLimit:
+    return RateLimit(PUBLISHING_TABLE, setting_int(CREATION_LIMIT_VAR, DEFAULT_CREATION_LIMIT),
+                     setting_int(CREATION_WINDOW_VAR, DEFAULT_CREATION_WINDOW))
+
+
+def _creator(app: Router) -> str:
+    return f"create:{middleware.principal(app, service.Principal).user}"
+
+
+# Routes that create namespaces or tokens: signed in, then counted per user (a stolen or scripted token cannot
+# mint names or tokens without bound).
+CREATING = [*SIGNED_IN, middleware.rate_limited(lambda: _creation_limit(), _creator)]
 
 
 def _principal() -> service.Principal:
@@ -161,7 +185,7 @@ def ovsx_publish() -> Response:
     return _verdict(direct.publish(principal, _package()))
 
 
-@router.post("/api/-/namespace/create", middlewares=SIGNED_IN)
+@router.post("/api/-/namespace/create", middlewares=CREATING)
 def ovsx_create_namespace() -> Response:
     principal = _principal()
     name = _json_body().get("name")
@@ -170,6 +194,45 @@ def ovsx_create_namespace() -> Response:
     service.create_namespace_for(principal, name)
     return json_response(201, {"success": f"Created namespace {name}, owned by {principal.user}; the token that "
                                           f"created it does not cover it: publish to it with a token that names it"})
+
+
+def _token_json(view: service.TokenView) -> dict[str, Any]:
+    return {"id": view.token_id, "user": view.user, "namespaces": list(view.namespaces), "state": view.state,
+            "description": view.description, "created": view.created_at.isoformat(),
+            "expires": view.expires.isoformat(),
+            "lastUsed": view.last_used_at.isoformat() if view.last_used_at else None,
+            "warning": tokens.expiry_warning(view.expires, tokens.utcnow()) if view.state == "active" else None}
+
+
+@router.get("/api/publish/tokens", middlewares=SIGNED_IN)
+def list_tokens() -> Response:
+    """The caller's own tokens (never their values), oldest first."""
+    views = service.list_tokens(_principal().user)
+    return json_response(200, {"tokens": [_token_json(v) for v in views]}, {"Cache-Control": "no-store"})
+
+
+@router.post("/api/publish/tokens", middlewares=CREATING)
+def create_token() -> Response:
+    """A new token for the caller, within the calling token's own scope (shown once)."""
+    body = _json_body()
+    scope, days, description = body.get("namespaces"), body.get("days"), body.get("description")
+    if not isinstance(scope, list) or not all(isinstance(n, str) for n in scope):
+        raise BadRequest('"namespaces" must be a list of namespace names')
+    if days is not None and (not isinstance(days, int) or isinstance(days, bool)):
+        raise BadRequest('"days" must be a whole number of days')
+    if description is not None and (not isinstance(description, str) or len(description) > 200):
+        raise BadRequest('"description" must be text of at most 200 characters')
+    value = service.create_token_for(_principal(), scope, days=days, description=description)
+    view = service.principal_of(value.split("_")[1])
+    return json_response(201, {"token": value, "id": view.token_id, "namespaces": sorted(view.namespaces),
+                               "expires": view.expires.isoformat() if view.expires else None,
+                               "message": "store the token now: it is shown once"}, {"Cache-Control": "no-store"})
+
+
+@router.delete("/api/publish/tokens/<token_id>", middlewares=SIGNED_IN)
+def revoke_token(token_id: str) -> Response:
+    view = service.revoke_token_of(_principal(), token_id)
+    return json_response(200, _token_json(view), {"Cache-Control": "no-store"})
 
 
 @router.get("/api/publish/audit/<namespace>", middlewares=SIGNED_IN)

@@ -321,6 +321,23 @@ class Publishing:
         )
         return issued.value
 
+    def create_token_for(self, principal: Principal, scope: list[str], *, days: int | None = None,
+                         description: str | None = None) -> str:
+        """A token's user makes another token, never wider than the token that asks: a contributor's or a leaked
+        CI token cannot mint one for the user's other namespaces."""
+        wider = sorted(set(scope) - principal.namespaces)
+        if wider:
+            raise Forbidden(f"this token does not cover {', '.join(wider)}; a token may only make tokens within "
+                            "its own namespaces")
+        return self.create_token(principal.user, scope, days=days, description=description)
+
+    def revoke_token_of(self, principal: Principal, token_id: str) -> TokenView:
+        """Revoke one of the caller's own tokens (another user's is not found, as a missing one)."""
+        item = self.store.get_token(token_id) if len(token_id) <= 64 else None
+        if item is None or item.user != principal.user:
+            raise NotFound(f"you have no token with id {token_id!r}")
+        return self.revoke_token(token_id)
+
     def list_tokens(self, user: str) -> list[TokenView]:
         return sorted((_view(t) for t in self.store.tokens_of(_user(user))), key=lambda v: v.created_at)
 
@@ -408,6 +425,8 @@ remove_member = _default.remove_member
 list_namespaces = _default.list_namespaces
 list_all_tokens = _default.list_all_tokens
 record = _default.record
+create_token_for = _default.create_token_for
+revoke_token_of = _default.revoke_token_of
 audit_log = _default.audit_log
 audit_log_for = _default.audit_log_for
 add_member = _default.add_member

@@ -1,0 +1,78 @@
+"""Tokens, self-service, through the publishing API (scripts use it with a token): list, create (shown once,
+never wider than the calling token), revoke; and the per-user limit on creating namespaces and tokens."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from functions.publish_api import handler
+from marketplace.publishing import routes, service
+from tests.integration.events import context, http_event
+
+ROUTE = "ANY /api/publish/{proxy+}"
+
+
+def _call(method: str, path: str, token: str, body: object | None = None) -> tuple[int, dict]:
+    headers = {"authorization": f"Bearer {token}", "content-type": "application/json", "user-agent": "curl/8.5"}
+    event = http_event(method, path, ROUTE, headers, json.dumps(body) if body is not None else None)
+    result = handler.lambda_handler(event, context("publish_api"))
+    return result["statusCode"], json.loads(result["body"])
+
+
+@pytest.fixture(autouse=True)
+def fresh_limit():
+    routes._creation_limit.cache_clear()
+    yield
+    routes._creation_limit.cache_clear()
+
+
+def test_a_user_lists_creates_and_revokes_their_own_tokens(deployment):
+    _, token = service.create_publisher("acme", "alice")
+    status, created = _call("POST", "/api/publish/tokens", token, {"namespaces": ["acme"], "days": 7,
+                                                                   "description": "CI"})
+    assert status == 201 and created["token"].startswith("mkp_") and created["namespaces"] == ["acme"]
+    status, listed = _call("GET", "/api/publish/tokens", token)
+    assert status == 200
+    ci = next(t for t in listed["tokens"] if t["id"] == created["id"])
+    assert ci["state"] == "active" and "expires on" in ci["warning"]  # 7 days: within the warning's 14
+    assert created["token"] not in json.dumps(listed)
+    assert service.authenticate(created["token"]).namespaces == {"acme"}
+    status, revoked = _call("DELETE", f"/api/publish/tokens/{created['id']}", token)
+    assert status == 200 and revoked["state"] == "revoked"
+    assert _call("GET", "/api/publish/tokens", created["token"])[0] == 401
+
+
+def test_a_token_never_makes_a_wider_one_nor_touches_another_users(deployment):
+    service.create_publisher("acme", "alice")
+    service.create_publisher("other", "alice")
+    narrow = service.create_token("alice", ["acme"])
+    status, refused = _call("POST", "/api/publish/tokens", narrow, {"namespaces": ["acme", "other"]})
+    assert status == 403 and "does not cover other" in refused["message"]
+    _, carols = service.create_publisher("carolspace", "carol")
+    carol_id = carols.split("_")[1]
+    assert _call("DELETE", f"/api/publish/tokens/{carol_id}", narrow)[0] == 404
+    assert service.authenticate(carols).user == "carol"  # untouched
+
+
+@pytest.mark.parametrize("body", [{}, {"namespaces": "acme"}, {"namespaces": ["acme"], "days": "7"},
+                                  {"namespaces": ["acme"], "days": 1000}, {"namespaces": []},
+                                  {"namespaces": ["acme"], "description": "x" * 201}])
+def test_bad_token_requests_change_nothing(deployment, body):
+    _, token = service.create_publisher("acme", "alice")
+    before = [t.token_id for t in service.list_tokens("alice")]
+    status, answer = _call("POST", "/api/publish/tokens", token, body)
+    assert status == 400 and answer["message"]
+    assert [t.token_id for t in service.list_tokens("alice")] == before  # (its last use is recorded)
+
+
+def test_creating_namespaces_and_tokens_is_limited_per_user(deployment, monkeypatch):
+    monkeypatch.setenv("PUBLISHING_CREATION_LIMIT", "3")
+    _, token = service.create_publisher("acme", "alice")
+    answers = [_call("POST", "/api/publish/tokens", token, {"namespaces": ["acme"]})[0] for _ in range(2)]
+    answers.append(_call("POST", "/api/-/namespace/create", token, {"name": "alice-two"})[0])
+    status, refused = _call("POST", "/api/publish/tokens", token, {"namespaces": ["acme"]})
+    assert answers == [201, 201, 201] and status == 429 and "Too many requests" in refused["message"]
+    _, bobs = service.create_publisher("bobspace", "bob")  # another user has a window of their own
+    assert _call("POST", "/api/publish/tokens", bobs, {"namespaces": ["bobspace"]})[0] == 201
