@@ -76,3 +76,36 @@ def test_creating_namespaces_and_tokens_is_limited_per_user(deployment, monkeypa
     assert answers == [201, 201, 201] and status == 429 and "Too many requests" in refused["message"]
     _, bobs = service.create_publisher("bobspace", "bob")  # another user has a window of their own
     assert _call("POST", "/api/publish/tokens", bobs, {"namespaces": ["bobspace"]})[0] == 201
+
+
+def test_an_owner_reads_an_extensions_statistics_as_json_and_csv(deployment):
+    from tests import vsix_factory
+    from tests.integration.test_ingest import Publisher
+    from tests.integration.test_stats_handler import extension_event, invoke, records
+
+    publisher = Publisher(deployment, "statpub")
+    publisher.upload(vsix_factory.vsix_bytes(publisher="statpub", name="counted"))
+    assert invoke(records(*[extension_event("install", "statpub.counted") for _ in range(3)],
+                          extension_event("download", "statpub.counted", days_ago=1),
+                          extension_event("uninstall", "statpub.counted"))) == {"batchItemFailures": []}
+    status, report = _call("GET", "/api/publish/stats/statpub/counted", publisher.token)
+    assert status == 200, report
+    assert (report["installs"], report["uninstalls"]) == (3, 1)
+    assert report["downloads"] == 4  # an install fetches the package too
+    today, yesterday = report["events_by_day"][:2]
+    assert (today["installs"], today["uninstalls"], yesterday["downloads"]) == (3, 1, 1)
+
+    event = http_event("GET", "/api/publish/stats/statpub/counted", ROUTE,
+                       {"authorization": f"Bearer {publisher.token}"}, query="format=csv")
+    answer = handler.lambda_handler(event, context("publish_api"))
+    assert answer["statusCode"] == 200 and answer["headers"]["Content-Type"] == "text/csv; charset=utf-8"
+    rows = answer["body"].splitlines()
+    assert rows[0] == "day,downloads,installs,updates,uninstalls,activations,p50_ms,p95_ms"
+    assert rows[1].split(",")[1:5] == [str(today["downloads"]), "3", "0", "1"] and rows[2].split(",")[1] == "1"
+
+    service.add_member("statpub", "bob", "contributor")
+    contributor = service.create_token("bob", ["statpub"])
+    assert _call("GET", "/api/publish/stats/statpub/counted", contributor)[0] == 403
+    _, stranger = service.create_publisher("elsewhere", "carol")
+    assert _call("GET", "/api/publish/stats/statpub/counted", stranger)[0] == 403
+    assert _call("GET", "/api/publish/stats/statpub/missing", publisher.token)[0] == 404

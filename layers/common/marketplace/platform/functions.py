@@ -206,6 +206,7 @@ PUBLISH_API = FunctionDef(
     grants=(
         TableGrant(r.PUBLISHING_TABLE.id, "read_write"),
         TableGrant(r.EXTENSIONS_TABLE.id),
+        TableGrant(r.STATISTICS_TABLE.id),  # an owner's statistics (GET /api/publish/stats/...)
         # presigned POSTs are signed with this role: it may only put objects under the upload prefix
         ObjectGrant(r.PACKAGES_BUCKET.id, r.PACKAGES_BUCKET.upload_prefix, _WRITE),
     ),

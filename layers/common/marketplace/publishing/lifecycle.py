@@ -4,6 +4,8 @@ offering what is withdrawn and warns about what is deprecated."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from marketplace.catalog import store as catalog
 from marketplace.catalog.ids import EXTENSION_ID
 from marketplace.platform.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -21,11 +23,11 @@ def _extension_id(namespace: str, extension: str) -> str:
     return extension_id
 
 
-def _require_owner(principal: service.Principal, namespace: str) -> None:
+def _require_owner(principal: service.Principal, namespace: str, what: str = "unpublish or deprecate") -> None:
     service.authorize(principal, namespace)
     member = store.get_member(namespace, principal.user)
     if member is None or member.role != "owner":
-        raise Forbidden(f"only an owner of namespace {namespace!r} may unpublish or deprecate its extensions")
+        raise Forbidden(f"only an owner of namespace {namespace!r} may {what} its extensions")
 
 
 def unpublish(principal: service.Principal, namespace: str, extension: str, version: str | None = None,
@@ -87,3 +89,19 @@ def undeprecate(principal: service.Principal, namespace: str, extension: str) ->
     except LookupError as error:
         raise NotFound(str(error)) from error
     service.record(namespace.lower(), "extension.undeprecate", extension_id)
+
+
+def statistics(principal: service.Principal, namespace: str, extension: str) -> dict[str, Any]:
+    """An extension's statistics (``stats.store.report``) for an owner of its namespace; an extension with no
+    event yet has zeros."""
+    from marketplace.stats import store as stats  # the statistics route alone reads them
+
+    extension_id = _extension_id(namespace, extension)
+    _require_owner(principal, namespace.lower(), "read the statistics of")
+    if catalog.get_extension(extension_id) is None:
+        raise NotFound(f"there is no extension {extension_id}")
+    return stats.report(extension_id) or {
+        "extension": extension_id, "downloads": 0, "installs": 0, "updates": 0, "uninstalls": 0,
+        "average_rating": None, "rating_count": 0, "activations_7d": {"activations": 0, "p50_ms": None,
+                                                                       "p95_ms": None},
+        "activations_by_day": [], "events_by_day": []}

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import csv
 import functools
+import io
 from typing import Any
 
 from marketplace.catalog import store as catalog
@@ -233,6 +235,30 @@ def create_token() -> Response:
 def revoke_token(token_id: str) -> Response:
     view = service.revoke_token_of(_principal(), token_id)
     return json_response(200, _token_json(view), {"Cache-Control": "no-store"})
+
+
+STATS_CSV_COLUMNS = ("day", "downloads", "installs", "updates", "uninstalls", "activations", "p50_ms", "p95_ms")
+
+
+@router.get("/api/publish/stats/<namespace>/<extension>", middlewares=SIGNED_IN)
+def extension_statistics(namespace: str, extension: str) -> Response:
+    """An extension's statistics for the owners of its namespace: totals, ratings, trending, and per day its
+    events and activation times; ``?format=csv`` gives the days as CSV."""
+    report = lifecycle.statistics(_principal(), namespace, extension)
+    if router.current_event.get_query_string_value("format") != "csv":
+        return json_response(200, report, {"Cache-Control": "no-store"})
+    activations = {d["day"]: d for d in report["activations_by_day"]}
+    days = sorted({*activations, *(d["day"] for d in report["events_by_day"])}, reverse=True)
+    events = {d["day"]: d for d in report["events_by_day"]}
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(STATS_CSV_COLUMNS)
+    for day in days:
+        row = {**events.get(day, {}), **activations.get(day, {}), "day": day}
+        writer.writerow([row.get(column, 0) if column != "day" else day for column in STATS_CSV_COLUMNS])
+    filename = f"{report['extension']}-statistics.csv"
+    return Response(200, "text/csv; charset=utf-8", out.getvalue(),
+                    {"Cache-Control": "no-store", "Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 @router.get("/api/publish/audit/<namespace>", middlewares=SIGNED_IN)

@@ -63,7 +63,8 @@ def get_totals(extension: str) -> dict[str, int]:
 def report(extension: str, today: int | None = None) -> dict[str, Any] | None:
     """Everything the statistics table knows about one extension, for operators: the totals, the trending
     scores, weekly downloads, and per day the activations with their P50 and P95 times (ms), plus the same
-    over the last seven days. None when there is no totals item."""
+    over the last seven days, and the downloads, installs, updates and uninstalls of each of the last 61 days.
+    None when there is no totals item."""
     answer = aws.client("dynamodb").get_item(TableName=location(STATISTICS_TABLE), Key=item.key(extension),
                                              ConsistentRead=True)
     raw = answer.get("Item")
@@ -85,4 +86,6 @@ def report(extension: str, today: int | None = None) -> dict[str, Any] | None:
         "activations_7d": {"activations": sum(week.values()), "p50_ms": measures.percentile(week, 0.5),
                            "p95_ms": measures.percentile(week, 0.95)},
         "activations_by_day": per_day,
+        "events_by_day": [{"day": measures.day_key(d), **{COUNTER[k]: counts.get(item.CODE[k], 0) for k in KINDS}}
+                          for d, counts in sorted(state.days.items(), reverse=True)],
     }
