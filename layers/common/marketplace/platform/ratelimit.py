@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 
 from marketplace.platform import aws
-from marketplace.platform.config import location
+from marketplace.platform.config import location, setting_int
 from marketplace.platform.errors import TooManyRequests
 from marketplace.platform.resources import TableDef
 
@@ -50,3 +50,9 @@ class RateLimit:
                 f"Too many requests: at most {self.limit} every {self.window_seconds} s; retry in {retry_after} s",
                 retry_after_seconds=retry_after,
             ) from error
+
+
+def configured(table: TableDef, limit_var: str, default_limit: int, window_var: str,
+               default_window_seconds: int) -> RateLimit:
+    """A limit whose size and window are the operator's settings (``limit_var``, ``window_var``), with defaults."""
+    return RateLimit(table, setting_int(limit_var, default_limit), setting_int(window_var, default_window_seconds))

@@ -23,8 +23,7 @@ from typing import Any
 
 from marketplace.catalog import store as catalog
 from marketplace.platform import body as bodies
-from marketplace.platform import middleware
-from marketplace.platform.config import setting_int
+from marketplace.platform import middleware, ratelimit
 from marketplace.platform.errors import BadRequest, NotFound, Unauthorized
 from marketplace.platform.http import json_response, location_value, public_base_url
 from marketplace.platform.ratelimit import RateLimit
@@ -80,8 +79,8 @@ DEFAULT_CREATION_WINDOW = 3600
 
 @functools.cache
 def _creation_limit() -> RateLimit:
-    return RateLimit(PUBLISHING_TABLE, setting_int(CREATION_LIMIT_VAR, DEFAULT_CREATION_LIMIT),
-                     setting_int(CREATION_WINDOW_VAR, DEFAULT_CREATION_WINDOW))
+    return ratelimit.configured(PUBLISHING_TABLE, CREATION_LIMIT_VAR, DEFAULT_CREATION_LIMIT,
+                                CREATION_WINDOW_VAR, DEFAULT_CREATION_WINDOW)
 
 
 def _creator(app: Router) -> str:

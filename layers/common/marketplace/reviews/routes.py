@@ -12,8 +12,7 @@ from __future__ import annotations
 import functools
 
 from marketplace.identity import Principal, authenticate
-from marketplace.platform import middleware
-from marketplace.platform.config import setting_int
+from marketplace.platform import middleware, ratelimit
 from marketplace.platform.http import json_response, public_base_url
 from marketplace.platform.ratelimit import RateLimit
 from marketplace.platform.resources import STATISTICS_TABLE
@@ -34,8 +33,8 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 @functools.cache
 def _rate_limit() -> RateLimit:
-    return RateLimit(STATISTICS_TABLE, setting_int(RATE_LIMIT_VAR, DEFAULT_RATE_LIMIT),
-                     setting_int(RATE_WINDOW_VAR, DEFAULT_RATE_WINDOW))
+    return ratelimit.configured(STATISTICS_TABLE, RATE_LIMIT_VAR, DEFAULT_RATE_LIMIT,
+                                RATE_WINDOW_VAR, DEFAULT_RATE_WINDOW)
 
 
 def _rate_key(app: Router) -> str:

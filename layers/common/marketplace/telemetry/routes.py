@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from marketplace.platform import body, middleware
+from marketplace.platform import body, middleware, ratelimit
 from marketplace.platform.config import setting_int
 from marketplace.platform.errors import ServiceUnavailable
 from marketplace.platform.http import json_response
@@ -69,8 +69,8 @@ def client_address(event: Request) -> str:
 
 
 def _rate_limit() -> RateLimit:
-    return RateLimit(STATISTICS_TABLE, setting_int(RATE_LIMIT_VAR, DEFAULT_RATE_LIMIT),
-                     setting_int(RATE_WINDOW_VAR, DEFAULT_RATE_WINDOW))
+    return ratelimit.configured(STATISTICS_TABLE, RATE_LIMIT_VAR, DEFAULT_RATE_LIMIT,
+                                RATE_WINDOW_VAR, DEFAULT_RATE_WINDOW)
 
 
 def _caller(app: Router) -> str:
