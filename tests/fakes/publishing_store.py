@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
-from pynamodb.exceptions import UpdateError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 
 from marketplace.publishing.audit import RETENTION
 from marketplace.publishing.store import (
@@ -136,6 +136,18 @@ class FakePublishingStore:
     def get_member(self, namespace: str, user: str) -> MemberItem | None:
         self.faults.run("get_member")
         return self._read(MemberItem, NamespaceItem.key(namespace), MemberItem.sort_key(user))
+
+    def set_namespace_details(self, namespace: NamespaceItem, details: dict[str, str | None],
+                              *also: PublishingItem) -> None:
+        self.faults.run("set_namespace_details")
+        stored = self._read(NamespaceItem, str(namespace.pk), NamespaceItem.SK)
+        if stored is None or any((str(i.pk), str(i.sk)) in self.table for i in also):
+            raise TransactWriteError("Failed to write transaction items", cause=condition_failed("TransactWriteItems"))
+        for name, value in details.items():
+            setattr(stored, name, value)
+        self._write(stored)
+        for item in also:
+            self._write(item)
 
     def set_namespace_verified(self, namespace: NamespaceItem, verified: bool) -> None:
         self.faults.run("set_namespace_verified")

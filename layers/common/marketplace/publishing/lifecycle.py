@@ -8,9 +8,9 @@ from typing import Any
 
 from marketplace.catalog import store as catalog
 from marketplace.catalog.ids import EXTENSION_ID
-from marketplace.platform.errors import BadRequest, Conflict, Forbidden, NotFound
+from marketplace.platform.errors import BadRequest, Conflict, NotFound
 from marketplace.platform.text import first_forbidden
-from marketplace.publishing import service, store, tokens
+from marketplace.publishing import service, tokens
 
 MAX_MESSAGE = 1024
 _ATTEMPTS = 3
@@ -24,10 +24,7 @@ def _extension_id(namespace: str, extension: str) -> str:
 
 
 def _require_owner(principal: service.Principal, namespace: str, what: str = "unpublish or deprecate") -> None:
-    service.authorize(principal, namespace)
-    member = store.get_member(namespace, principal.user)
-    if member is None or member.role != "owner":
-        raise Forbidden(f"only an owner of namespace {namespace!r} may {what} its extensions")
+    service.require_owner(principal, namespace, f"{what} its extensions")
 
 
 def unpublish(principal: service.Principal, namespace: str, extension: str, version: str | None = None,

@@ -20,6 +20,7 @@ import csv
 import functools
 import io
 from typing import Any
+from urllib.parse import unquote
 
 from marketplace.catalog import store as catalog
 from marketplace.platform import body as bodies
@@ -258,6 +259,32 @@ def extension_statistics(namespace: str, extension: str) -> Response:
     filename = f"{report['extension']}-statistics.csv"
     return Response(200, "text/csv; charset=utf-8", out.getvalue(),
                     {"Cache-Control": "no-store", "Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@router.get("/api/publish/namespaces/<namespace>", middlewares=SIGNED_IN)
+def namespace_details(namespace: str) -> Response:
+    return json_response(200, service.namespace_details(_principal(), namespace), {"Cache-Control": "no-store"})
+
+
+@router.put("/api/publish/namespaces/<namespace>", middlewares=SIGNED_IN)
+def update_namespace_details(namespace: str) -> Response:
+    return json_response(200, service.update_namespace_details(_principal(), namespace, _json_body()))
+
+
+@router.post("/api/publish/namespaces/<namespace>/members", middlewares=SIGNED_IN)
+def add_member(namespace: str) -> Response:
+    body = _json_body()
+    user, role = body.get("user"), body.get("role", "contributor")
+    if not isinstance(user, str) or not isinstance(role, str):
+        raise BadRequest('send {"user": "<user>", "role": "owner" or "contributor"}')
+    service.add_member_by(_principal(), namespace, user, role)
+    return json_response(201, service.namespace_details(_principal(), namespace))
+
+
+@router.delete("/api/publish/namespaces/<namespace>/members/<user>", middlewares=SIGNED_IN)
+def remove_member(namespace: str, user: str) -> Response:
+    service.remove_member_by(_principal(), namespace, unquote(user))
+    return json_response(200, {"success": f"{unquote(user)} is no longer a member of {namespace}"})
 
 
 @router.get("/api/publish/audit/<namespace>", middlewares=SIGNED_IN)

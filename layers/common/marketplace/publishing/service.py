@@ -12,8 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from marketplace.platform.errors import BadRequest, ConfigurationError, Conflict, Forbidden, NotFound, Unauthorized
+from marketplace.platform.text import first_forbidden
 from marketplace.publishing import audit, namespaces, tokens
 from marketplace.publishing import store as publishing_store
 from marketplace.publishing.store import (
@@ -27,6 +29,13 @@ from marketplace.publishing.store import (
 )
 
 ROLES = ("owner", "contributor")
+# The details owners edit: their name in answers, their attribute, their longest length.
+DETAILS = {"displayName": ("display_name", 100), "description": ("description", 1000), "website": ("website", 500)}
+
+
+def _https_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme == "https" and bool(parts.netloc) and " " not in value
 USER_MAX = 254
 
 
@@ -101,6 +110,9 @@ class PublishingStorePort(Protocol):
 
     def set_namespace_verified(self, namespace: NamespaceItem, verified: bool) -> None: ...
 
+    def set_namespace_details(self, namespace: NamespaceItem, details: dict[str, str | None],
+                              *also: PublishingItem) -> None: ...
+
     def get_token(self, token_id: str) -> TokenItem | None: ...
 
     def tokens_of(self, user: str) -> Iterable[TokenItem]: ...
@@ -152,11 +164,50 @@ class Publishing:
 
     def audit_log_for(self, principal: Principal, namespace: str, limit: int = 100) -> list[AuditItem]:
         """The log, for an owner of ``namespace`` whose token covers it (contributors do not see it)."""
-        self.authorize(principal, namespace)
+        self.require_owner(principal, namespace, "read its audit log")
+        return self.audit_log(namespace, limit)
+
+    def require_owner(self, principal: Principal, namespace: str, what: str) -> NamespaceItem:
+        """``authorize``, and the token's user must own ``namespace`` (``Forbidden`` saying for ``what``)."""
+        item = self.authorize(principal, namespace)
         member = self.store.get_member(namespace, principal.user)
         if member is None or member.role != "owner":
-            raise Forbidden(f"only an owner of namespace {namespace!r} may read its audit log")
-        return self.audit_log(namespace, limit)
+            raise Forbidden(f"only an owner of namespace {namespace!r} may {what}")
+        return item
+
+    def namespace_details(self, principal: Principal, namespace: str) -> dict[str, Any]:
+        """The namespace's details and members, for a member whose token covers it."""
+        item = self.authorize(principal, namespace)
+        return {"name": item.name, "verified": bool(item.verified),
+                **{key: getattr(item, attribute) for key, (attribute, _) in DETAILS.items()},
+                "members": [{"user": m.user, "role": m.role} for m in self.store.members(namespace)]}
+
+    def update_namespace_details(self, principal: Principal, namespace: str, body: object) -> dict[str, Any]:
+        """An owner sets the details named in ``body`` (``null`` removes one); nothing changes on bad input."""
+        item = self.require_owner(principal, namespace, "change its details")
+        if not isinstance(body, dict) or not body or set(body) - set(DETAILS):
+            raise BadRequest(f"send an object with any of {', '.join(DETAILS)}")
+        changes: dict[str, str | None] = {}
+        for key, value in body.items():
+            attribute, longest = DETAILS[key]
+            if value is not None and (not isinstance(value, str) or not value.strip() or len(value) > longest
+                                      or first_forbidden(value, allow="\n" if key == "description" else "")):
+                raise BadRequest(f"{key} must be text of 1 to {longest} characters without control, bidi or "
+                                 "zero-width characters, or null")
+            if key == "website" and value is not None and not _https_url(value):
+                raise BadRequest("website must be an https:// URL")
+            changes[attribute] = value.strip() if isinstance(value, str) else None
+        self.store.set_namespace_details(item, changes, self._entry(namespace, "namespace.details", namespace,
+                                                                    tokens.utcnow(), dict(body)))
+        return self.namespace_details(principal, namespace)
+
+    def add_member_by(self, principal: Principal, namespace: str, user: str, role: str) -> None:
+        self.require_owner(principal, namespace, "add members")
+        self.add_member(namespace, user, role)
+
+    def remove_member_by(self, principal: Principal, namespace: str, user: str) -> None:
+        self.require_owner(principal, namespace, "remove members")
+        self.remove_member(namespace, user)
 
     def create_publisher(self, name: str, owner: str, *, allow_reserved: bool = False,
                          token_days: int | None = None,
@@ -427,6 +478,11 @@ list_all_tokens = _default.list_all_tokens
 record = _default.record
 create_token_for = _default.create_token_for
 revoke_token_of = _default.revoke_token_of
+namespace_details = _default.namespace_details
+update_namespace_details = _default.update_namespace_details
+add_member_by = _default.add_member_by
+remove_member_by = _default.remove_member_by
+require_owner = _default.require_owner
 audit_log = _default.audit_log
 audit_log_for = _default.audit_log_for
 add_member = _default.add_member

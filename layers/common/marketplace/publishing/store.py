@@ -71,6 +71,9 @@ class NamespaceItem(PublishingItem):
     created_at = UTCDateTimeAttribute()
     reserved_override = BooleanAttribute(default=False)
     verified = BooleanAttribute(default=False)  # vouched for by the operator (``marketplace publisher verify``)
+    display_name = UnicodeAttribute(null=True)  # the details its owners edit
+    description = UnicodeAttribute(null=True)
+    website = UnicodeAttribute(null=True)
 
     @staticmethod
     def key(name: str) -> str:
@@ -177,6 +180,17 @@ def get_namespace(name: str) -> NamespaceItem | None:
 
 def get_member(namespace: str, user: str) -> MemberItem | None:
     return _get(MemberItem, NamespaceItem.key(namespace), MemberItem.sort_key(user))
+
+
+def set_namespace_details(namespace: NamespaceItem, details: dict[str, str | None], *also: PublishingItem) -> None:
+    """Set (or, for ``None``, remove) the namespace's display name, description and website, with ``also``'s
+    new items in the same transaction."""
+    actions = [getattr(NamespaceItem, name).set(value) if value is not None else getattr(NamespaceItem, name).remove()
+               for name, value in details.items()]
+    with TransactWrite(connection=_connection()) as transaction:
+        transaction.update(namespace, actions=actions, condition=NamespaceItem.pk.exists())
+        for item in also:
+            transaction.save(item, condition=type(item).pk.does_not_exist())
 
 
 def set_namespace_verified(namespace: NamespaceItem, verified: bool) -> None:
