@@ -218,3 +218,20 @@ def test_head_answers_like_get():
 
 def test_other_methods_are_not_pages():
     assert get("/items", "itemName=acme.linter", method="POST").status == 404
+
+
+def test_the_publisher_page_shows_the_details_its_owners_set():
+    from marketplace.publishing import store
+
+    namespace = store.get_namespace("gamma")
+    assert namespace is not None
+    store.set_namespace_details(namespace, {"display_name": "Gamma Labs", "description": "<b>We</b> build things.",
+                                            "website": "https://gamma.example"})
+    try:
+        reply = get("/publishers/gamma")
+        found = Page(reply.text)
+        assert "Gamma Labs" in found.words and "<b>We</b> build things." in found.words  # text, escaped
+        assert "&lt;b&gt;We&lt;/b&gt;" in reply.text  # the owners' text is shown as text, never as markup
+        assert "https://gamma.example" in found.links
+    finally:
+        store.set_namespace_details(namespace, {"display_name": None, "description": None, "website": None})

@@ -320,6 +320,7 @@ WEB = FunctionDef(
         TableGrant(r.EXTENSIONS_TABLE.id),
         TableGrant(r.STATISTICS_TABLE.id),
         TableGrant(r.REVIEWS_TABLE.id),
+        TableGrant(r.PUBLISHING_TABLE.id),  # a publisher page shows the details its owners set
         ObjectGrant(r.PACKAGES_BUCKET.id, _SEARCH_PREFIX, _READ),
         # READMEs and CHANGELOGs are rendered from the public assets the CDN serves
         ObjectGrant(r.PACKAGES_BUCKET.id, r.PACKAGES_BUCKET.public_prefix, _READ),

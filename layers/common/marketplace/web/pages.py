@@ -384,6 +384,9 @@ class PublisherPage:
     cards: list[Card]
     installs: int
     downloads: int
+    display_name: str | None = None  # the details the namespace's owners set
+    description: str | None = None
+    website: str | None = None
 
 
 def publisher(name: str, base: str) -> PublisherPage:
@@ -394,9 +397,15 @@ def publisher(name: str, base: str) -> PublisherPage:
     if not views:
         raise NotFound(f"There is no publisher {name} with published extensions.")
     views.sort(key=lambda v: (-v.installs, v.extension_id))
+    from marketplace.publishing import store as publishing  # publisher pages alone read the namespace's details
+
+    details = publishing.get_namespace(name.lower())
     return PublisherPage(name=views[0].publisher, verified=any(v.verified for v in views),
                          cards=[card(v, base) for v in views], installs=sum(v.installs for v in views),
-                         downloads=sum(v.downloads for v in views))
+                         downloads=sum(v.downloads for v in views),
+                         display_name=details.display_name if details else None,
+                         description=details.description if details else None,
+                         website=_https(details.website) if details else None)
 
 
 # --- the sitemap --------------------------------------------------------------------------------------------
