@@ -1,6 +1,7 @@
 """Lambda entry point: Publishers, namespaces, tokens and presigned uploads.
 
-The routes live in ``marketplace.publishing.routes``; ``http_function`` wraps them in the shared resolver
+The routes live in ``marketplace.publishing.routes`` and, for Open VSX's user API (``/user...``),
+``marketplace.publishing.openvsx_user``; ``http_function`` wraps them in the shared resolver
 (CORS, JSON errors) and the shared observability.
 """
 
@@ -8,8 +9,9 @@ from marketplace.platform import coldstart  # first: the garbage collector pause
 
 # isort: split
 from marketplace.platform.http import http_function
+from marketplace.publishing import openvsx_user
 from marketplace.publishing.routes import router
 
-app, lambda_handler = http_function("publish-api", router)
+app, lambda_handler = http_function("publish-api", router, openvsx_user.router)
 
 coldstart.loaded()

@@ -44,6 +44,8 @@ ROUTES = [
     "/_apis/gallery", "/_apis/gallery/extensions", "/_apis/gallery/publishers/{p}/extensions/{n}",
     "/_apis/securityroles", "/_apis/securityroles/scopes/gallery.publisher/roleassignments/resources/{p}",
     "/api/telemetry",
+    "/user", "/user/csrf", "/user/tokens", "/user/token/create", "/user/token/delete/{t}", "/user/namespaces",
+    "/user/namespace/{p}/members", "/user/namespace/{p}/role", "/user/namespace/{p}/details",
     "/sync/v1/manifest", "/sync/v1/resource", "/sync/v1/resource/{t}", "/sync/v1/resource/{t}/{v}",
     "/sync/v1/resource/{t}/latest", "/sync/v1/collection", "/sync/v1/collection/{t}",
     "/sync/v1/collection/{t}/resource/{n}", "/sync/v1/collection/{t}/resource/{n}/{v}", "/sync/v1/download/latest",

@@ -127,6 +127,21 @@ class FakePublishingStore:
         for item in also:
             self._write(item)
 
+    def set_member_role(self, member: MemberItem, role: str, other_owner: MemberItem | None,
+                        *also: PublishingItem) -> None:
+        self.faults.run("set_member_role")
+        stored = self._read(MemberItem, str(member.pk), str(member.sk))
+        other = self._read(MemberItem, str(other_owner.pk), str(other_owner.sk)) if other_owner else None
+        if stored is None or stored.role != member.role or (other_owner is not None and
+                                                             (other is None or other.role != "owner")):
+            raise Changed("Transaction cancelled: a condition failed")
+        if any((str(item.pk), str(item.sk)) in self.table for item in also):
+            raise Changed("Transaction cancelled: an item exists")
+        stored.role = role
+        self._write(stored)
+        for item in also:
+            self._write(item)
+
     def all_tokens(self) -> Iterator[TokenItem]:
         self.faults.run("all_tokens")
         for pk, sk in sorted(self.table):

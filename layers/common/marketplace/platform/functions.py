@@ -197,6 +197,9 @@ PUBLISH_API = FunctionDef(
         Route("POST", "/api/-/publish"),
         Route("POST", "/api/-/namespace/create"),
         Route("GET", "/api/{namespace}/verify-pat"),
+        # Open VSX's user API (its web UI's tokens, namespaces and members), with a token instead of a session
+        Route("ANY", "/user"),
+        Route("ANY", "/user/{proxy+}"),
         # the Azure DevOps-style gallery API vsce publishes with
         Route("ANY", "/_apis/gallery"),
         Route("ANY", "/_apis/gallery/{proxy+}"),

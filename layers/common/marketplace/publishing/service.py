@@ -92,6 +92,9 @@ class PublishingStorePort(Protocol):
 
     def remove_member(self, member: MemberItem, other_owner: MemberItem | None, *also: PublishingItem) -> None: ...
 
+    def set_member_role(self, member: MemberItem, role: str, other_owner: MemberItem | None,
+                        *also: PublishingItem) -> None: ...
+
     def audit_item(self, namespace: str, now: datetime, actor: str, client: str, action: str, target: str,
                    details: dict[str, Any] | None = None, entry_id: str | None = None) -> AuditItem: ...
 
@@ -208,6 +211,36 @@ class Publishing:
     def remove_member_by(self, principal: Principal, namespace: str, user: str) -> None:
         self.require_owner(principal, namespace, "remove members")
         self.remove_member(namespace, user)
+
+    def set_role_by(self, principal: Principal, namespace: str, user: str, role: str) -> str:
+        """An owner makes ``user`` a member with ``role``, or gives a member that role (Open VSX's ``role``
+        call); answers ``"added"`` or ``"changed"``."""
+        self.require_owner(principal, namespace, "add members or change their roles")
+        if role not in ROLES:
+            raise BadRequest(f"role must be one of {', '.join(ROLES)}")
+        if self.store.get_member(namespace, _user(user)) is None:
+            self.add_member(namespace, user, role)
+            return "added"
+        self.change_role(namespace, user, role)
+        return "changed"
+
+    def memberships_of(self, principal: Principal) -> list[tuple[NamespaceItem, MemberItem]]:
+        """The namespaces the token covers and its user is still a member of, by name, with the membership:
+        a token never tells of the user's other namespaces."""
+        found: list[tuple[NamespaceItem, MemberItem]] = []
+        for name in sorted(principal.namespaces):
+            namespace = self.store.get_namespace(name)
+            member = self.store.get_member(name, principal.user) if namespace is not None else None
+            if namespace is not None and member is not None:
+                found.append((namespace, member))
+        return found
+
+    def token_of(self, principal: Principal, token_id: str) -> TokenView:
+        """One of the caller's own tokens (another user's is not found, as a missing one)."""
+        item = self.store.get_token(token_id) if len(token_id) <= 64 else None
+        if item is None or item.user != principal.user:
+            raise NotFound(f"you have no token with id {token_id!r}")
+        return _view(item)
 
     def create_publisher(self, name: str, owner: str, *, allow_reserved: bool = False,
                          token_days: int | None = None,
@@ -334,6 +367,32 @@ class Publishing:
             try:
                 self.store.remove_member(member, other_owner, self._entry(namespace, "member.remove", user,
                                                                           tokens.utcnow(), {"role": member.role}))
+                return
+            except publishing_store.Changed:
+                continue
+        raise Conflict(f"the members of {namespace!r} keep changing; try again")
+
+    def change_role(self, namespace: str, user: str, role: str) -> None:
+        """Give a member of ``namespace`` another role; never take it from the last owner (``Conflict``)."""
+        if role not in ROLES:
+            raise BadRequest(f"role must be one of {', '.join(ROLES)}")
+        user = _user(user)
+        for _ in range(3):  # the members changed between the read and the write: read them again
+            member = self.store.get_member(namespace, user)
+            if member is None:
+                raise NotFound(f"{user!r} is not a member of {namespace!r}")
+            if member.role == role:
+                raise Conflict(f"{user!r} already has the role {role} in {namespace!r}")
+            other_owner = None
+            if member.role == "owner":
+                others = [m for m in self.store.members(namespace) if m.role == "owner" and m.user != user]
+                if not others:
+                    raise Conflict(f"{user!r} is the last owner of {namespace!r}; add another owner first")
+                other_owner = others[0]
+            try:
+                self.store.set_member_role(member, role, other_owner,
+                                           self._entry(namespace, "member.role", user, tokens.utcnow(),
+                                                       {"from": member.role, "role": role}))
                 return
             except publishing_store.Changed:
                 continue
@@ -482,6 +541,10 @@ namespace_details = _default.namespace_details
 update_namespace_details = _default.update_namespace_details
 add_member_by = _default.add_member_by
 remove_member_by = _default.remove_member_by
+set_role_by = _default.set_role_by
+change_role = _default.change_role
+memberships_of = _default.memberships_of
+token_of = _default.token_of
 require_owner = _default.require_owner
 audit_log = _default.audit_log
 audit_log_for = _default.audit_log_for

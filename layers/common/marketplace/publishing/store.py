@@ -277,6 +277,24 @@ def remove_member(member: MemberItem, other_owner: MemberItem | None, *also: Pub
         raise
 
 
+def set_member_role(member: MemberItem, role: str, other_owner: MemberItem | None, *also: PublishingItem) -> None:
+    """Give ``member`` the role ``role`` while it still has the one it was read with; with ``other_owner`` (an
+    owner stepping down), only while that owner is still one, in one transaction with the new items ``also``.
+    ``Changed`` when a condition failed."""
+    try:
+        with TransactWrite(connection=_connection()) as transaction:
+            transaction.update(member, actions=[MemberItem.role.set(role)], condition=MemberItem.role == member.role)
+            for item in also:
+                transaction.save(item, condition=type(item).pk.does_not_exist())
+            if other_owner is not None:
+                transaction.condition_check(MemberItem, other_owner.pk, other_owner.sk,
+                                            condition=MemberItem.role == "owner")
+    except TransactWriteError as error:
+        if error.cause_response_code == "TransactionCanceledException":
+            raise Changed(str(error)) from error
+        raise
+
+
 def namespace_item(name: str, user: str, now: datetime, reserved_override: bool) -> NamespaceItem:
     return _model(NamespaceItem)(NamespaceItem.key(name), NamespaceItem.SK, name=name, created_by=user,
                                  created_at=now, reserved_override=reserved_override)
