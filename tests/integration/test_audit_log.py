@@ -5,21 +5,10 @@ from __future__ import annotations
 
 import json
 
-from functions.publish_api import handler
 from marketplace.publishing import audit, service
 from tests import vsix_factory
-from tests.integration.events import context, http_event
+from tests.integration.publishing_api import call
 from tests.integration.test_ingest import Publisher, _status
-
-ROUTE = "ANY /api/publish/{proxy+}"
-
-
-def _call(method: str, path: str, token: str, body: object | None = None, query: str = "",
-          agent: str = "ovsx/1.1.1 node/20") -> tuple[int, dict]:
-    headers = {"authorization": f"Bearer {token}", "content-type": "application/json", "user-agent": agent}
-    event = http_event(method, path, ROUTE, headers, json.dumps(body) if body is not None else None, query=query)
-    result = handler.lambda_handler(event, context("publish_api"))
-    return result["statusCode"], json.loads(result["body"])
 
 
 def test_an_owner_reads_who_published_deprecated_and_revoked_what(deployment):
@@ -27,14 +16,14 @@ def test_an_owner_reads_who_published_deprecated_and_revoked_what(deployment):
     with audit.acting(audit.Actor("owner-of-somepub", "marketplace-cli/0.1.0")):
         upload_id, _ = publisher.upload(vsix_factory.vsix_bytes(publisher="somepub", name="hello"))
     assert _status(upload_id).status == "published"
-    status, _ = _call("POST", "/api/publish/extensions/somepub/hello/deprecate", publisher.token,
-                      {"message": "no longer kept up"})
+    status, _ = call("POST", "/api/publish/extensions/somepub/hello/deprecate", publisher.token,
+                     {"message": "no longer kept up"}, agent="ovsx/1.1.1 node/20")
     assert status in (200, 204)
     with audit.acting(audit.Actor(audit.OPERATOR, "marketplace CLI")):
         helper = service.create_token("owner-of-somepub", ["somepub"], description="CI")
         service.revoke_token(service.authenticate(helper).token_id)
 
-    status, log = _call("GET", "/api/publish/audit/somepub", publisher.token)
+    status, log = call("GET", "/api/publish/audit/somepub", publisher.token)
     assert status == 200, log
     helper_id = helper.split("_")[1]
     entries = [(e["actor"], e["client"], e["action"], e["target"]) for e in reversed(log["entries"])]
@@ -53,10 +42,10 @@ def test_the_log_is_the_owners_alone(deployment):
     publisher = Publisher(deployment)
     service.add_member("somepub", "bob", "contributor")
     contributor = service.create_token("bob", ["somepub"])
-    status, answer = _call("GET", "/api/publish/audit/somepub", contributor)
+    status, answer = call("GET", "/api/publish/audit/somepub", contributor)
     assert status == 403 and "only an owner" in answer["message"]
     _, other = service.create_publisher("elsewhere", "carol")
-    assert _call("GET", "/api/publish/audit/somepub", other)[0] == 403
-    assert _call("GET", "/api/publish/audit/somepub", publisher.token, query="limit=x")[0] == 400
-    status, answer = _call("GET", "/api/publish/audit/somepub", publisher.token, query="limit=1")
+    assert call("GET", "/api/publish/audit/somepub", other)[0] == 403
+    assert call("GET", "/api/publish/audit/somepub", publisher.token, query="limit=x")[0] == 400
+    status, answer = call("GET", "/api/publish/audit/somepub", publisher.token, query="limit=1")
     assert status == 200 and len(answer["entries"]) == 1

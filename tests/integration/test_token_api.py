@@ -10,15 +10,7 @@ import pytest
 from functions.publish_api import handler
 from marketplace.publishing import routes, service
 from tests.integration.events import context, http_event
-
-ROUTE = "ANY /api/publish/{proxy+}"
-
-
-def _call(method: str, path: str, token: str, body: object | None = None) -> tuple[int, dict]:
-    headers = {"authorization": f"Bearer {token}", "content-type": "application/json", "user-agent": "curl/8.5"}
-    event = http_event(method, path, ROUTE, headers, json.dumps(body) if body is not None else None)
-    result = handler.lambda_handler(event, context("publish_api"))
-    return result["statusCode"], json.loads(result["body"])
+from tests.integration.publishing_api import ROUTE, call
 
 
 @pytest.fixture(autouse=True)
@@ -30,29 +22,29 @@ def fresh_limit():
 
 def test_a_user_lists_creates_and_revokes_their_own_tokens(deployment):
     _, token = service.create_publisher("acme", "alice")
-    status, created = _call("POST", "/api/publish/tokens", token, {"namespaces": ["acme"], "days": 7,
+    status, created = call("POST", "/api/publish/tokens", token, {"namespaces": ["acme"], "days": 7,
                                                                    "description": "CI"})
     assert status == 201 and created["token"].startswith("mkp_") and created["namespaces"] == ["acme"]
-    status, listed = _call("GET", "/api/publish/tokens", token)
+    status, listed = call("GET", "/api/publish/tokens", token)
     assert status == 200
     ci = next(t for t in listed["tokens"] if t["id"] == created["id"])
     assert ci["state"] == "active" and "expires on" in ci["warning"]  # 7 days: within the warning's 14
     assert created["token"] not in json.dumps(listed)
     assert service.authenticate(created["token"]).namespaces == {"acme"}
-    status, revoked = _call("DELETE", f"/api/publish/tokens/{created['id']}", token)
+    status, revoked = call("DELETE", f"/api/publish/tokens/{created['id']}", token)
     assert status == 200 and revoked["state"] == "revoked"
-    assert _call("GET", "/api/publish/tokens", created["token"])[0] == 401
+    assert call("GET", "/api/publish/tokens", created["token"])[0] == 401
 
 
 def test_a_token_never_makes_a_wider_one_nor_touches_another_users(deployment):
     service.create_publisher("acme", "alice")
     service.create_publisher("other", "alice")
     narrow = service.create_token("alice", ["acme"])
-    status, refused = _call("POST", "/api/publish/tokens", narrow, {"namespaces": ["acme", "other"]})
+    status, refused = call("POST", "/api/publish/tokens", narrow, {"namespaces": ["acme", "other"]})
     assert status == 403 and "does not cover other" in refused["message"]
     _, carols = service.create_publisher("carolspace", "carol")
     carol_id = carols.split("_")[1]
-    assert _call("DELETE", f"/api/publish/tokens/{carol_id}", narrow)[0] == 404
+    assert call("DELETE", f"/api/publish/tokens/{carol_id}", narrow)[0] == 404
     assert service.authenticate(carols).user == "carol"  # untouched
 
 
@@ -62,7 +54,7 @@ def test_a_token_never_makes_a_wider_one_nor_touches_another_users(deployment):
 def test_bad_token_requests_change_nothing(deployment, body):
     _, token = service.create_publisher("acme", "alice")
     before = [t.token_id for t in service.list_tokens("alice")]
-    status, answer = _call("POST", "/api/publish/tokens", token, body)
+    status, answer = call("POST", "/api/publish/tokens", token, body)
     assert status == 400 and answer["message"]
     assert [t.token_id for t in service.list_tokens("alice")] == before  # (its last use is recorded)
 
@@ -70,12 +62,12 @@ def test_bad_token_requests_change_nothing(deployment, body):
 def test_creating_namespaces_and_tokens_is_limited_per_user(deployment, monkeypatch):
     monkeypatch.setenv("PUBLISHING_CREATION_LIMIT", "3")
     _, token = service.create_publisher("acme", "alice")
-    answers = [_call("POST", "/api/publish/tokens", token, {"namespaces": ["acme"]})[0] for _ in range(2)]
-    answers.append(_call("POST", "/api/-/namespace/create", token, {"name": "alice-two"})[0])
-    status, refused = _call("POST", "/api/publish/tokens", token, {"namespaces": ["acme"]})
+    answers = [call("POST", "/api/publish/tokens", token, {"namespaces": ["acme"]})[0] for _ in range(2)]
+    answers.append(call("POST", "/api/-/namespace/create", token, {"name": "alice-two"})[0])
+    status, refused = call("POST", "/api/publish/tokens", token, {"namespaces": ["acme"]})
     assert answers == [201, 201, 201] and status == 429 and "Too many requests" in refused["message"]
     _, bobs = service.create_publisher("bobspace", "bob")  # another user has a window of their own
-    assert _call("POST", "/api/publish/tokens", bobs, {"namespaces": ["bobspace"]})[0] == 201
+    assert call("POST", "/api/publish/tokens", bobs, {"namespaces": ["bobspace"]})[0] == 201
 
 
 def test_an_owner_reads_an_extensions_statistics_as_json_and_csv(deployment):
@@ -88,7 +80,7 @@ def test_an_owner_reads_an_extensions_statistics_as_json_and_csv(deployment):
     assert invoke(records(*[extension_event("install", "statpub.counted") for _ in range(3)],
                           extension_event("download", "statpub.counted", days_ago=1),
                           extension_event("uninstall", "statpub.counted"))) == {"batchItemFailures": []}
-    status, report = _call("GET", "/api/publish/stats/statpub/counted", publisher.token)
+    status, report = call("GET", "/api/publish/stats/statpub/counted", publisher.token)
     assert status == 200, report
     assert (report["installs"], report["uninstalls"]) == (3, 1)
     assert report["downloads"] == 4  # an install fetches the package too
@@ -105,7 +97,7 @@ def test_an_owner_reads_an_extensions_statistics_as_json_and_csv(deployment):
 
     service.add_member("statpub", "bob", "contributor")
     contributor = service.create_token("bob", ["statpub"])
-    assert _call("GET", "/api/publish/stats/statpub/counted", contributor)[0] == 403
+    assert call("GET", "/api/publish/stats/statpub/counted", contributor)[0] == 403
     _, stranger = service.create_publisher("elsewhere", "carol")
-    assert _call("GET", "/api/publish/stats/statpub/counted", stranger)[0] == 403
-    assert _call("GET", "/api/publish/stats/statpub/missing", publisher.token)[0] == 404
+    assert call("GET", "/api/publish/stats/statpub/counted", stranger)[0] == 403
+    assert call("GET", "/api/publish/stats/statpub/missing", publisher.token)[0] == 404

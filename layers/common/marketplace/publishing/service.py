@@ -358,12 +358,7 @@ class Publishing:
             member = self.store.get_member(namespace, user)
             if member is None:
                 raise NotFound(f"{user!r} is not a member of {namespace!r}")
-            other_owner = None
-            if member.role == "owner":
-                others = [m for m in self.store.members(namespace) if m.role == "owner" and m.user != user]
-                if not others:
-                    raise Conflict(f"{user!r} is the last owner of {namespace!r}; add another owner first")
-                other_owner = others[0]
+            other_owner = self._other_owner(namespace, member)
             try:
                 self.store.remove_member(member, other_owner, self._entry(namespace, "member.remove", user,
                                                                           tokens.utcnow(), {"role": member.role}))
@@ -371,6 +366,16 @@ class Publishing:
             except publishing_store.Changed:
                 continue
         raise Conflict(f"the members of {namespace!r} keep changing; try again")
+
+    def _other_owner(self, namespace: str, member: MemberItem) -> MemberItem | None:
+        """For a change that takes ``member``'s ownership: another owner, who must still be one when the change
+        is written (``Conflict`` when there is none); ``None`` when ``member`` owns nothing."""
+        if member.role != "owner":
+            return None
+        others = [m for m in self.store.members(namespace) if m.role == "owner" and m.user != member.user]
+        if not others:
+            raise Conflict(f"{member.user!r} is the last owner of {namespace!r}; add another owner first")
+        return others[0]
 
     def change_role(self, namespace: str, user: str, role: str) -> None:
         """Give a member of ``namespace`` another role; never take it from the last owner (``Conflict``)."""
@@ -383,12 +388,7 @@ class Publishing:
                 raise NotFound(f"{user!r} is not a member of {namespace!r}")
             if member.role == role:
                 raise Conflict(f"{user!r} already has the role {role} in {namespace!r}")
-            other_owner = None
-            if member.role == "owner":
-                others = [m for m in self.store.members(namespace) if m.role == "owner" and m.user != user]
-                if not others:
-                    raise Conflict(f"{user!r} is the last owner of {namespace!r}; add another owner first")
-                other_owner = others[0]
+            other_owner = self._other_owner(namespace, member)
             try:
                 self.store.set_member_role(member, role, other_owner,
                                            self._entry(namespace, "member.role", user, tokens.utcnow(),
