@@ -116,13 +116,7 @@ class FakePublishingStore:
 
     def remove_member(self, member: MemberItem, other_owner: MemberItem | None, *also: PublishingItem) -> None:
         self.faults.run("remove_member")
-        stored = self._read(MemberItem, str(member.pk), str(member.sk))
-        other = self._read(MemberItem, str(other_owner.pk), str(other_owner.sk)) if other_owner else None
-        if stored is None or stored.role != member.role or (other_owner is not None and
-                                                             (other is None or other.role != "owner")):
-            raise Changed("Transaction cancelled: a condition failed")
-        if any((str(item.pk), str(item.sk)) in self.table for item in also):
-            raise Changed("Transaction cancelled: an item exists")
+        self._check_member_change(member, other_owner, also)
         del self.table[(str(member.pk), str(member.sk))]
         for item in also:
             self._write(item)
@@ -130,6 +124,16 @@ class FakePublishingStore:
     def set_member_role(self, member: MemberItem, role: str, other_owner: MemberItem | None,
                         *also: PublishingItem) -> None:
         self.faults.run("set_member_role")
+        stored = self._check_member_change(member, other_owner, also)
+        stored.role = role
+        self._write(stored)
+        for item in also:
+            self._write(item)
+
+    def _check_member_change(self, member: MemberItem, other_owner: MemberItem | None,
+                             also: tuple[PublishingItem, ...]) -> MemberItem:
+        """The adapter's conditions on a member change: the member still has the role it was read with, the
+        other owner still is one, the new items are new; the stored member, else ``Changed``."""
         stored = self._read(MemberItem, str(member.pk), str(member.sk))
         other = self._read(MemberItem, str(other_owner.pk), str(other_owner.sk)) if other_owner else None
         if stored is None or stored.role != member.role or (other_owner is not None and
@@ -137,10 +141,7 @@ class FakePublishingStore:
             raise Changed("Transaction cancelled: a condition failed")
         if any((str(item.pk), str(item.sk)) in self.table for item in also):
             raise Changed("Transaction cancelled: an item exists")
-        stored.role = role
-        self._write(stored)
-        for item in also:
-            self._write(item)
+        return stored
 
     def all_tokens(self) -> Iterator[TokenItem]:
         self.faults.run("all_tokens")

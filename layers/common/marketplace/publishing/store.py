@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -263,27 +263,26 @@ def remove_member(member: MemberItem, other_owner: MemberItem | None, *also: Pub
     """Delete ``member``; with ``other_owner``, only while that owner is still one (in one transaction, so two
     owners removing each other cannot both succeed), writing the new items ``also`` in it. ``Changed`` when a
     condition failed."""
-    try:
-        with TransactWrite(connection=_connection()) as transaction:
-            transaction.delete(member, condition=MemberItem.role == member.role)
-            for item in also:
-                transaction.save(item, condition=type(item).pk.does_not_exist())
-            if other_owner is not None:
-                transaction.condition_check(MemberItem, other_owner.pk, other_owner.sk,
-                                            condition=MemberItem.role == "owner")
-    except TransactWriteError as error:
-        if error.cause_response_code == "TransactionCanceledException":
-            raise Changed(str(error)) from error
-        raise
+    _change_member(lambda transaction: transaction.delete(member, condition=MemberItem.role == member.role),
+                   other_owner, also)
 
 
 def set_member_role(member: MemberItem, role: str, other_owner: MemberItem | None, *also: PublishingItem) -> None:
     """Give ``member`` the role ``role`` while it still has the one it was read with; with ``other_owner`` (an
     owner stepping down), only while that owner is still one, in one transaction with the new items ``also``.
     ``Changed`` when a condition failed."""
+    _change_member(lambda transaction: transaction.update(member, actions=[MemberItem.role.set(role)],
+                                                          condition=MemberItem.role == member.role),
+                   other_owner, also)
+
+
+def _change_member(change: Callable[[TransactWrite], object], other_owner: MemberItem | None,
+                   also: tuple[PublishingItem, ...]) -> None:
+    """One transaction: ``change`` to a member, the new items ``also``, and (when a change takes an owner's
+    role) the check that ``other_owner`` still is one; ``Changed`` when a condition failed."""
     try:
         with TransactWrite(connection=_connection()) as transaction:
-            transaction.update(member, actions=[MemberItem.role.set(role)], condition=MemberItem.role == member.role)
+            change(transaction)
             for item in also:
                 transaction.save(item, condition=type(item).pk.does_not_exist())
             if other_owner is not None:

@@ -138,13 +138,8 @@ def publisher(namespace: str) -> Response:
     return render("publisher.html", page=page, canonical=_base() + pages.publisher_url(page.name))
 
 
-@router.route("/manage/?", READ_METHODS)
+@router.route("/manage(?:/.*)?", READ_METHODS)
 def manage() -> Response:
-    return render("manage.html", cache="no-store")
-
-
-@router.route("/manage/.+", READ_METHODS)
-def manage_anything() -> Response:
     """The publisher area (``vsce publish`` prints its hub URL): it needs sign-in, which is not built yet."""
     return render("manage.html", cache="no-store")
 
