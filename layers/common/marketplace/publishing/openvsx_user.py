@@ -154,9 +154,8 @@ def create_token() -> Response:
         return _error(400, f"The description must not be longer than {DESCRIPTION_MAX} characters.")
     wanted = _param("namespaces")
     scope = sorted(principal.namespaces) if wanted is None else [n.strip() for n in wanted.split(",") if n.strip()]
-    value = _refusal(400, lambda: service.create_token_for(principal, scope, description=description or None))
-    body = _token_json(service.token_of(principal, value.split("_")[1]))
-    return _ok(201, {**body, "value": value})
+    value, view = _refusal(400, lambda: service.create_token_for(principal, scope, description=description or None))
+    return _ok(201, {**_token_json(view), "value": value})
 
 
 @router.post("/user/token/delete/<token_id>", middlewares=USER)

@@ -224,10 +224,9 @@ def create_token() -> Response:
         raise BadRequest('"days" must be a whole number of days')
     if description is not None and (not isinstance(description, str) or len(description) > 200):
         raise BadRequest('"description" must be text of at most 200 characters')
-    value = service.create_token_for(_principal(), scope, days=days, description=description)
-    view = service.principal_of(value.split("_")[1])
+    value, view = service.create_token_for(_principal(), scope, days=days, description=description)
     return json_response(201, {"token": value, "id": view.token_id, "namespaces": sorted(view.namespaces),
-                               "expires": view.expires.isoformat() if view.expires else None,
+                               "expires": view.expires.isoformat(),
                                "message": "store the token now: it is shown once"}, {"Cache-Control": "no-store"})
 
 

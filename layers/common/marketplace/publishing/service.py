@@ -410,6 +410,11 @@ class Publishing:
     def create_token(self, user: str, scope: list[str], *, days: int | None = None,
                      description: str | None = None) -> str:
         """A new token for ``user`` covering ``scope``; the user must be a member of every namespace in it."""
+        return self._issue_token(user, scope, days, description)[0]
+
+    def _issue_token(self, user: str, scope: list[str], days: int | None,
+                     description: str | None) -> tuple[str, TokenView]:
+        """``create_token``'s work: the token's value (shown once) and what is stored of it."""
         user = _user(user)
         if not scope:
             raise BadRequest("a token needs at least one namespace")
@@ -424,28 +429,27 @@ class Publishing:
         except ValueError as error:
             raise BadRequest(str(error)) from error
         issued = tokens.issue()
+        item = self.store.token_item(issued.token_id, user, issued.secret_hash, set(scope), now, expires, description)
         self.store.create_together(
-            self.store.token_item(issued.token_id, user, issued.secret_hash, set(scope), now, expires, description),
+            item,
             *(self._entry(name, "token.create", issued.token_id, now, {"user": user, "expires": expires})
               for name in sorted(set(scope))),
         )
-        return issued.value
+        return issued.value, _view(item)
 
     def create_token_for(self, principal: Principal, scope: list[str], *, days: int | None = None,
-                         description: str | None = None) -> str:
+                         description: str | None = None) -> tuple[str, TokenView]:
         """A token's user makes another token, never wider than the token that asks: a contributor's or a leaked
-        CI token cannot mint one for the user's other namespaces."""
+        CI token cannot mint one for the user's other namespaces. Returns its value (shown once) and its view."""
         wider = sorted(set(scope) - principal.namespaces)
         if wider:
             raise Forbidden(f"this token does not cover {', '.join(wider)}; a token may only make tokens within "
                             "its own namespaces")
-        return self.create_token(principal.user, scope, days=days, description=description)
+        return self._issue_token(principal.user, scope, days, description)
 
     def revoke_token_of(self, principal: Principal, token_id: str) -> TokenView:
         """Revoke one of the caller's own tokens (another user's is not found, as a missing one)."""
-        item = self.store.get_token(token_id) if len(token_id) <= 64 else None
-        if item is None or item.user != principal.user:
-            raise NotFound(f"you have no token with id {token_id!r}")
+        self.token_of(principal, token_id)
         return self.revoke_token(token_id)
 
     def list_tokens(self, user: str) -> list[TokenView]:
