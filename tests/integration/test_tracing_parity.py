@@ -250,11 +250,9 @@ def test_unsampled_calls_carry_lambdas_own_header(monkeypatch: pytest.MonkeyPatc
     assert sent == [unsampled.encode()]
 
 
-def test_pynamodb_sessions_are_traced_too(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    """PynamoDB creates a botocore session per thread: ``instrument_new_sessions`` reaches those."""
-    from pynamodb.attributes import UnicodeAttribute
-    from pynamodb.models import Model
-
+def _traced_lambda(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tracing.Subsegment]:
+    """A Lambda-like environment with a sampled trace whose new sessions are not instrumented yet (botocore's
+    handler list restored after the test); returns where the subsegments go instead of the daemon."""
     monkeypatch.setattr(botocore.handlers, "BUILTIN_HANDLERS", list(botocore.handlers.BUILTIN_HANDLERS))
     monkeypatch.setattr(tracing, "_new_sessions", False)
     monkeypatch.setenv("LAMBDA_TASK_ROOT", str(tmp_path))
@@ -265,6 +263,15 @@ def test_pynamodb_sessions_are_traced_too(monkeypatch: pytest.MonkeyPatch, tmp_p
         monkeypatch.setenv(name, value)
     sent: list[tracing.Subsegment] = []
     monkeypatch.setattr(tracing, "emit", sent.append)
+    return sent
+
+
+def test_pynamodb_sessions_are_traced_too(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """PynamoDB creates a botocore session per thread: ``instrument_new_sessions`` reaches those."""
+    from pynamodb.attributes import UnicodeAttribute
+    from pynamodb.models import Model
+
+    sent = _traced_lambda(monkeypatch, tmp_path)
 
     class Thing(Model):
         class Meta:
@@ -290,16 +297,7 @@ def test_the_platforms_shared_clients_are_traced_once_per_call(monkeypatch: pyte
     subsegment per call, and each handler registered once on it (not also through ``instrument``)."""
     from marketplace.platform import aws
 
-    monkeypatch.setattr(botocore.handlers, "BUILTIN_HANDLERS", list(botocore.handlers.BUILTIN_HANDLERS))
-    monkeypatch.setattr(tracing, "_new_sessions", False)
-    monkeypatch.setenv("LAMBDA_TASK_ROOT", str(tmp_path))
-    monkeypatch.delenv("POWERTOOLS_TRACE_DISABLED", raising=False)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    for name, value in {"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t", "AWS_DEFAULT_REGION": "us-east-1",
-                        "_X_AMZN_TRACE_ID": FIRST}.items():
-        monkeypatch.setenv(name, value)
-    sent: list[tracing.Subsegment] = []
-    monkeypatch.setattr(tracing, "emit", sent.append)
+    sent = _traced_lambda(monkeypatch, tmp_path)
     runs: list[str] = []
 
     def counted(event: str, handler: Any) -> Any:
