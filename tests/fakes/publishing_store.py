@@ -25,6 +25,8 @@ from marketplace.publishing.store import (
     NameClaimItem,
     NamespaceItem,
     PublishingItem,
+    SessionItem,
+    SigninItem,
     TokenItem,
     audit_suffix,
 )
@@ -193,6 +195,38 @@ class FakePublishingStore:
             token = self._read(TokenItem, pk, TokenItem.SK)
             if token is not None:
                 yield token
+
+    def memberships_of_user(self, user: str) -> list[str]:
+        self.faults.run("memberships_of_user")
+        return [raw["gsi1sk"]["S"].removeprefix("NS#") for (pk, sk), raw in sorted(self.table.items())
+                if sk.startswith("MEMBER#") and raw.get("gsi1pk", {}).get("S") == f"USER#{user}"]
+
+    # --- website sessions and sign-ins ----------------------------------------------------------------------
+
+    @staticmethod
+    def session_item(digest: str, *, user: str, display_name: str | None, provider: str, csrf: str,
+                     now: datetime, expires: datetime) -> SessionItem:
+        return SessionItem(SessionItem.key(digest), SessionItem.SK, user=user, display_name=display_name,
+                           provider=provider, csrf=csrf, created_at=now, expires=expires, expires_at=expires)
+
+    def get_session(self, digest: str) -> SessionItem | None:
+        self.faults.run("get_session")
+        return self._read(SessionItem, SessionItem.key(digest), SessionItem.SK)
+
+    def delete_session(self, digest: str) -> None:
+        self.faults.run("delete_session")
+        self.table.pop((SessionItem.key(digest), SessionItem.SK), None)
+
+    @staticmethod
+    def signin_item(digest: str, *, provider: str, verifier: str, nonce: str, next_path: str, now: datetime,
+                    expires: datetime) -> SigninItem:
+        return SigninItem(SigninItem.key(digest), SigninItem.SK, provider=provider, verifier=verifier, nonce=nonce,
+                          next_path=next_path, created_at=now, expires_at=expires)
+
+    def take_signin(self, digest: str) -> SigninItem | None:
+        self.faults.run("take_signin")
+        raw = self.table.pop((SigninItem.key(digest), SigninItem.SK), None)
+        return SigninItem.from_raw_data(dict(raw)) if raw is not None else None
 
     def revoke_token(self, token: TokenItem, now: datetime) -> bool:
         self.faults.run("revoke_token")

@@ -40,8 +40,9 @@ def now_iso(days_ago: int = 0) -> str:
     return (datetime.now(UTC) - timedelta(days=days_ago)).isoformat()
 
 
-def extension_event(kind: str, extension: str = "pub.ext", days_ago: int = 0, event_id: str | None = None) -> bytes:
-    event = {"type": kind, "extension": extension, "version": "1.0.0", "target_platform": None,
+def extension_event(kind: str, extension: str = "pub.ext", days_ago: int = 0, event_id: str | None = None,
+                    version: str = "1.0.0") -> bytes:
+    event = {"type": kind, "extension": extension, "version": version, "target_platform": None,
              "client": "VSCode 1.100.3", "at": now_iso(days_ago)}
     if event_id:
         event["id"] = event_id
@@ -263,6 +264,30 @@ def test_telemetry_activations_aggregate_per_day_with_percentiles(deployment):
     assert statistics_item("elsewhere.builtin") == {}  # never served here: not kept
     tally = handler.processor.last_batch.tally  # type: ignore[union-attr]
     assert tally.skipped_events == 1 and tally.activations == 14
+
+
+def test_the_report_counts_events_per_version_newest_first(deployment):
+    kinds = {"1.10.0": ["install", "install", "update"], "1.9.0": ["download", "uninstall"],
+             "1.10.0-beta.1": ["install"], "0.1.0": ["download"]}
+    payloads = [extension_event(kind, version=version, days_ago=index % 2)
+                for version, listed in kinds.items() for index, kind in enumerate(listed)]
+    batch = records(*payloads, telemetry(activation("pub.ext", 20)))
+    assert invoke(batch) == {"batchItemFailures": []}
+    assert invoke(batch) == {"batchItemFailures": []}  # delivered again: nothing more
+    invoke(records(extension_event("update", version="1.10.0"), start=FIRST + 1000))
+
+    report = store.report("pub.ext")
+    assert report is not None
+    assert report["events_by_version"] == [
+        {"version": "1.10.0", "downloads": 0, "installs": 2, "updates": 2, "uninstalls": 0},
+        {"version": "1.10.0-beta.1", "downloads": 0, "installs": 1, "updates": 0, "uninstalls": 0},
+        {"version": "1.9.0", "downloads": 1, "installs": 0, "updates": 0, "uninstalls": 1},
+        {"version": "0.1.0", "downloads": 1, "installs": 0, "updates": 0, "uninstalls": 0},
+    ]
+    assert (report["installs"], report["updates"]) == (3, 2)
+    stored = statistics_item("pub.ext")["ver"]["M"]
+    assert stored["1.9.0"] == {"M": {"d": {"N": "1"}, "x": {"N": "1"}, "r": {"N": "1"}}}  # zeros left out
+    assert stored["1.10.0"]["M"]["r"] == {"N": "2"}  # counted again by the second write
 
 
 # ------------------------------------------------------------------------------ the search index

@@ -4,6 +4,7 @@ never wider than the calling token), revoke; and the per-user limit on creating 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -101,3 +102,46 @@ def test_an_owner_reads_an_extensions_statistics_as_json_and_csv(deployment):
     _, stranger = service.create_publisher("elsewhere", "carol")
     assert call("GET", "/api/publish/stats/statpub/counted", stranger)[0] == 403
     assert call("GET", "/api/publish/stats/statpub/missing", publisher.token)[0] == 404
+
+
+def test_an_owner_reads_the_statistics_per_version_as_csv(deployment):
+    from tests import vsix_factory
+    from tests.integration.test_ingest import Publisher
+    from tests.integration.test_stats_handler import extension_event, invoke, records
+
+    publisher = Publisher(deployment, "verpub")
+    publisher.upload(vsix_factory.vsix_bytes(publisher="verpub", name="counted"))
+    path = "/api/publish/stats/verpub/counted"
+    status, empty = call("GET", path, publisher.token)
+    assert status == 200 and empty["events_by_version"] == [] and empty["events_by_day"] == []  # no event yet
+
+    def csv_of(query: str) -> dict[str, Any]:
+        event = http_event("GET", path, ROUTE, {"authorization": f"Bearer {publisher.token}"}, query=query)
+        return handler.lambda_handler(event, context("publish_api"))
+
+    empty_csv = csv_of("format=csv&by=version")
+    assert empty_csv["statusCode"] == 200 and empty_csv["body"] == "version,downloads,installs,updates,uninstalls\r\n"
+    events = [extension_event("install", "verpub.counted", version="1.9.0") for _ in range(2)]
+    events += [extension_event("download", "verpub.counted", version="1.10.0"),
+               extension_event("uninstall", "verpub.counted", version="1.9.0"),
+               extension_event("update", "verpub.counted", version="1.10.0-rc.1")]
+    assert invoke(records(*events)) == {"batchItemFailures": []}
+
+    status, report = call("GET", path, publisher.token, query="by=version")  # by alone leaves the JSON as it is
+    assert status == 200 and [v["version"] for v in report["events_by_version"]] == ["1.10.0", "1.10.0-rc.1",
+                                                                                     "1.9.0"]
+    answer = csv_of("format=csv&by=version")
+    assert answer["statusCode"] == 200 and answer["headers"]["Content-Type"] == "text/csv; charset=utf-8"
+    assert answer["headers"]["Content-Disposition"] == 'attachment; filename="verpub.counted-statistics-by-version.csv"'
+    assert answer["body"].splitlines() == ["version,downloads,installs,updates,uninstalls", "1.10.0,1,0,0,0",
+                                           "1.10.0-rc.1,0,0,1,0", "1.9.0,0,2,0,1"]
+    by_day = csv_of("format=csv&by=day")  # the days, as without ``by``
+    assert by_day["statusCode"] == 200 and by_day["body"] == csv_of("format=csv")["body"]
+    assert by_day["body"].splitlines()[0].startswith("day,downloads,")
+
+    for query in ("format=csv&by=week", "by=Version"):
+        refused = csv_of(query)
+        assert refused["statusCode"] == 400 and "day or version" in json.loads(refused["body"])["message"], query
+    service.add_member("verpub", "bob", "contributor")
+    contributor = service.create_token("bob", ["verpub"])
+    assert call("GET", path, contributor, query="format=csv&by=version")[0] == 403

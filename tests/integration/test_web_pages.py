@@ -192,11 +192,6 @@ def test_sitemap_and_robots():
     assert f"Sitemap: https://{HOST}/sitemap.xml" in robots.text
 
 
-def test_the_manage_area_says_sign_in_is_needed():
-    found = page("/manage/publishers/acme/extensions/linter/hub")
-    assert "sign in" in found.words
-
-
 def test_the_links_vs_code_builds_from_item_url_and_publisher_url_open_the_pages():
     # {itemUrl}/?itemName=..., {itemUrl}/?itemName=...&ssr=false#review-details, {publisherUrl}/{publisher}
     assert "Finds lint in python code." in page("/items/", "itemName=acme.linter").words

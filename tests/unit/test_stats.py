@@ -12,9 +12,9 @@ import pytest
 
 from marketplace.catalog.ids import UNIVERSAL
 from marketplace.catalog.model import ExtensionView, VersionView
-from marketplace.stats import aggregate, events, measures
+from marketplace.stats import aggregate, events, item, measures, store
 from marketplace.stats.aggregate import Batch, Entry, plan
-from marketplace.stats.item import DayActivations, ItemState
+from marketplace.stats.item import DayActivations, ItemState, VersionEvents
 
 TODAY = measures.epoch_day(date(2026, 11, 24))
 ACTIVATION = "vscode/extension/activation"
@@ -214,8 +214,9 @@ def test_a_batch_sums_per_extension_and_drops_duplicate_ids():
             tally.unreadable) == (7, 3, 1, 2, 1, 1, 1)
 
 
-def entry(sequence: int, kind: str = "install", shard: str = "s1", day: int = TODAY, bucket: int = 0) -> Entry:
-    return Entry(shard, sequence, kind, day, bucket)
+def entry(sequence: int, kind: str = "install", shard: str = "s1", day: int = TODAY, bucket: int = 0,
+          version: str = "") -> Entry:
+    return Entry(shard, sequence, kind, day, bucket, version)
 
 
 def apply(state: ItemState, change: aggregate.Change | None) -> ItemState:
@@ -227,7 +228,7 @@ def apply(state: ItemState, change: aggregate.Change | None) -> ItemState:
     for attribute, count in change.added.items():
         counters[attribute] = counters.get(attribute, 0) + count
     return ItemState(change.state.revision, counters, state.rating_count, change.state.days,
-                     change.state.activations, change.state.watermarks)
+                     change.state.activations, change.state.watermarks, change.state.versions)
 
 
 def test_a_change_counts_days_and_moves_the_watermark():
@@ -273,6 +274,84 @@ def test_activations_count_only_for_extensions_the_marketplace_knows():
     assert served_now is not None and served_now.activations == 2
 
 
+def versions_of(state: ItemState) -> dict[str, dict[str, int]]:
+    return {version: found.counts for version, found in state.versions.items()}
+
+
+def test_a_batch_keeps_each_events_version():
+    batch = Batch()
+    for sequence, read in enumerate(content(extension_event(version="1.2.0"), telemetry(activation()),
+                                            extension_event("download", version="2.0.0-rc.1")), start=1):
+        batch.add("s1", sequence, read)
+    assert [(e.kind, e.version) for e in batch.entries["pub.ext"]] == [
+        ("install", "1.2.0"), ("activation", ""), ("download", "2.0.0-rc.1")]
+
+
+def test_a_change_counts_versions_once_whatever_the_redeliveries():
+    entries = [entry(5, version="1.2.0"), entry(6, "download", version="1.2.0"),
+               entry(7, "uninstall", version="1.1.0", day=TODAY - 400), entry(8, "activation")]
+    change = plan("pub.ext", ItemState(), entries, TODAY)
+    assert change is not None
+    # every event counts for its version, even one older than the days kept
+    assert versions_of(change.state) == {"1.2.0": {"i": 1, "d": 1}, "1.1.0": {"x": 1}}
+    assert {v: e.revision for v, e in change.state.versions.items()} == {"1.2.0": 1, "1.1.0": 1}
+    state = apply(ItemState(), change)
+    assert plan("pub.ext", state, entries, TODAY) is None  # the same batch delivered again
+    again = plan("pub.ext", state, [*entries[2:], entry(9, "update", version="1.2.0")], TODAY)  # a retry from 7
+    assert again is not None and again.added == {"updates": 1}
+    assert versions_of(again.state) == {"1.2.0": {"i": 1, "d": 1, "u": 1}, "1.1.0": {"x": 1}}
+    assert {v: e.revision for v, e in again.state.versions.items()} == {"1.2.0": 2, "1.1.0": 1}
+    # only activations: the versions are written unchanged
+    later = plan("pub.ext", apply(state, again), [entry(10, "activation")], TODAY)
+    assert later is not None and versions_of(later.state) == versions_of(again.state)
+
+
+def test_the_version_map_round_trips_through_dynamodbs_form_without_zeros():
+    versions = {"1.2.0": VersionEvents({"d": 3, "i": 2, "u": 1, "x": 0}, 41), "0.9.0": VersionEvents({"x": 1}, 7)}
+    value = item.versions_value(versions)
+    assert value == {"M": {"0.9.0": {"M": {"x": {"N": "1"}, "r": {"N": "7"}}},
+                           "1.2.0": {"M": {"d": {"N": "3"}, "i": {"N": "2"}, "u": {"N": "1"}, "r": {"N": "41"}}}}}
+    state = item.state_of({"pk": {"S": "EXT#pub.ext"}, "rev": {"N": "41"}, "ver": value})
+    assert state.versions == {"1.2.0": VersionEvents({"d": 3, "i": 2, "u": 1}, 41), "0.9.0": VersionEvents({"x": 1}, 7)}
+    assert item.state_of({"pk": {"S": "EXT#pub.ext"}, "rev": {"N": "3"}}).versions == {}  # written before versions
+
+
+def test_at_most_fifty_versions_are_kept_those_counted_most_recently():
+    assert item.MAX_VERSIONS == 50
+    first = [entry(n, version=f"1.0.{n}") for n in range(1, 41)]  # 40 versions
+    state = apply(ItemState(), plan("pub.ext", ItemState(), first, TODAY))
+    assert len(state.versions) == 40
+    # the next write: 20 new versions and 1.0.1 again (61 in all): the 11 dropped are from the first write
+    second = [entry(100 + n, version=f"2.0.{n}") for n in range(20)] + [entry(200, "update", version="1.0.1")]
+    change = plan("pub.ext", state, second, TODAY)
+    assert change is not None and change.added == {"installs": 20, "updates": 1}  # the totals count every event
+    state = apply(state, change)
+    assert len(state.versions) == item.MAX_VERSIONS
+    assert {f"2.0.{n}" for n in range(20)} | {"1.0.1"} <= set(state.versions)
+    assert state.versions["1.0.1"].counts == {"i": 1, "u": 1}
+    # within one write, the versions whose records came later are kept
+    flood = [entry(1000 + n, "download", version=f"9.9.{n}") for n in range(60)]
+    state = apply(state, plan("pub.ext", state, flood, TODAY))
+    assert set(state.versions) == {f"9.9.{n}" for n in range(10, 60)}
+    # a dropped version counts again from zero at its next event
+    state = apply(state, plan("pub.ext", state, [entry(2000, version="2.0.0")], TODAY))
+    assert state.versions["2.0.0"].counts == {"i": 1} and "9.9.10" not in state.versions
+    # the longest versions a client can name keep the map far from DynamoDB's 400 KB item limit
+    longest = [entry(3000 + n, kind, version=f"{n:03}" + "x" * 61) for n in range(500) for kind in item.CODE]
+    bounded = plan("pub.ext", state, longest, TODAY)
+    assert bounded is not None and len(bounded.state.versions) == item.MAX_VERSIONS
+    assert len(json.dumps(item.versions_value(bounded.state.versions))) < 12_000
+
+
+def test_versions_sort_by_semver_precedence_newest_first():
+    versions = ["1.2.0", "1.10.0", "1.2.0-beta.10", "0.0.1", "1.9.3", "1.2.0-beta.2", "1.2.0-alpha", "2.0.0+build.5",
+                "1.2.0-beta"]
+    assert sorted(versions, key=store.version_order, reverse=True) == [
+        "2.0.0+build.5", "1.10.0", "1.9.3", "1.2.0", "1.2.0-beta.10", "1.2.0-beta.2", "1.2.0-beta", "1.2.0-alpha",
+        "0.0.1"]
+    assert len(sorted(["1.0", "1.0.0", "1.0.x", "v1", "\uff11.0", ""], key=store.version_order)) == 6  # any text
+
+
 EVENTS = 400
 
 
@@ -293,9 +372,12 @@ def test_every_event_counts_exactly_once_whatever_the_retries(seed: int):
     rng = random.Random(seed)
     records = delivered(rng)
     expected: dict[str, dict[str, int]] = {}
-    for _, extension, kind in records:
+    expected_versions: dict[str, dict[str, dict[str, int]]] = {}
+    for sequence, extension, kind in records:
         counts = expected.setdefault(extension, {})
         counts[f"{kind}s"] = counts.get(f"{kind}s", 0) + 1
+        codes = expected_versions.setdefault(extension, {}).setdefault(version_of(sequence), {})
+        codes[item.CODE[kind]] = codes.get(item.CODE[kind], 0) + 1
     items: dict[str, ItemState] = {}
     position, limit = 0, 100
     while position < len(records):
@@ -305,7 +387,7 @@ def test_every_event_counts_exactly_once_whatever_the_retries(seed: int):
         batch = Batch()
         for sequence, extension, kind in batch_records:
             batch.add("shard-1", sequence, events.Content(events=[events.ExtensionEvent(
-                kind, extension, "1", datetime(2026, 11, 24, tzinfo=UTC))]))  # type: ignore[arg-type]
+                kind, extension, version_of(sequence), datetime(2026, 11, 24, tzinfo=UTC))]))  # type: ignore[arg-type]
         failed: set[str] = set()
         for extension in batch.extensions:
             if rng.random() < 0.15:
@@ -326,6 +408,11 @@ def test_every_event_counts_exactly_once_whatever_the_retries(seed: int):
     assert counted == expected
     for extension, state in items.items():
         assert sum(day.get("i", 0) for day in state.days.values()) == expected[extension].get("installs", 0)
+        assert {v: e.counts for v, e in state.versions.items()} == expected_versions[extension]
+
+
+def version_of(sequence: int) -> str:
+    return f"1.{sequence % 3}.0"
 
 
 def test_the_watermark_keeps_sequences_beyond_38_digits_exact():

@@ -1,6 +1,6 @@
-"""Small HTTP GETs for key sets, discovery documents and the GitHub user API, with ``urllib`` (no extra
-dependency in the Lambda layer). Failures to reach the other side are ``Unreachable``; any HTTP answer, error
-statuses included, is a ``Reply``."""
+"""Small HTTP requests for key sets, discovery documents, the GitHub user API and sign-in's code exchanges,
+with ``urllib`` (no extra dependency in the Lambda layer). Failures to reach the other side are
+``Unreachable``; any HTTP answer, error statuses included, is a ``Reply``."""
 
 from __future__ import annotations
 
@@ -56,10 +56,21 @@ def tls_context() -> ssl.SSLContext:
 
 def get(url: str, headers: Mapping[str, str] | None = None, *, timeout: float = DEFAULT_TIMEOUT,
         follow_redirects: bool = True) -> Reply:
+    return _request("GET", url, headers, None, timeout=timeout, follow_redirects=follow_redirects)
+
+
+def post(url: str, body: bytes, headers: Mapping[str, str] | None = None, *,
+         timeout: float = DEFAULT_TIMEOUT) -> Reply:
+    """A POST of ``body`` (credentials, a code), never followed through a redirect: a 3xx is the ``Reply``."""
+    return _request("POST", url, headers, body, timeout=timeout, follow_redirects=False)
+
+
+def _request(method: str, url: str, headers: Mapping[str, str] | None, body: bytes | None, *, timeout: float,
+             follow_redirects: bool) -> Reply:
     if urlsplit(url).scheme not in ("http", "https"):
         raise Unreachable(f"{url!r} is not an http(s) address")
     request = urllib.request.Request(  # noqa: S310 - the scheme is checked just above
-        url, headers={"User-Agent": USER_AGENT, **(headers or {})}, method="GET")
+        url, data=body, headers={"User-Agent": USER_AGENT, **(headers or {})}, method=method)
     try:
         context = tls_context()
     except (OSError, ssl.SSLError) as error:

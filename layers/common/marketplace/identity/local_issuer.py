@@ -1,9 +1,13 @@
-"""The local runtime's own OIDC issuer, so Settings Sync and reviews can be used (and tested) without an
-identity provider: ``{base_url}/local-issuer`` publishes its discovery document and key set through the local
-front door, and ``marketplace dev-token USER`` mints tokens for it.
+"""The local runtime's own OIDC issuer, so Settings Sync, reviews and the website's sign-in can be used (and
+tested) without an identity provider: ``{base_url}/local-issuer`` publishes its discovery document and key set
+through the local front door, ``marketplace dev-token USER`` mints tokens for it, and it signs the website in
+as a hosted login page would: ``/authorize`` asks for a user name (no password) and redirects back with a
+code, ``/token`` exchanges the code (authorization code with PKCE S256, for the client ``CLIENT_ID`` only)
+for an ID token.
 
 One ES256 (P-256) key, made once and kept next to the runtime's state file (mode 0600), so tokens stay valid
-across restarts of the runtime. Development only: whoever can read the key file can be any user.
+across restarts of the runtime. Development only: whoever can read the key file, or reach the sign-in page,
+can be any user.
 """
 
 from __future__ import annotations
@@ -11,15 +15,21 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import hmac
+import html
 import json
 import logging
 import os
+import re
 import secrets
 import tempfile
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -39,6 +49,27 @@ KEY_FILE = "local-issuer-key.pem"
 DEFAULT_TTL_SECONDS = 12 * 3600
 MAX_TTL_SECONDS = 30 * 24 * 3600
 
+# Sign-in (authorization code with PKCE)
+CLIENT_ID = "marketplace-website"
+AUTHORIZE_PATH = "/authorize"
+TOKEN_PATH = "/token"  # noqa: S105 - a path, not a secret
+CODE_TTL_SECONDS = 60
+SIGNIN_TTL_SECONDS = 3600  # of the ID and access tokens the token endpoint answers with
+MAX_PENDING_CODES = 1024  # codes issued and not yet exchanged; the oldest go first past this
+MAX_USER_LENGTH = 254
+MAX_PARAMETER_LENGTH = 2048
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# The sign-in page's Content-Security-Policy (the redirect's origin is added to form-action when it is not the
+# page's own: browsers hold the redirect that follows a form submission to form-action too).
+PAGE_POLICY = "default-src 'none'; form-action 'self'; style-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+AUTHORIZATION_PARAMETERS = ("response_type", "client_id", "redirect_uri", "scope", "state", "nonce",
+                            "code_challenge", "code_challenge_method")
+
+_PKCE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")  # RFC 7636: a verifier, or an S256 challenge (43)
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+
+_clock = time.monotonic  # tests replace it to step past a code's lifetime
+
 
 def issuer_url(base_url: str) -> str:
     return base_url.rstrip("/") + ISSUER_PATH
@@ -49,10 +80,17 @@ def openid_configuration(base_url: str) -> dict[str, Any]:
     return {
         "issuer": issuer,
         "jwks_uri": issuer + JWKS_PATH,
+        "authorization_endpoint": issuer + AUTHORIZE_PATH,
+        "token_endpoint": issuer + TOKEN_PATH,
         "id_token_signing_alg_values_supported": [ALGORITHM],
         "subject_types_supported": ["public"],
-        "response_types_supported": ["id_token"],
-        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "scope", "preferred_username"],
+        "response_types_supported": ["code", "id_token"],
+        "grant_types_supported": ["authorization_code"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["none"],
+        "scopes_supported": ["openid", "email", "profile"],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "scope", "preferred_username",
+                             "nonce", "email", "email_verified"],
     }
 
 
@@ -67,6 +105,48 @@ def issuer_entry(base_url: str, *, jwks_uri: str | None = None, jwks: dict[str, 
     return entry
 
 
+class AuthorizationRefused(ValueError):
+    """An authorization request that is not answered with a redirect (the redirect address itself may be what
+    is wrong): the sign-in page shows the message with a 400."""
+
+
+class TokenRefused(Exception):
+    """A token request refused with an RFC 6749 error (``invalid_grant``, ``invalid_request``, ...)."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(description)
+        self.error, self.description = error, description
+
+    def body(self) -> dict[str, str]:
+        return {"error": self.error, "error_description": self.description}
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """A checked authorization request: what the code issued for it is bound to."""
+
+    redirect_uri: str
+    code_challenge: str
+    state: str | None
+    nonce: str | None
+    scope: str
+    client_id: str = CLIENT_ID
+
+    def parameters(self) -> dict[str, str]:
+        """The request's parameters, as the sign-in form passes them on."""
+        values = {"response_type": "code", "client_id": self.client_id, "redirect_uri": self.redirect_uri,
+                  "scope": self.scope, "state": self.state, "nonce": self.nonce,
+                  "code_challenge": self.code_challenge, "code_challenge_method": "S256"}
+        return {name: value for name, value in values.items() if value}
+
+
+@dataclass(frozen=True)
+class _Grant:
+    authorization: Authorization
+    user: str
+    expires: float
+
+
 class LocalIssuer:
     def __init__(self, key: ec.EllipticCurvePrivateKey) -> None:
         if not isinstance(key.curve, ec.SECP256R1):
@@ -77,6 +157,8 @@ class LocalIssuer:
         canonical = json.dumps({k: public[k] for k in ("crv", "kty", "x", "y")}, separators=(",", ":"), sort_keys=True)
         self.kid = base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
         self._jwk = {**public, "kid": self.kid, "use": "sig", "alg": ALGORITHM}
+        self._codes: dict[str, _Grant] = {}  # in insertion order: the oldest first
+        self._codes_lock = threading.Lock()
 
     @classmethod
     def load(cls, path: Path) -> LocalIssuer:
@@ -139,14 +221,17 @@ class LocalIssuer:
         return None
 
     def mint(self, subject: str, base_url: str, ttl_seconds: int = DEFAULT_TTL_SECONDS,
-             audience: str = AUDIENCE, scopes: Iterable[str] = ()) -> str:
-        """A signed token for ``subject``, valid for ``ttl_seconds`` from now."""
+             audience: str = AUDIENCE, scopes: Iterable[str] = (), *,
+             claims: Mapping[str, Any] | None = None) -> str:
+        """A signed token for ``subject``, valid for ``ttl_seconds`` from now; ``claims`` adds to (never
+        replaces) the standard ones."""
         if not subject or not subject.strip() or len(subject) > 256:
             raise ValueError("the user must be 1 to 256 characters, not blank")
         if not 0 < ttl_seconds <= MAX_TTL_SECONDS:
             raise ValueError(f"the lifetime must be between 1 and {MAX_TTL_SECONDS} seconds")
         now = int(time.time())
-        claims: dict[str, Any] = {
+        claims = {
+            **(claims or {}),
             "iss": issuer_url(base_url), "sub": subject, "aud": audience, "iat": now, "nbf": now,
             "exp": now + ttl_seconds, "jti": secrets.token_urlsafe(12), "preferred_username": subject,
         }
@@ -154,3 +239,178 @@ class LocalIssuer:
         if scope:
             claims["scope"] = scope
         return jwt.encode(claims, self._key, algorithm=ALGORITHM, headers={"kid": self.kid, "typ": "JWT"})
+
+    # --- sign-in: authorization code with PKCE -------------------------------------------------------------
+
+    def check_authorization(self, parameters: Mapping[str, str], base_url: str) -> Authorization:
+        """The authorization request in ``parameters`` (the sign-in page's query, or its form), or
+        AuthorizationRefused: a client other than ``CLIENT_ID``, a redirect off the runtime's own origin, no
+        S256 code challenge."""
+        for name in AUTHORIZATION_PARAMETERS:
+            if len(parameters.get(name, "")) > MAX_PARAMETER_LENGTH:
+                raise AuthorizationRefused(f"the parameter {name} is too long")
+        if parameters.get("client_id") != CLIENT_ID:
+            raise AuthorizationRefused(f"this issuer signs in the client {CLIENT_ID!r} only")
+        redirect_uri = parameters.get("redirect_uri", "")
+        if not redirect_uri:
+            raise AuthorizationRefused("the redirect_uri is missing")
+        if not own_origin(redirect_uri, base_url):
+            raise AuthorizationRefused("the redirect_uri must be an address of this local marketplace")
+        if parameters.get("response_type") != "code":
+            raise AuthorizationRefused("the response_type must be code")
+        if parameters.get("code_challenge_method") != "S256":
+            raise AuthorizationRefused("a PKCE code challenge with code_challenge_method S256 is required")
+        challenge = parameters.get("code_challenge", "")
+        if len(challenge) != 43 or not _PKCE.fullmatch(challenge):
+            raise AuthorizationRefused("the code_challenge is not an S256 challenge (43 base64url characters)")
+        return Authorization(redirect_uri=redirect_uri, code_challenge=challenge,
+                             state=parameters.get("state") or None, nonce=parameters.get("nonce") or None,
+                             scope=" ".join(parameters.get("scope", "").split()) or "openid")
+
+    def authorize(self, authorization: Authorization, user: str) -> str:
+        """Where the browser goes once ``user`` signed in: the redirect address with a new code (single use,
+        valid for ``CODE_TTL_SECONDS``) and the request's state. ValueError when ``user`` is no user name."""
+        user = check_user(user)
+        code = secrets.token_urlsafe(32)
+        now = _clock()
+        with self._codes_lock:
+            for stale in [c for c, grant in self._codes.items() if grant.expires <= now]:
+                del self._codes[stale]
+            while len(self._codes) >= MAX_PENDING_CODES:
+                del self._codes[next(iter(self._codes))]
+            self._codes[code] = _Grant(authorization, user, now + CODE_TTL_SECONDS)
+        answer = {"code": code, **({"state": authorization.state} if authorization.state else {})}
+        separator = "&" if urlsplit(authorization.redirect_uri).query else "?"
+        return authorization.redirect_uri + separator + urlencode(answer)
+
+    def exchange(self, form: Mapping[str, str], base_url: str) -> dict[str, Any]:
+        """The token endpoint's answer to ``form`` (RFC 6749 section 4.1.3 with RFC 7636's code_verifier):
+        an ID token for the code's user (``aud`` ``CLIENT_ID``, the request's ``nonce``, and a verified
+        ``email`` when the user name is an e-mail address) and an access token; or TokenRefused."""
+        if form.get("grant_type") != "authorization_code":
+            raise TokenRefused("unsupported_grant_type", "the grant_type must be authorization_code")
+        code = form.get("code", "")
+        if not code:
+            raise TokenRefused("invalid_request", "the code is missing")
+        if form.get("client_id") != CLIENT_ID:
+            raise TokenRefused("invalid_client", f"this issuer signs in the client {CLIENT_ID!r} only")
+        with self._codes_lock:
+            grant = self._codes.pop(code, None)  # single use: gone whatever comes of this request
+        if grant is None or grant.expires <= _clock():
+            raise TokenRefused("invalid_grant", "the code is unknown, used or expired")
+        authorization = grant.authorization
+        if form.get("redirect_uri") != authorization.redirect_uri:
+            raise TokenRefused("invalid_grant", "the redirect_uri is not the one the code was issued for")
+        verifier = form.get("code_verifier", "")
+        if not _PKCE.fullmatch(verifier):
+            raise TokenRefused("invalid_grant", "the code_verifier is missing or malformed")
+        if not hmac.compare_digest(s256(verifier), authorization.code_challenge):
+            raise TokenRefused("invalid_grant", "the code_verifier does not match the code challenge")
+        extra: dict[str, Any] = {"auth_time": int(time.time())}
+        if authorization.nonce:
+            extra["nonce"] = authorization.nonce
+        if _EMAIL.fullmatch(grant.user):
+            extra.update(email=grant.user.lower(), email_verified=True)
+        id_token = self.mint(grant.user, base_url, SIGNIN_TTL_SECONDS, audience=CLIENT_ID, claims=extra)
+        access_token = self.mint(grant.user, base_url, SIGNIN_TTL_SECONDS, scopes=authorization.scope.split())
+        return {"id_token": id_token, "access_token": access_token, "token_type": "Bearer",
+                "expires_in": SIGNIN_TTL_SECONDS, "scope": authorization.scope}
+
+
+def s256(verifier: str) -> str:
+    """RFC 7636's S256 code challenge of ``verifier``: base64url(SHA-256), without padding."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def check_user(user: str) -> str:
+    """``user`` without surrounding blanks, if it can be a user name: 1 to 254 printable characters."""
+    user = user.strip()
+    if not 0 < len(user) <= MAX_USER_LENGTH or not user.isprintable():
+        raise ValueError(f"enter a user name or e-mail address of 1 to {MAX_USER_LENGTH} printable characters")
+    return user
+
+
+def origin(url: str) -> str | None:
+    """``scheme://host:port`` of an http(s) URL (the port always written), or None."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = parts.hostname.lower()
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}:{port or (443 if parts.scheme == 'https' else 80)}"
+
+
+def own_origin(url: str, base_url: str) -> bool:
+    """Whether ``url`` is on the runtime's origin: the scheme and port of ``base_url`` with its host or a
+    loopback name; no user information, fragment, blank or backslash (which browsers and parsers read
+    differently)."""
+    if not url.isascii() or not url.isprintable() or any(c in " \\#" for c in url):
+        return False
+    target, base = urlsplit(url), urlsplit(base_url)
+    if target.username is not None or target.password is not None:
+        return False
+    here, there = origin(base_url), origin(url)
+    if here is None or there is None:
+        return False
+    same_port = here.rsplit(":", 1)[1] == there.rsplit(":", 1)[1]
+    hosts = {(base.hostname or "").lower(), *LOOPBACK_HOSTS}
+    return target.scheme == base.scheme and same_port and (target.hostname or "").lower() in hosts
+
+
+# --- the sign-in page (no script, no style: the page's policy allows neither) --------------------------------
+
+
+def page_policy(authorization: Authorization, base_url: str) -> str:
+    """The sign-in page's Content-Security-Policy: its form may lead to ``authorization``'s redirect, on
+    another (loopback) origin than the page's own."""
+    target = origin(authorization.redirect_uri)
+    if target is None or target == origin(base_url):
+        return PAGE_POLICY
+    return PAGE_POLICY.replace("form-action 'self'", f"form-action 'self' {target}")
+
+
+def sign_in_page(authorization: Authorization, *, user: str = "", problem: str | None = None) -> str:
+    """The form that asks who to sign in as, carrying the authorization request in hidden fields."""
+    hidden = "\n".join(f'<input type="hidden" name="{html.escape(name)}" value="{html.escape(value)}">'
+                       for name, value in authorization.parameters().items())
+    notice = f'<p role="alert"><strong>{html.escape(problem)}</strong></p>\n' if problem else ""
+    return _page("Sign in", f"""<p>This is the <strong>local development issuer</strong> of this local
+marketplace (<code>marketplace serve</code>). There is no password: enter any user name or e-mail address and
+you are signed in as that user. An e-mail address counts as verified.</p>
+{notice}<form method="post" action="{ISSUER_PATH}{AUTHORIZE_PATH}">
+<p><label for="user">User name or e-mail address</label><br>
+<input id="user" name="user" type="text" value="{html.escape(user)}" required maxlength="{MAX_USER_LENGTH}"
+ autocomplete="username" autocapitalize="none" spellcheck="false" autofocus></p>
+{hidden}
+<p><button type="submit">Sign in</button></p>
+</form>""")
+
+
+def refusal_page(message: str) -> str:
+    """What the sign-in page shows for a request it cannot serve (never a redirect: the address may be bad)."""
+    return _page("Sign-in request refused", f"""<p>The local development issuer cannot serve this sign-in
+request: {html.escape(message)}.</p>
+<p>Start signing in again from the marketplace's website.</p>""")
+
+
+def _page(title: str, content: str) -> str:
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)} · local marketplace</title>
+</head>
+<body>
+<main>
+<h1>{html.escape(title)}</h1>
+{content}
+</main>
+</body>
+</html>
+"""

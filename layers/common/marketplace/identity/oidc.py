@@ -179,25 +179,9 @@ def reset() -> None:
 
 def verify(token: str, account_type: str | None, issuers: Sequence[IssuerConfig]) -> Principal:
     """The principal of a JWT from one of ``issuers``, or Unauthorized / Forbidden / ServiceUnavailable."""
-    if len(token) > MAX_TOKEN_LENGTH:
-        raise unauthorized("the bearer token is too long to be a JWT")
-    try:
-        header = jwt.get_unverified_header(token)
-        unverified = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError as error:
-        raise unauthorized("the bearer token is not a well-formed JWT") from error
+    header, unverified = _unverified(token)
     config = _issuer_for(unverified.get("iss"), account_type, issuers)
-
-    algorithm = header.get("alg")
-    allowed = accepted_algorithms(config)
-    if algorithm not in allowed:
-        raise unauthorized(f"tokens signed with {str(algorithm)[:20]!r} are not accepted (issuer {config.name} "
-                           f"accepts {', '.join(allowed) or 'none of its configured algorithms'})")
-    kid = header.get("kid")
-    if kid is not None and not isinstance(kid, str):
-        raise unauthorized("the token's key id (kid) is not a string")
-    key = key_set(config).key(kid, str(algorithm))
-    claims = _verified_claims(token, key, str(algorithm), config)
+    claims = _checked_claims(token, header, config)
     _check_audience(claims, config)
 
     subject = claims.get("sub")
@@ -210,6 +194,45 @@ def verify(token: str, account_type: str | None, issuers: Sequence[IssuerConfig]
     display_name = next((str(claims[c]) for c in DISPLAY_NAME_CLAIMS if isinstance(claims.get(c), str)), None)
     return Principal(provider=config.name, issuer=str(claims["iss"]), subject=subject, scopes=frozenset(scopes),
                      display_name=display_name)
+
+
+def id_token_claims(token: str, config: IssuerConfig) -> dict[str, Any]:
+    """The claims of an OpenID Connect ID token from ``config``'s issuer, once its signature (by the issuer's
+    keys, through the same key cache as bearer tokens), ``iss``, ``exp``, ``nbf`` and ``aud`` have been checked:
+    ``aud`` is required and must name one of ``config.audiences``. The caller checks ``nonce``."""
+    header, _ = _unverified(token)
+    claims = _checked_claims(token, header, config)
+    if claims.get("aud") is None:
+        raise unauthorized("the token names no audience (aud)")
+    _check_audience(claims, config)
+    return claims
+
+
+def _unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The header and claims of ``token``, not yet checked: enough to find the issuer and the key."""
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise unauthorized("the bearer token is too long to be a JWT")
+    try:
+        header = jwt.get_unverified_header(token)
+        unverified: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError as error:
+        raise unauthorized("the bearer token is not a well-formed JWT") from error
+    return header, unverified
+
+
+def _checked_claims(token: str, header: Mapping[str, Any], config: IssuerConfig) -> dict[str, Any]:
+    """The claims of ``token``, signed by one of ``config``'s keys with an algorithm it accepts, from its
+    issuer, not expired (the audience is the caller's to check)."""
+    algorithm = header.get("alg")
+    allowed = accepted_algorithms(config)
+    if algorithm not in allowed:
+        raise unauthorized(f"tokens signed with {str(algorithm)[:20]!r} are not accepted (issuer {config.name} "
+                           f"accepts {', '.join(allowed) or 'none of its configured algorithms'})")
+    kid = header.get("kid")
+    if kid is not None and not isinstance(kid, str):
+        raise unauthorized("the token's key id (kid) is not a string")
+    key = key_set(config).key(kid, str(algorithm))
+    return _verified_claims(token, key, str(algorithm), config)
 
 
 def _issuer_for(iss: object, account_type: str | None, issuers: Sequence[IssuerConfig]) -> IssuerConfig:

@@ -202,3 +202,30 @@ def json_body(event: Mapping[str, Any], *, required: bool = True, expect: type[A
             raise BadRequest(f"{what} is empty: send a JSON {_KINDS.get(expect, 'value') if expect else 'value'}")
         return None
     return parse_json(data, expect=expect, max_depth=max_depth, what=what)
+
+
+FORM = "application/x-www-form-urlencoded"
+DEFAULT_MAX_FORM_BYTES = 64 * 1024
+MAX_FORM_FIELDS = 200
+
+
+def form_body(event: Mapping[str, Any], *, max_bytes: int = DEFAULT_MAX_FORM_BYTES,
+              what: str = "The form") -> dict[str, list[str]]:
+    """An HTML form's fields (``application/x-www-form-urlencoded``, UTF-8), each name with its values in order
+    (a group of checkboxes sends one name several times). 415 for another content type, 400 for a body that is
+    not a form or has more than ``MAX_FORM_FIELDS`` fields."""
+    from urllib.parse import parse_qsl  # here: only the website's forms use it
+
+    content_type = (request_header(event.get("headers"), "content-type") or "").split(";")[0].strip().lower()
+    if content_type != FORM:
+        raise UnsupportedMediaType(f"{what} must be sent as {FORM}")
+    text = decode_utf8(raw_body(event, max_bytes=max_bytes, what=what), what)
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text), encoding="utf-8",
+                          errors="strict", max_num_fields=MAX_FORM_FIELDS)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BadRequest(f"{what} is not a well-formed form ({FORM})") from error
+    fields: dict[str, list[str]] = {}
+    for name, value in pairs:
+        fields.setdefault(name, []).append(value)
+    return fields

@@ -126,22 +126,23 @@ def safe_headers(response: dict[str, Any]) -> dict[str, Any]:
     return response
 
 
-ErrorPage = Callable[[int, str], Response]
+ErrorPage = Callable[[int, str], Response | None]  # None: answer this error as JSON
 
 
 def http_app(service: str, *routers: Router, logger: Logger | None = None,
              error_page: ErrorPage | None = None) -> Resolver:
     """A resolver with the shared CORS, not-found and error handling, and the capability's routers.
 
-    Errors are JSON documents (``{"error": ..., "message": ...}``) unless ``error_page`` is given: a function
-    whose answers are read by people (the website) renders each error, with the same status and headers."""
+    Errors are JSON documents (``{"error": ..., "message": ...}``) unless ``error_page`` is given and answers a
+    page: a function whose answers are read by people (the website) renders each error, with the same status and
+    headers."""
     app = Resolver(cors=CORS)
     log = logger or Logger(service=service)
 
     def answer(status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None) -> Response:
-        if error_page is None:
+        page = error_page(status, str(body.get("message", ""))) if error_page is not None else None
+        if page is None:
             return json_response(status, body, headers)
-        page = error_page(status, str(body.get("message", "")))
         page.headers.update(headers or {})
         return page
 

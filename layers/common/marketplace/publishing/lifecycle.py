@@ -101,4 +101,38 @@ def statistics(principal: service.Principal, namespace: str, extension: str) -> 
         "extension": extension_id, "downloads": 0, "installs": 0, "updates": 0, "uninstalls": 0,
         "average_rating": None, "rating_count": 0, "activations_7d": {"activations": 0, "p50_ms": None,
                                                                        "p95_ms": None},
-        "activations_by_day": [], "events_by_day": []}
+        "activations_by_day": [], "events_by_day": [], "events_by_version": []}
+
+
+STATISTICS_GROUPINGS = ("day", "version")
+DAY_COLUMNS = ("day", "downloads", "installs", "updates", "uninstalls", "activations", "p50_ms", "p95_ms")
+VERSION_COLUMNS = ("version", "downloads", "installs", "updates", "uninstalls")
+
+
+def statistics_grouping(by: str | None) -> str:
+    """The rows a statistics export has: ``day`` (the default) or ``version``; 400 for anything else."""
+    grouping = by or "day"
+    if grouping not in STATISTICS_GROUPINGS:
+        raise BadRequest('"by" must be day or version')
+    return grouping
+
+
+def statistics_csv(report: dict[str, Any], by: str = "day") -> tuple[str, str]:
+    """A report (``statistics``) as CSV, one row per day (newest first) or per version: the file's name and
+    text."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    if by == "version":
+        writer.writerow(VERSION_COLUMNS)
+        writer.writerows([row[column] for column in VERSION_COLUMNS] for row in report["events_by_version"])
+    else:
+        activations = {d["day"]: d for d in report["activations_by_day"]}
+        events = {d["day"]: d for d in report["events_by_day"]}
+        writer.writerow(DAY_COLUMNS)
+        for day in sorted({*activations, *events}, reverse=True):
+            row = {**events.get(day, {}), **activations.get(day, {})}
+            writer.writerow([day, *(row.get(column, 0) for column in DAY_COLUMNS[1:])])
+    return f"{report['extension']}-statistics{'-by-version' if by == 'version' else ''}.csv", out.getvalue()

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import csv
 import functools
-import io
 from typing import Any
 from urllib.parse import unquote
 
@@ -88,9 +86,10 @@ def _creator(app: Router) -> str:
     return f"create:{middleware.principal(app, service.Principal).user}"
 
 
-# Routes that create namespaces or tokens: signed in, then counted per user (a stolen or scripted token cannot
-# mint names or tokens without bound).
-CREATING = [*SIGNED_IN, middleware.rate_limited(lambda: _creation_limit(), _creator)]
+# Namespace and token creation counted per user, whatever signed them in (a token here, a website session in
+# ``web.manage``): a stolen or scripted credential cannot mint names or tokens without bound.
+creation_limited = middleware.rate_limited(lambda: _creation_limit(), _creator)
+CREATING = [*SIGNED_IN, creation_limited]
 
 
 def _principal() -> service.Principal:
@@ -236,27 +235,18 @@ def revoke_token(token_id: str) -> Response:
     return json_response(200, _token_json(view), {"Cache-Control": "no-store"})
 
 
-STATS_CSV_COLUMNS = ("day", "downloads", "installs", "updates", "uninstalls", "activations", "p50_ms", "p95_ms")
-
-
 @router.get("/api/publish/stats/<namespace>/<extension>", middlewares=SIGNED_IN)
 def extension_statistics(namespace: str, extension: str) -> Response:
     """An extension's statistics for the owners of its namespace: totals, ratings, trending, and per day its
-    events and activation times; ``?format=csv`` gives the days as CSV."""
+    events and activation times; ``?format=csv`` gives the days as CSV, ``&by=version`` the versions instead
+    (``version, downloads, installs, updates, uninstalls``)."""
+    query = router.current_event.get_query_string_value
+    by = lifecycle.statistics_grouping(query("by"))
     report = lifecycle.statistics(_principal(), namespace, extension)
-    if router.current_event.get_query_string_value("format") != "csv":
+    if query("format") != "csv":
         return json_response(200, report, {"Cache-Control": "no-store"})
-    activations = {d["day"]: d for d in report["activations_by_day"]}
-    days = sorted({*activations, *(d["day"] for d in report["events_by_day"])}, reverse=True)
-    events = {d["day"]: d for d in report["events_by_day"]}
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(STATS_CSV_COLUMNS)
-    for day in days:
-        row = {**events.get(day, {}), **activations.get(day, {}), "day": day}
-        writer.writerow([row.get(column, 0) if column != "day" else day for column in STATS_CSV_COLUMNS])
-    filename = f"{report['extension']}-statistics.csv"
-    return Response(200, "text/csv; charset=utf-8", out.getvalue(),
+    filename, text = lifecycle.statistics_csv(report, by)
+    return Response(200, "text/csv; charset=utf-8", text,
                     {"Cache-Control": "no-store", "Content-Disposition": f'attachment; filename="{filename}"'})
 
 

@@ -25,6 +25,7 @@ from marketplace.publishing.store import (
     NameClaimItem,
     NamespaceItem,
     PublishingItem,
+    SessionItem,
     TokenItem,
 )
 
@@ -39,14 +40,23 @@ def _https_url(value: str) -> bool:
 USER_MAX = 254
 
 
+SESSION_PREFIX = "session:"  # a website session's principal's ``token_id``: the prefix, then its key's digest
+
+
 @dataclass(frozen=True)
 class Principal:
-    """Who a valid token speaks for, and which namespaces it may publish to."""
+    """Who a valid token speaks for, and which namespaces it may publish to. A signed-in website session
+    (``session``) speaks for its user in every namespace the user is a member of, as the user would; its
+    ``namespaces`` are those the user had when the request began, for listing."""
 
     user: str
     token_id: str
     namespaces: frozenset[str]
     expires: datetime | None = None
+    session: bool = False
+
+    def covers(self, namespace: str) -> bool:
+        return self.session or namespace in self.namespaces
 
 
 @dataclass(frozen=True)
@@ -124,6 +134,10 @@ class PublishingStorePort(Protocol):
     def revoke_token(self, token: TokenItem, now: datetime) -> bool: ...
 
     def touch_token(self, token: TokenItem, now: datetime) -> None: ...
+
+    def memberships_of_user(self, user: str) -> list[str]: ...
+
+    def get_session(self, digest: str) -> SessionItem | None: ...
 
 
 def _lookalike(name: str, existing: str) -> str:
@@ -441,7 +455,7 @@ class Publishing:
                          description: str | None = None) -> tuple[str, TokenView]:
         """A token's user makes another token, never wider than the token that asks: a contributor's or a leaked
         CI token cannot mint one for the user's other namespaces. Returns its value (shown once) and its view."""
-        wider = sorted(set(scope) - principal.namespaces)
+        wider = [] if principal.session else sorted(set(scope) - principal.namespaces)
         if wider:
             raise Forbidden(f"this token does not cover {', '.join(wider)}; a token may only make tokens within "
                             "its own namespaces")
@@ -484,8 +498,21 @@ class Publishing:
         self.store.touch_token(item, now)
         return Principal(item.user, token_id, frozenset(item.namespaces), item.expires)
 
+    def session_principal(self, session: SessionItem, digest: str) -> Principal:
+        """The principal of a signed-in website session: its user, in every namespace they are a member of."""
+        names = frozenset(self.store.memberships_of_user(session.user))
+        return Principal(session.user, SESSION_PREFIX + digest, names, session.expires, session=True)
+
     def principal_of(self, token_id: str | None) -> Principal:
-        """The principal of a stored token, checked again (an upload outlives the request that started it)."""
+        """The principal of a stored token or website session, checked again (an upload outlives the request
+        that started it)."""
+        if token_id and token_id.startswith(SESSION_PREFIX):
+            digest = token_id.removeprefix(SESSION_PREFIX)
+            session = self.store.get_session(digest)
+            if session is None or session.expires <= tokens.utcnow():
+                raise Unauthorized("the website session that started this upload has ended (signed out or "
+                                   "expired) before the package was processed; sign in and upload it again")
+            return self.session_principal(session, digest)
         item = self.store.get_token(token_id) if token_id else None
         if item is None:
             raise Unauthorized("the access token that started this upload no longer exists")
@@ -497,7 +524,7 @@ class Publishing:
 
     def authorize(self, principal: Principal, namespace: str) -> NamespaceItem:
         """The token must cover ``namespace`` and its user must still be a member there; returns the namespace."""
-        if namespace not in principal.namespaces:
+        if not principal.covers(namespace):
             raise Forbidden(f"this token may not publish to namespace {namespace!r}")
         item = self.store.get_namespace(namespace)
         if item is None:
@@ -558,5 +585,6 @@ list_tokens = _default.list_tokens
 revoke_token = _default.revoke_token
 authenticate = _default.authenticate
 principal_of = _default.principal_of
+session_principal = _default.session_principal
 authorize = _default.authorize
 verify_namespace = _default.verify_namespace

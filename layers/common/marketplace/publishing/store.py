@@ -9,6 +9,11 @@ touches them). One table, keys by prefix:
 | member    | ``NS#<name>``   | ``MEMBER#<user>`` | ``USER#<user>`` | ``NS#<name>``     |
 | token     | ``TOKEN#<id>``  | ``TOKEN``         | ``USER#<user>`` | ``TOKEN#<created>`` |
 | upload    | ``UPLOAD#<id>`` | ``UPLOAD``        | ``USER#<user>`` | ``UPLOAD#<created>``|
+| session   | ``SESSION#<sha256 of id>`` | ``SESSION`` |        |                     |
+| sign-in   | ``SIGNIN#<sha256 of state>`` | ``SIGNIN`` |       |                     |
+
+Sessions and sign-ins are keyed by the SHA-256 of their secret (the cookie's value, the OAuth ``state``), so the
+table never holds what a browser presents.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 from pynamodb.connection import Connection
-from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
@@ -142,6 +147,39 @@ class UploadRecord(PublishingItem):
     @staticmethod
     def key(upload_id: str) -> str:
         return f"UPLOAD#{upload_id}"
+
+
+class SessionItem(PublishingItem):
+    """A signed-in browser's session on the website (``publishing.sessions``)."""
+
+    SK = "SESSION"
+    user = UnicodeAttribute()
+    display_name = UnicodeAttribute(null=True)
+    provider = UnicodeAttribute()
+    csrf = UnicodeAttribute()  # the token every state-changing form and call of this session must carry
+    created_at = UTCDateTimeAttribute()
+    expires = UTCDateTimeAttribute()
+    expires_at = TTLAttribute(null=True)
+
+    @staticmethod
+    def key(digest: str) -> str:
+        return f"SESSION#{digest}"
+
+
+class SigninItem(PublishingItem):
+    """A sign-in under way: what the callback needs to finish it (PKCE verifier, nonce), used once."""
+
+    SK = "SIGNIN"
+    provider = UnicodeAttribute()
+    verifier = UnicodeAttribute()
+    nonce = UnicodeAttribute()
+    next_path = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    expires_at = TTLAttribute(null=True)
+
+    @staticmethod
+    def key(digest: str) -> str:
+        return f"SIGNIN#{digest}"
 
 
 class SigningKeyItem(PublishingItem):
@@ -349,6 +387,12 @@ def namespaces() -> Iterator[NamespaceItem]:
     yield from _model(NamespaceItem).scan(NamespaceItem.sk == NamespaceItem.SK)
 
 
+def memberships_of_user(user: str) -> list[str]:
+    """The namespaces ``user`` is a member of (the user index: a membership just made may take a moment)."""
+    found = _model(MemberItem).by_user.query(f"USER#{user}", ByUser.gsi1sk.startswith("NS#"))
+    return [str(item.gsi1sk).removeprefix("NS#") for item in found if str(item.sk).startswith("MEMBER#")]
+
+
 def tokens_of(user: str) -> Iterator[TokenItem]:
     model = _model(TokenItem)
     for item in model.by_user.query(f"USER#{user}", ByUser.gsi1sk.startswith("TOKEN#")):
@@ -428,6 +472,44 @@ def settle_upload(record: UploadRecord, status: str, reason: str | None = None, 
             return False
         raise
     return True
+
+
+# --- website sessions and sign-ins ---------------------------------------------------------------------
+
+
+def session_item(digest: str, *, user: str, display_name: str | None, provider: str, csrf: str, now: datetime,
+                 expires: datetime) -> SessionItem:
+    return _model(SessionItem)(SessionItem.key(digest), SessionItem.SK, user=user, display_name=display_name,
+                               provider=provider, csrf=csrf, created_at=now, expires=expires, expires_at=expires)
+
+
+def get_session(digest: str) -> SessionItem | None:
+    return _get(SessionItem, SessionItem.key(digest), SessionItem.SK)
+
+
+def delete_session(digest: str) -> None:
+    _model(SessionItem)(SessionItem.key(digest), SessionItem.SK).delete()
+
+
+def signin_item(digest: str, *, provider: str, verifier: str, nonce: str, next_path: str, now: datetime,
+                expires: datetime) -> SigninItem:
+    return _model(SigninItem)(SigninItem.key(digest), SigninItem.SK, provider=provider, verifier=verifier,
+                              nonce=nonce, next_path=next_path, created_at=now, expires_at=expires)
+
+
+def take_signin(digest: str) -> SigninItem | None:
+    """The sign-in's item, deleted as it is read, so a callback can be used once; None when there is none (or
+    another request took it first)."""
+    found = _get(SigninItem, SigninItem.key(digest), SigninItem.SK)
+    if found is None:
+        return None
+    try:
+        found.delete(condition=SigninItem.nonce == found.nonce)
+    except DeleteError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return None
+        raise
+    return found
 
 
 # --- the repository signing key -------------------------------------------------------------------------

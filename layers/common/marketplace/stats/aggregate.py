@@ -4,7 +4,8 @@ from it. Pure Python: ``writer`` reads the items and writes the changes.
 Exactly once, per event: each item keeps, per stream shard, the sequence number of the last record it
 applied (its *watermark*). Records of a shard reach the function in order, one batch at a time (the event
 source's parallelization factor is 1), and a write applies every record of the batch for that extension
-after the watermark and moves the watermark to the last of them, atomically. So the records applied to an
+after the watermark and moves the watermark to the last of them, atomically (the counters, the per-day and
+per-version maps and the watermarks in one ``UpdateItem``). So the records applied to an
 item are always exactly those up to its watermark, whatever happened before: a batch delivered again, a
 retry from a later record, a bisected batch, or a write that failed for one extension and not another. A
 record that is delivered again is simply below the watermark.
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from marketplace.stats import events, measures
-from marketplace.stats.item import CODE, COUNTER, DayActivations, ItemState
+from marketplace.stats.item import CODE, COUNTER, MAX_VERSIONS, DayActivations, ItemState, VersionEvents
 
 ACTIVATION = "activation"
 WATERMARK_DAYS = 8  # more than the stream's retention (``resources.EVENTS_STREAM``: 24 hours)
@@ -37,6 +38,7 @@ class Entry:
     kind: str  # an extension event's type, or "activation"
     day: int
     bucket: int = 0  # the activation time's histogram bucket
+    version: str = ""  # an extension event's version
 
 
 @dataclass
@@ -70,7 +72,7 @@ class Batch:
                     self.tally.duplicates += 1
                     continue
                 self._ids.add(event.id)
-            self._add(event.extension, Entry(shard, sequence, event.type, _day(event.at)))
+            self._add(event.extension, Entry(shard, sequence, event.type, _day(event.at), version=event.version))
             self.tally.events += 1
         for found in content.activations:
             self._add(found.extension, Entry(shard, sequence, ACTIVATION, _day(found.at),
@@ -108,7 +110,7 @@ class Change:
     extension: str
     expected: int | None  # the revision read; None: the item has none yet
     added: dict[str, int]  # counter attribute -> events to add
-    state: ItemState  # the new days, activations, watermarks and revision
+    state: ItemState  # the new days, versions, activations, watermarks and revision
     events: int = 0
     activations: int = 0
     entries: list[Entry] = field(default_factory=list, repr=False)
@@ -130,17 +132,27 @@ def plan(extension: str, state: ItemState, entries: Iterable[Entry], today: int)
     activations = [e for e in fresh if e.kind == ACTIVATION]
     if not counted and not state.known:
         return None
+    revision = (state.revision or 0) + 1
     oldest_day = today - measures.DAYS_KEPT + 1
     days = {d: dict(c) for d, c in state.days.items() if d >= oldest_day}
+    versions = {v: VersionEvents(dict(e.counts), e.revision) for v, e in state.versions.items()}
+    last_record: dict[str, int] = {}  # version -> its latest record in this write
     added: dict[str, int] = {}
     for entry in counted:
         attribute = COUNTER[entry.kind]
         added[attribute] = added.get(attribute, 0) + 1
+        code = CODE[entry.kind]
         day = min(entry.day, today)  # a clock ahead of ours counts today
         if day >= oldest_day:
             counts = days.setdefault(day, {})
-            code = CODE[entry.kind]
             counts[code] = counts.get(code, 0) + 1
+        if entry.version:
+            events_of = versions.setdefault(entry.version, VersionEvents())
+            events_of.counts[code] = events_of.counts.get(code, 0) + 1
+            events_of.revision = revision
+            last_record[entry.version] = max(entry.sequence, last_record.get(entry.version, -1))
+    if len(versions) > MAX_VERSIONS:
+        versions = _most_recent(versions, last_record)
     oldest_activation = today - measures.ACTIVATION_DAYS_KEPT + 1
     per_day = {d: DayActivations(a.count, dict(a.histogram)) for d, a in state.activations.items()
                if d >= oldest_activation}
@@ -154,7 +166,18 @@ def plan(extension: str, state: ItemState, entries: Iterable[Entry], today: int)
     for entry in fresh:
         current = watermarks.get(entry.shard)
         watermarks[entry.shard] = (max(entry.sequence, current[0]) if current else entry.sequence, today)
-    new = ItemState(revision=(state.revision or 0) + 1, counters=state.counters, rating_count=state.rating_count,
-                    days=days, activations=per_day, watermarks=watermarks)
+    new = ItemState(revision=revision, counters=state.counters, rating_count=state.rating_count,
+                    days=days, activations=per_day, watermarks=watermarks, versions=versions)
     return Change(extension, state.revision, added, new, events=len(counted), activations=len(activations),
                   entries=fresh)
+
+
+def _most_recent(versions: dict[str, VersionEvents], last_record: dict[str, int]) -> dict[str, VersionEvents]:
+    """The ``MAX_VERSIONS`` versions whose events were counted most recently (``stats.item``: ``ver``)."""
+
+    def recency(version: str) -> tuple[int, int, int, str]:
+        found = versions[version]
+        return found.revision, last_record.get(version, -1), sum(found.counts.values()), version
+
+    kept = sorted(versions, key=recency, reverse=True)[:MAX_VERSIONS]
+    return {version: versions[version] for version in sorted(kept)}

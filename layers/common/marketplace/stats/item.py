@@ -7,6 +7,13 @@ statistics readers see it, and its DynamoDB form.
   reviews' ratings;
 - ``days`` (stats): events per UTC day for the last 61 days, ``{"2026-11-24": {"d": 1, "i": 4, "u": 2,
   "x": 1}}`` (download, install, update, uninstall; zeros left out);
+- ``ver`` (stats): events per version, ``{"1.2.0": {"d": 3, "i": 2, "u": 1, "r": 41}}`` (the codes of
+  ``days``, zeros left out; ``r``: the ``rev`` of the write that last counted an event of the version). At most
+  ``MAX_VERSIONS`` (50) versions are kept: those whose events were counted most recently (highest ``r``; among
+  the versions of one write, the one with the later record, then the one with more events, then the higher
+  text). A version beyond them is dropped with its counts and starts again from zero at its next event, so a
+  client naming many made-up versions cannot grow the item toward DynamoDB's 400 KB (versions are at most 64
+  characters: ``events``);
 - ``act`` (stats): activations per day for the last 30 days with their times' histogram (``measures.bucket``),
   ``{"2026-11-24": {"n": 9, "h": {"37": 5, "38": 4}}}``;
 - ``wm`` (stats): per stream shard, the sequence number of the last record applied (a string: Kinesis
@@ -30,7 +37,9 @@ TOTALS_SK = "TOTALS"
 KINDS = ("download", "install", "update", "uninstall")
 COUNTER = {kind: f"{kind}s" for kind in KINDS}  # the attribute each event kind counts in
 CODE = {"download": "d", "install": "i", "update": "u", "uninstall": "x"}  # its key in a day's map
-DAYS, ACTIVATIONS, WATERMARKS, REVISION = "days", "act", "wm", "rev"
+DAYS, VERSIONS, ACTIVATIONS, WATERMARKS, REVISION = "days", "ver", "act", "wm", "rev"
+VERSION_REVISION = "r"  # in a version's map: the write that last counted one of its events
+MAX_VERSIONS = 50
 
 Raw = Mapping[str, Any]  # an attribute value or item in DynamoDB's JSON form
 
@@ -50,6 +59,12 @@ class DayActivations:
 
 
 @dataclass
+class VersionEvents:
+    counts: dict[str, int] = field(default_factory=dict)  # event code -> count
+    revision: int = 0  # the item's revision when an event of the version was last counted
+
+
+@dataclass
 class ItemState:
     """What the stats function needs of an item to change it. ``revision`` None: no item yet, or one only the
     reviews function wrote (the stats function's first write creates ``rev``)."""
@@ -60,6 +75,7 @@ class ItemState:
     days: dict[int, dict[str, int]] = field(default_factory=dict)  # day -> event code -> count
     activations: dict[int, DayActivations] = field(default_factory=dict)
     watermarks: dict[str, tuple[int, int]] = field(default_factory=dict)  # shard -> (sequence, day written)
+    versions: dict[str, VersionEvents] = field(default_factory=dict)  # version -> its events
 
     @property
     def known(self) -> bool:
@@ -95,6 +111,15 @@ def day_counts(item: Raw) -> dict[int, dict[str, int]]:
     return days
 
 
+def version_counts(item: Raw) -> dict[str, VersionEvents]:
+    versions: dict[str, VersionEvents] = {}
+    for version, value in _map(item.get(VERSIONS)).items():
+        fields = _map(value)
+        versions[version] = VersionEvents({code: number(n) for code, n in fields.items() if code != VERSION_REVISION},
+                                          number(fields.get(VERSION_REVISION)))
+    return versions
+
+
 def state_of(item: Raw | None) -> ItemState:
     if not item:
         return ItemState()
@@ -117,6 +142,7 @@ def state_of(item: Raw | None) -> ItemState:
         days=day_counts(item),
         activations=activations,
         watermarks=watermarks,
+        versions=version_counts(item),
     )
 
 
@@ -127,6 +153,12 @@ def _n(value: int) -> dict[str, str]:
 def days_value(days: Mapping[int, Mapping[str, int]]) -> dict[str, Any]:
     return {"M": {measures.day_key(day): {"M": {code: _n(n) for code, n in sorted(counts.items()) if n}}
                   for day, counts in sorted(days.items())}}
+
+
+def versions_value(versions: Mapping[str, VersionEvents]) -> dict[str, Any]:
+    return {"M": {version: {"M": {**{code: _n(n) for code, n in sorted(v.counts.items()) if n},
+                                  VERSION_REVISION: _n(v.revision)}}
+                  for version, v in sorted(versions.items())}}
 
 
 def activations_value(activations: Mapping[int, DayActivations]) -> dict[str, Any]:

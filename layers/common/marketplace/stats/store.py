@@ -63,8 +63,8 @@ def get_totals(extension: str) -> dict[str, int]:
 def report(extension: str, today: int | None = None) -> dict[str, Any] | None:
     """Everything the statistics table knows about one extension, for operators: the totals, the trending
     scores, weekly downloads, and per day the activations with their P50 and P95 times (ms), plus the same
-    over the last seven days, and the downloads, installs, updates and uninstalls of each of the last 61 days.
-    None when there is no totals item."""
+    over the last seven days, and the downloads, installs, updates and uninstalls of each of the last 61 days and
+    of each version kept (``stats.item``: ``ver``), newest version first. None when there is no totals item."""
     answer = aws.client("dynamodb").get_item(TableName=location(STATISTICS_TABLE), Key=item.key(extension),
                                              ConsistentRead=True)
     raw = answer.get("Item")
@@ -88,4 +88,25 @@ def report(extension: str, today: int | None = None) -> dict[str, Any] | None:
         "activations_by_day": per_day,
         "events_by_day": [{"day": measures.day_key(d), **{COUNTER[k]: counts.get(item.CODE[k], 0) for k in KINDS}}
                           for d, counts in sorted(state.days.items(), reverse=True)],
+        "events_by_version": [{"version": v, **{COUNTER[k]: state.versions[v].counts.get(item.CODE[k], 0)
+                                                for k in KINDS}}
+                              for v in sorted(state.versions, key=version_order, reverse=True)],
     }
+
+
+_Parts = tuple[tuple[int, int, str], ...]
+
+
+def version_order(version: str) -> tuple[_Parts, int, _Parts, str]:
+    """A sort key ordering versions by SemVer precedence: ``1.10.0`` after ``1.9.0``, a release after its
+    pre-releases (``1.2.0-beta.1``); numbers compare as numbers, other parts as text, after the numbers. Any
+    text has a key (events name versions the catalog may not have). A local key: statistics sit below the
+    catalog and its ``semver``."""
+    core, _, prerelease = version.split("+", 1)[0].partition("-")
+
+    def parts(dotted: str) -> _Parts:
+        if not dotted:
+            return ()
+        return tuple((0, int(p), "") if p.isascii() and p.isdigit() else (1, 0, p) for p in dotted.split("."))
+
+    return parts(core), 0 if prerelease else 1, parts(prerelease), version

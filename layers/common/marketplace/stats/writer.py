@@ -3,9 +3,9 @@ catalog item so that the search index picks the new numbers up.
 
 Per batch: one consistent ``BatchGetItem`` per 100 extensions reads the items; ``aggregate.plan`` turns what
 the batch holds for an extension into one change; one ``UpdateItem`` writes it: ``ADD`` to the counters (the
-reviews function adds to the rating counters of the same item), ``SET`` of the per-day maps and the
-watermarks, on the condition that ``rev`` is still what was read. When another writer got there first (a
-batch of another shard about the same extension), the item is read again and the change planned again.
+reviews function adds to the rating counters of the same item), ``SET`` of the per-day and per-version maps
+and the watermarks, on the condition that ``rev`` is still what was read. When another writer got there first
+(a batch of another shard about the same extension), the item is read again and the change planned again.
 
 Touches: the search index is kept from the extensions table's stream, and statistics live in another table.
 After writing new counts, the function touches the extension's catalog item (``catalog.table.touch_if_due``)
@@ -80,14 +80,16 @@ def read_state(extension: str) -> ItemState:
 
 def write(change: Change) -> None:
     """One conditional UpdateItem; ``Conflict`` when the item's revision is no longer the one read."""
-    names = {"#rev": item.REVISION, "#days": item.DAYS, "#act": item.ACTIVATIONS, "#wm": item.WATERMARKS}
+    names = {"#rev": item.REVISION, "#days": item.DAYS, "#ver": item.VERSIONS, "#act": item.ACTIVATIONS,
+             "#wm": item.WATERMARKS}
     values: dict[str, Any] = {
         ":rev": {"N": str(change.state.revision)},
         ":days": item.days_value(change.state.days),
+        ":ver": item.versions_value(change.state.versions),
         ":act": item.activations_value(change.state.activations),
         ":wm": item.watermarks_value(change.state.watermarks),
     }
-    expression = "SET #rev = :rev, #days = :days, #act = :act, #wm = :wm"
+    expression = "SET #rev = :rev, #days = :days, #ver = :ver, #act = :act, #wm = :wm"
     adds = []
     for position, (attribute, count) in enumerate(sorted(change.added.items())):
         names[f"#c{position}"] = attribute

@@ -19,18 +19,17 @@ from marketplace.catalog import reader
 from marketplace.catalog.ids import EXTENSION_ID, ID_PART, TARGET_PLATFORMS
 from marketplace.catalog.model import ExtensionView, VersionView, from_items
 from marketplace.gallery import assets, serialize
-from marketplace.platform.config import setting_flag
 from marketplace.platform.errors import BadRequest, MarketplaceError, NotFound
 from marketplace.reviews import store as reviews_store
 from marketplace.reviews.service import newest_first
 from marketplace.stats.totals import totals_for
+from marketplace.web.render import item_url, publisher_url, remote_images
 
 PAGE_SIZE = 24
 HOME_LIST = 8
 MAX_PAGE = 40  # the index answers at most 1000 results a query (40 pages of 24)
 MAX_QUERY = 200
 MAX_REVIEWS = 50
-REMOTE_IMAGES_VAR = "WEB_REMOTE_IMAGES"  # the operator's consent to load third-party images in READMEs
 
 ICON = "Microsoft.VisualStudio.Services.Icons.Default"
 DETAILS = "Microsoft.VisualStudio.Services.Content.Details"
@@ -54,10 +53,6 @@ class Gone(MarketplaceError):
     code = "gone"
 
 
-def remote_images() -> bool:
-    return setting_flag(REMOTE_IMAGES_VAR)
-
-
 @dataclass(frozen=True)
 class Card:
     """One extension in a list."""
@@ -78,15 +73,6 @@ class Card:
     @property
     def url(self) -> str:
         return item_url(self.publisher, self.name)
-
-
-def item_url(publisher: str, name: str) -> str:
-    """The extension page's path: the URL ``vsce publish`` prints, and the gallery's ``itemUrl``."""
-    return "/items?" + urlencode({"itemName": f"{publisher}.{name}"})
-
-
-def publisher_url(publisher: str) -> str:
-    return f"/publishers/{quote(publisher, safe='')}"
 
 
 def _head(view: ExtensionView) -> VersionView | None:

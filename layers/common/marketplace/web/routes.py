@@ -8,85 +8,33 @@ them), ``nosniff``, a referrer policy and frame protection.
 
 from __future__ import annotations
 
-import hashlib
-import mimetypes
 from datetime import UTC
-from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import escape
 
 from marketplace.platform.errors import NotFound
 from marketplace.platform.http import public_base_url
 from marketplace.platform.router import Response, Router
 from marketplace.web import pages
+from marketplace.web.render import (
+    ERROR_CACHE,
+    HTML,
+    PAGE_CACHE,
+    READ_METHODS,
+    STATIC,
+    STATIC_CACHE,
+    STATIC_STALE,
+    item_url,
+    publisher_url,
+    security_headers,
+    templates,
+)
 
 router = Router()
 
-HERE = Path(__file__).parent
-PAGE_CACHE = "public, max-age=60"  # a page is at most a minute behind the catalog, in browsers and CloudFront
-ERROR_CACHE = "public, max-age=10"
-STATIC_CACHE = "public, max-age=31536000, immutable"  # static files are addressed by their content's digest
-STATIC_STALE = "no-cache"
-HTML = "text/html; charset=utf-8"
-READ_METHODS = ["GET", "HEAD"]
-
-
-def content_security_policy(remote_images: bool) -> str:
-    images = "'self' https:" if remote_images else "'self'"
-    return ("default-src 'none'; script-src 'self'; style-src 'self'; "
-            f"img-src {images}; connect-src 'self'; form-action 'self'; base-uri 'none'; "
-            "frame-ancestors 'none'; manifest-src 'self'")
-
-
-def security_headers() -> dict[str, str]:
-    return {
-        "Content-Security-Policy": content_security_policy(pages.remote_images()),
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "strict-origin-when-cross-origin",
-        "X-Frame-Options": "DENY",
-        "Cross-Origin-Opener-Policy": "same-origin",
-        "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
-    }
-
-
-class StaticFile:
-    def __init__(self, path: Path) -> None:
-        self.body = path.read_bytes()
-        self.digest = hashlib.sha256(self.body).hexdigest()[:16]
-        self.content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        if self.content_type.startswith("text/") or self.content_type.endswith("javascript"):
-            self.content_type += "; charset=utf-8"
-
-
-STATIC = {path.name: StaticFile(path) for path in sorted((HERE / "static").iterdir()) if path.is_file()}
-
-
-def static_url(name: str) -> str:
-    return f"/static/{STATIC[name].digest}/{name}"
-
-
-def _number(value: int) -> str:
-    """Installs as people read them: 950, 12.3K, 4.5M."""
-    for size, suffix in ((1_000_000_000, "B"), (1_000_000, "M"), (1_000, "K")):
-        if value >= size:
-            return f"{value / size:.1f}".rstrip("0").rstrip(".") + suffix
-    return str(value)
-
-
-TEMPLATES = Environment(
-    loader=FileSystemLoader(HERE / "templates"),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-    trim_blocks=True,
-    lstrip_blocks=True,
-    auto_reload=False,
-)
-TEMPLATES.globals.update(static=static_url, item_url=pages.item_url, publisher_url=pages.publisher_url,
-                         sorts=pages.SORTS)
-TEMPLATES.filters["number"] = _number
-TEMPLATES.tests["startingwith"] = lambda value, prefix: str(value).startswith(prefix)
-TEMPLATES.filters["date"] = lambda moment: moment.astimezone(UTC).strftime("%Y-%m-%d") if moment else ""
+TEMPLATES = templates()
+TEMPLATES.globals["sorts"] = pages.SORTS  # the search page's sort menu
 
 
 def _base() -> str:
@@ -128,20 +76,14 @@ def search() -> Response:
 def item() -> Response:
     publisher, name = pages.item_name(_params().get("itemName", ""))
     page = pages.extension(publisher, name, _base())
-    canonical = _base() + pages.item_url(page.view.publisher, page.view.name)
+    canonical = _base() + item_url(page.view.publisher, page.view.name)
     return render("extension.html", page=page, canonical=canonical)
 
 
 @router.route("/publishers/<namespace>/?", READ_METHODS)
 def publisher(namespace: str) -> Response:
     page = pages.publisher(namespace, _base())
-    return render("publisher.html", page=page, canonical=_base() + pages.publisher_url(page.name))
-
-
-@router.route("/manage(?:/.*)?", READ_METHODS)
-def manage() -> Response:
-    """The publisher area (``vsce publish`` prints its hub URL): it needs sign-in, which is not built yet."""
-    return render("manage.html", cache="no-store")
+    return render("publisher.html", page=page, canonical=_base() + publisher_url(page.name))
 
 
 @router.route("/static/<digest>/<name>", READ_METHODS)

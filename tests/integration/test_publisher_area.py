@@ -1,0 +1,327 @@
+"""The website's publisher area (``/manage``) through the publish_api handler, as a browser uses it: a session
+cookie, forms with the session's CSRF token. Each rule of the area is checked here: signed-out and expired
+sessions, CSRF and other sites' requests, another user's namespace, tokens, statistics and audit log, bad form
+input that changes nothing, and the audit entries each change writes."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+from html import unescape
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from functions.publish_api import handler
+from marketplace.publishing import service, sessions, store, tokens
+from tests.integration.events import context, http_event
+
+HOST = "localhost"
+BASE = f"http://{HOST}"
+
+
+class Browser:
+    """One browser: its cookies, and the CSRF token of the last page it saw."""
+
+    def __init__(self, cookie: str | None = None, csrf: str = "") -> None:
+        self.cookie = cookie
+        self.csrf = csrf
+
+    def request(self, method: str, path: str, *, form: dict[str, Any] | None = None, body: object = None,
+                query: str = "", headers: dict[str, str] | None = None) -> dict[str, Any]:
+        sent = {"host": HOST, "user-agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/140", **(headers or {})}
+        data: str | None = None
+        if form is not None:
+            sent["content-type"] = "application/x-www-form-urlencoded"
+            data = urlencode(form, doseq=True)
+        elif body is not None:
+            sent["content-type"] = "application/json"
+            data = json.dumps(body)
+        event = http_event(method, path, "ANY /manage/{proxy+}", sent, data, query=query)
+        if self.cookie:
+            event["cookies"] = [f"{sessions_cookie()}={self.cookie}"]
+        result = handler.lambda_handler(event, context("publish_api"))
+        found = re.search(r'name="csrf" value="([^"]+)"', result.get("body") or "")
+        if found:
+            self.csrf = unescape(found.group(1))
+        return result
+
+    def get(self, path: str, query: str = "") -> dict[str, Any]:
+        return self.request("GET", path, query=query)
+
+    def post(self, path: str, form: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+        return self.request("POST", path, form={"csrf": self.csrf, **(form or {})}, **kwargs)
+
+
+def sessions_cookie() -> str:
+    return "mkp_session"  # plain HTTP here; on TLS the name has the __Host- prefix
+
+
+def signed_in(user: str, *, lifetime: timedelta = sessions.SESSION_LIFETIME) -> Browser:
+    """A browser with a live session for ``user`` (as the sign-in callback would start it)."""
+    secret = f"secret-of-{user}-{tokens.issue().token_id}"
+    now = tokens.utcnow()
+    store.create_together(store.session_item(sessions.digest(secret), user=user, display_name=None, provider="local",
+                                             csrf=f"csrf-{user}", now=now, expires=now + lifetime))
+    return Browser(secret, f"csrf-{user}")
+
+
+def status(result: dict[str, Any]) -> int:
+    return int(result["statusCode"])
+
+
+def header(result: dict[str, Any], name: str) -> str:
+    return str({k.lower(): v for k, v in result["headers"].items()}.get(name.lower(), ""))
+
+
+@pytest.fixture
+def alice(deployment) -> Browser:
+    browser = signed_in("alice@example.com")
+    assert status(browser.get("/manage")) == 200
+    return browser
+
+
+def test_signed_out_pages_send_the_browser_to_sign_in_and_changes_answer_401(deployment):
+    anonymous = Browser()
+    home = anonymous.get("/manage")
+    assert status(home) == 200 and "Sign in" in home["body"] and header(home, "cache-control") == "private, no-store"
+    away = anonymous.get("/manage/namespaces/acme")
+    assert status(away) == 303
+    assert header(away, "location") == "/manage/signin?" + urlencode({"next": "/manage/namespaces/acme"})
+    refused = anonymous.request("POST", "/manage/namespaces", form={"name": "acme", "csrf": "x"})
+    assert status(refused) == 401 and "sign in again" in refused["body"]
+    assert store.get_namespace("acme") is None
+    made_up = Browser("not-a-session")
+    assert status(made_up.request("POST", "/manage/namespaces", form={"name": "acme", "csrf": "x"})) == 401
+
+
+def test_the_hub_address_vsce_prints_leads_to_the_extensions_statistics(deployment):
+    hub = Browser().get("/manage/publishers/acme/extensions/linter/hub")
+    assert status(hub) == 303 and header(hub, "location") == "/manage/extensions/acme/linter"
+    assert header(Browser().get("/manage/extensions/acme/linter"), "location").startswith("/manage/signin?next=")
+
+
+def test_an_expired_session_is_signed_out(deployment):
+    expired = signed_in("old@example.com", lifetime=timedelta(seconds=-1))
+    assert status(expired.get("/manage/upload")) == 303
+    assert status(expired.post("/manage/namespaces", {"name": "late"})) == 401
+    assert store.get_namespace("late") is None
+
+
+def test_a_user_creates_a_namespace_and_a_token_shown_once(alice):
+    created = alice.post("/manage/namespaces", {"name": "acme"})
+    assert status(created) == 303 and header(created, "location") == "/manage/namespaces/acme"
+    assert store.get_member("acme", "alice@example.com").role == "owner"
+    page = alice.get("/manage/namespaces/acme")
+    assert status(page) == 200 and "Add a member" in page["body"]
+    made = alice.post("/manage/tokens", {"namespaces": ["acme"], "description": "CI", "days": "30"})
+    assert status(made) == 201 and header(made, "cache-control") == "private, no-store"
+    value = re.search(r'id="token-value" class="token-value">([^<]+)<', made["body"]).group(1)
+    principal = service.authenticate(value)
+    assert principal.user == "alice@example.com" and principal.namespaces == {"acme"}
+    listed = alice.get("/manage")["body"]
+    assert "CI" in listed and principal.token_id in listed and value not in listed
+    actions = [(e.action, e.actor, e.client) for e in service.audit_log("acme")]
+    assert ("namespace.create", "alice@example.com", "website") in actions
+    assert ("token.create", "alice@example.com", "website") in actions
+
+
+def test_a_token_expiring_within_two_weeks_is_flagged(alice):
+    alice.post("/manage/namespaces", {"name": "acme"})
+    alice.post("/manage/tokens", {"namespaces": ["acme"], "days": "3"})
+    page = alice.get("/manage")["body"]
+    assert "Expires soon" in page and "expires on" in page
+
+
+@pytest.mark.parametrize(("form", "expected"), [
+    ({"name": ""}, 400), ({"name": "Not Valid"}, 400), ({"name": "microsoft"}, 403), ({"name": "m1crosoft"}, 409),
+    ({"name": "acme"}, 409), ({"name": "x" * 300}, 400),
+])
+def test_bad_namespace_names_change_nothing(alice, form, expected):
+    service.create_publisher("acme", "someone-else")
+    service.create_publisher("microsoft", "operator", allow_reserved=True)
+    before = {n.name for n in store.namespaces()}
+    answer = alice.post("/manage/namespaces", form)
+    assert status(answer) == expected and "Nothing was changed" in answer["body"]
+    assert header(answer, "content-type").startswith("text/html")
+    assert {n.name for n in store.namespaces()} == before
+
+
+def test_the_operator_policy_applies_to_the_website(alice, monkeypatch):
+    monkeypatch.setenv("NAMESPACE_CREATION", "domains:corp.example")
+    assert "corp.example" in alice.get("/manage")["body"]
+    assert status(alice.post("/manage/namespaces", {"name": "acme"})) == 403
+    assert store.get_namespace("acme") is None
+    corp = signed_in("dev@corp.example")
+    assert status(corp.post("/manage/namespaces", {"name": "acme"})) == 303
+
+
+def test_forms_without_the_sessions_csrf_token_or_from_another_site_change_nothing(alice):
+    assert status(alice.request("POST", "/manage/namespaces", form={"name": "acme"})) == 403
+    assert status(alice.request("POST", "/manage/namespaces", form={"name": "acme", "csrf": "guess"})) == 403
+    other = signed_in("mallory@example.com")
+    stolen = alice.request("POST", "/manage/namespaces", form={"name": "acme", "csrf": other.csrf})
+    assert status(stolen) == 403
+    cross_site = alice.post("/manage/namespaces", {"name": "acme"}, headers={"origin": "https://evil.example"})
+    assert status(cross_site) == 403
+    assert store.get_namespace("acme") is None
+    not_a_form = alice.request("POST", "/manage/namespaces", body={"name": "acme"})
+    assert status(not_a_form) in (403, 415) and store.get_namespace("acme") is None
+
+
+def test_members_are_added_and_removed_by_owners_never_the_last_owner(alice):
+    alice.post("/manage/namespaces", {"name": "acme"})
+    assert status(alice.post("/manage/namespaces/acme/members", {"user": "bob@example.com",
+                                                                 "role": "contributor"})) == 303
+    bob = signed_in("bob@example.com")
+    page = bob.get("/manage/namespaces/acme")["body"]
+    assert status(bob.get("/manage/namespaces/acme")) == 200 and "Add a member" not in page
+    assert status(bob.post("/manage/namespaces/acme/members", {"user": "eve@example.com"})) == 403
+    assert status(bob.get("/manage/namespaces/acme/audit")) == 403
+    last = alice.post("/manage/namespaces/acme/members/remove", {"user": "alice@example.com"})
+    assert status(last) == 409 and "last owner" in last["body"]
+    assert status(alice.post("/manage/namespaces/acme/members", {"user": "bob@example.com"})) == 409
+    assert status(alice.post("/manage/namespaces/acme/members", {"user": "x y"})) == 400
+    assert status(alice.post("/manage/namespaces/acme/members/remove", {"user": "bob@example.com"})) == 303
+    assert store.get_member("acme", "bob@example.com") is None
+    assert status(bob.get("/manage/namespaces/acme")) == 403
+    log = alice.get("/manage/namespaces/acme/audit")
+    assert status(log) == 200 and "member.add" in log["body"] and "member.remove" in log["body"]
+
+
+def test_another_users_namespace_tokens_statistics_and_audit_are_closed(alice):
+    alice.post("/manage/namespaces", {"name": "acme"})
+    made = alice.post("/manage/tokens", {"namespaces": ["acme"]})
+    token_id = re.search(r"(mkp_[A-Za-z0-9]+)", made["body"]).group(1)
+    token_id = service.authenticate(
+        re.search(r'class="token-value">([^<]+)<', made["body"]).group(1)).token_id
+    mallory = signed_in("mallory@example.com")
+    assert status(mallory.get("/manage/namespaces/acme")) == 403
+    assert status(mallory.get("/manage/namespaces/acme/audit")) == 403
+    assert status(mallory.get("/manage/extensions/acme/tool")) == 403
+    assert status(mallory.post("/manage/namespaces/acme/details", {"displayName": "pwned"})) == 403
+    assert status(mallory.post("/manage/namespaces/acme/members", {"user": "mallory@example.com",
+                                                                   "role": "owner"})) == 403
+    assert status(mallory.post(f"/manage/tokens/{token_id}/revoke")) == 404
+    assert status(mallory.post("/manage/tokens", {"namespaces": ["acme"]})) == 403
+    assert store.get_token(token_id).revoked_at is None
+    assert token_id not in mallory.get("/manage")["body"]
+    assert store.get_namespace("acme").display_name is None
+
+
+def test_revoking_a_token_from_the_page(alice):
+    alice.post("/manage/namespaces", {"name": "acme"})
+    made = alice.post("/manage/tokens", {"namespaces": ["acme"]})
+    value = re.search(r'class="token-value">([^<]+)<', made["body"]).group(1)
+    token_id = service.authenticate(value).token_id
+    assert status(alice.post(f"/manage/tokens/{token_id}/revoke")) == 303
+    with pytest.raises(Exception, match="revoked"):
+        service.authenticate(value)
+    assert ("token.revoke", "alice@example.com") in [(e.action, e.actor) for e in service.audit_log("acme")]
+
+
+def test_bad_token_forms_change_nothing(alice):
+    alice.post("/manage/namespaces", {"name": "acme"})
+    for form in ({}, {"namespaces": ["acme"], "days": "-1"}, {"namespaces": ["acme"], "days": "9999"},
+                 {"namespaces": ["nope"]}, {"namespaces": ["acme"], "description": "x" * 201}):
+        answer = alice.post("/manage/tokens", form)
+        assert status(answer) in (400, 403, 404), (form, answer["body"][:300])
+    assert service.list_tokens("alice@example.com") == []
+
+
+def test_owners_edit_details(alice):
+    alice.post("/manage/namespaces", {"name": "acme"})
+    saved = alice.post("/manage/namespaces/acme/details", {"displayName": "ACME Tools", "description": "Tools",
+                                                          "website": "https://acme.example"})
+    assert status(saved) == 303
+    assert store.get_namespace("acme").display_name == "ACME Tools"
+    bad = alice.post("/manage/namespaces/acme/details", {"displayName": "ACME", "website": "javascript:alert(1)"})
+    assert status(bad) == 400 and store.get_namespace("acme").display_name == "ACME Tools"
+
+
+def test_uploads_from_the_browser_use_the_presigned_flow(alice):
+    alice.post("/manage/namespaces", {"name": "acme"})
+    page = alice.get("/manage/upload")
+    csp = header(page, "content-security-policy")
+    assert status(page) == 200 and 'id="upload-form"' in page["body"]
+    assert re.search(r"connect-src 'self' https?://\S+;", csp), csp
+    body = {"fileName": "acme.tool-1.0.0.vsix", "size": 1234, "sha256": "a" * 64}
+    refused = alice.request("POST", "/manage/uploads", body=body)
+    assert status(refused) == 403 and json.loads(refused["body"])["message"]
+    created = alice.request("POST", "/manage/uploads", body=body, headers={"x-csrf-token": alice.csrf})
+    assert status(created) == 201, created["body"]
+    answer = json.loads(created["body"])
+    assert answer["upload"]["url"] and answer["upload"]["fields"]["key"].endswith(answer["id"])
+    record = store.find_upload(answer["id"])
+    assert record.user == "alice@example.com" and record.token_id.startswith(service.SESSION_PREFIX)
+    assert record.client == "website"
+    seen = alice.get(f"/manage/uploads/{answer['id']}")
+    assert status(seen) == 200 and json.loads(seen["body"])["status"] == "pending"
+    assert status(signed_in("mallory@example.com").get(f"/manage/uploads/{answer['id']}")) == 404
+    bad = alice.request("POST", "/manage/uploads", body={"fileName": "x.zip"}, headers={"x-csrf-token": alice.csrf})
+    assert status(bad) == 400 and json.loads(bad["body"])["message"]
+
+
+def test_an_upload_is_refused_once_its_session_has_ended(alice):
+    alice.post("/manage/namespaces", {"name": "acme"})
+    created = alice.request("POST", "/manage/uploads", headers={"x-csrf-token": alice.csrf},
+                            body={"fileName": "acme.tool-1.0.0.vsix", "size": 10, "sha256": "b" * 64})
+    record = store.find_upload(json.loads(created["body"])["id"])
+    assert service.principal_of(record.token_id).user == "alice@example.com"
+    assert status(alice.post("/manage/signout")) == 303
+    with pytest.raises(Exception, match="session that started this upload has ended"):
+        service.principal_of(record.token_id)
+
+
+def test_signing_out_ends_the_session(alice):
+    out = alice.post("/manage/signout")
+    assert status(out) == 303 and any("Max-Age=0" in c for c in out.get("cookies", []))
+    assert status(alice.get("/manage/upload")) == 303
+
+
+def test_namespace_creation_is_rate_limited_per_user(alice, monkeypatch):
+    monkeypatch.setenv("PUBLISHING_CREATION_LIMIT", "2")
+    from marketplace.publishing import routes
+
+    routes._creation_limit.cache_clear()
+    try:
+        assert [status(alice.post("/manage/namespaces", {"name": f"acme{i}"})) for i in range(3)] == [303, 303, 429]
+        assert store.get_namespace("acme2") is None
+    finally:
+        routes._creation_limit.cache_clear()
+
+
+def test_owners_see_statistics_charts_data_and_csv(deployment):
+    from tests import vsix_factory
+    from tests.integration.test_ingest import Publisher
+    from tests.integration.test_stats_handler import extension_event, invoke, records
+
+    publisher = Publisher(deployment, "statpub")
+    publisher.upload(vsix_factory.vsix_bytes(publisher="statpub", name="counted"))
+    assert invoke(records(*[extension_event("install", "statpub.counted") for _ in range(3)],
+                          extension_event("uninstall", "statpub.counted"))) == {"batchItemFailures": []}
+    owner = signed_in(store.members("statpub")[0].user)
+    page = owner.get("/manage/extensions/statpub/counted")
+    assert status(page) == 200, page["body"][:500]
+    embedded = re.search(r'<script type="application/json" id="stats-data">(.*?)</script>', page["body"], re.S)
+    data = json.loads(embedded.group(1))
+    assert len(data["days"]) == 30 and data["days"] == sorted(data["days"])
+    assert data["series"]["installs"][-1] == 3 and data["series"]["uninstalls"][-1] == 1
+    assert 'id="chart-daily"' in page["body"] and "uplot" in page["body"]
+    csv_answer = owner.get("/manage/extensions/statpub/counted/statistics.csv")
+    assert status(csv_answer) == 200 and csv_answer["body"].startswith("day,downloads,installs")
+    service.add_member("statpub", "bob@example.com", "contributor")
+    assert status(signed_in("bob@example.com").get("/manage/extensions/statpub/counted")) == 403
+    assert status(owner.get("/manage/extensions/statpub/missing")) == 404
+
+
+def test_statistics_json_cannot_close_its_script_element():
+    from marketplace.web import manage
+
+    data = manage.chart_data({"events_by_version": [{"version": "</script><script>alert(1)</script>"}]},
+                             today="2026-12-07")
+    assert data["days"][-1] == "2026-12-07" and len(data["days"]) == manage.STATISTICS_DAYS
+    embedded = json.dumps(data).replace("<", "\\u003c")
+    assert "</script" not in embedded and json.loads(embedded)["versions"][0]["version"].startswith("</script>")
