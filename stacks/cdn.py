@@ -14,8 +14,11 @@
   parameters the pages read (``PAGE_QUERY_PARAMETERS``), no header and no cookie, so an unknown parameter cannot
   split the cache. The origin request policy still forwards every parameter, header and cookie: a cached page must
   not depend on anything outside its key (the absolute URLs in a page come from the viewer's ``Host``, one per
-  distribution). ``/static/*`` files are addressed by their digest and cached for long; ``/manage`` is never
-  cached (it will have sign-in).
+  distribution). ``/static/*`` files are addressed by their digest and cached for long.
+- The publisher area ``/manage*`` (the ``publish_api`` function: sign-in, sessions, forms) is never cached and
+  answers every method (forms ``POST``); its origin request policy forwards every cookie (the session), every
+  query string (the sign-in callback's ``code`` and ``state``) and every viewer header but ``Host``, ``Origin``
+  and ``Referer`` included (the CSRF checks).
 - Access logs: standard logging v2 (``stacks.cdn_logs``), without query strings or client addresses.
 """
 
@@ -258,7 +261,8 @@ class ContentDelivery(Construct):
         read_only = cloudfront.AllowedMethods.ALLOW_GET_HEAD  # the website's pages
         website_behaviors = {
             **{path: to_api(self.pages_cache, read_only) for path in PAGE_PATHS},
-            **{path: to_api(cloudfront.CachePolicy.CACHING_DISABLED, read_only) for path in MANAGE_PATHS},
+            **{path: to_api(cloudfront.CachePolicy.CACHING_DISABLED, cloudfront.AllowedMethods.ALLOW_ALL)
+               for path in MANAGE_PATHS},
             STATIC_PATH: to_api(self.static_cache, read_only),
         }
 

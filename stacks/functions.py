@@ -105,14 +105,21 @@ class Functions(Construct):
         layer: lambda_.ILayerVersion,
         auth_environment: Mapping[str, str],
         http_environment: Mapping[str, str],
+        function_environments: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
-        """``http_environment`` goes to every function the HTTP API routes to (the origin secret's reference)."""
+        """``http_environment`` goes to every function the HTTP API routes to (the origin secret's reference);
+        ``function_environments`` adds variables to single functions, by name (publish_api's sign-in
+        providers)."""
         super().__init__(scope, construct_id)
         if not auth_environment and any(d.authenticates for d in fns.FUNCTIONS):
             raise ValueError("functions that authenticate need the issuers' environment (stacks.identity)")
         self._stage = stage
         self._resources = resources
         locations = resources.locations()
+        extra = dict(function_environments or {})
+        unknown = set(extra) - {d.name for d in fns.FUNCTIONS}
+        if unknown:
+            raise ValueError(f"environment for functions that do not exist: {sorted(unknown)}")
         self.functions: dict[str, lambda_.Function] = {}
         for definition in fns.FUNCTIONS:
             # the same definition gives the local runtime's worker processes their environment
@@ -120,6 +127,7 @@ class Functions(Construct):
                         if self.node.try_get_context(name) not in (None, "")}
             environment = definition.lambda_environment(stage.name, locations, auth_environment, http_environment,
                                                         settings)
+            environment.update(extra.get(definition.name, {}))
             function = self._function(definition, layer, environment)
             wildcards = [*self._grant(definition, function), *self._add_event_source(definition, function)]
             self._suppress_grant_wildcards(definition, function, wildcards)

@@ -4,6 +4,14 @@ What the functions that authenticate (``FunctionDef.authenticates``) get in thei
 here too: ``AUTH_ISSUERS`` (the pool first, then any issuers from the ``authIssuers`` context) and
 ``AUTH_GITHUB_API_URL`` (context ``githubApiUrl``). The format is ``marketplace.identity.config``'s.
 
+The website's publisher area (``/manage``, served by ``publish_api``) signs people in with the authorization
+code flow and PKCE through a second, public app client (``Website``, no secret) whose only redirect URL is
+``https://<site>/manage/signin/callback`` for the distribution's domain and each ``siteUrls`` origin. The
+distribution is built after the functions (its origin is the HTTP API), so the stack hands its origin over
+afterwards (``add_site_origin``): the client names the distribution, and nothing the distribution needs names
+the client. ``publish_api`` gets ``SIGNIN_PROVIDERS`` (``signin_environment``): the pool's managed login as
+provider ``cognito`` and, with ``signinGithub``, a GitHub OAuth app as provider ``github``.
+
 CDK context (``cdk.json`` or ``-c key=value``):
 
 * ``authIssuers``: further OIDC issuers, a JSON list of issuer objects (checked at synth);
@@ -12,20 +20,32 @@ CDK context (``cdk.json`` or ``-c key=value``):
 * ``authSelfSignUp``: ``true`` lets anyone create an account (default: operators invite users);
 * ``authCallbackUrls``: the editors' OAuth redirect URLs (JSON list or comma-separated);
 * ``authDomainPrefix``: the managed login domain prefix (default ``marketplace-<stage>-<account>``);
-* ``authThreatProtection``: ``true`` puts the pool on the Plus plan with threat protection enforced.
+* ``authThreatProtection``: ``true`` puts the pool on the Plus plan with threat protection enforced;
+* ``siteUrls``: the website's other origins, such as a custom domain in front of the distribution
+  (``https://market.example.com``; JSON list or comma-separated, https only, no path): sign-in may return
+  there, and pages there may upload packages to the bucket (its CORS rule);
+* ``signinGithub``: ``{"clientId": "...", "secretName": "..."}`` adds "Sign in with GitHub" to the publisher
+  area: the client id of a GitHub OAuth app (callback URL ``https://<site>/manage/signin/callback``) and the
+  name of the Secrets Manager secret (same account and region, default ``aws/secretsmanager`` key) whose value
+  is the app's client secret; ``publish_api`` may read that one secret. GitHub Enterprise follows
+  ``githubApiUrl``, which must not be empty then.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
-from aws_cdk import Duration, Stack, Token
+import jsii
+from aws_cdk import ArnFormat, Duration, IStableListProducer, Lazy, Stack, Token
 from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from marketplace.identity import config as auth
+from marketplace.identity import signin
 from marketplace.platform import resources as r
 from marketplace.platform.errors import ConfigurationError
 from stacks import nag
@@ -37,6 +57,19 @@ SELF_SIGN_UP_CONTEXT = "authSelfSignUp"
 CALLBACK_URLS_CONTEXT = "authCallbackUrls"
 DOMAIN_PREFIX_CONTEXT = "authDomainPrefix"
 THREAT_PROTECTION_CONTEXT = "authThreatProtection"
+SITE_URLS_CONTEXT = "siteUrls"
+SIGNIN_GITHUB_CONTEXT = "signinGithub"
+
+# where the publisher area (marketplace.web.manage) receives the authorization code
+SIGNIN_CALLBACK_PATH = "/manage/signin/callback"
+WEBSITE_SCOPES = (cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL, cognito.OAuthScope.PROFILE)
+GITHUB_WEB_URL = "https://github.com"
+GITHUB_AUTHORIZE_PATH = "/login/oauth/authorize"
+GITHUB_TOKEN_PATH = "/login/oauth/access_token"  # noqa: S105 - a path, not a secret
+# The website only reads who signed in when the code is redeemed, then keeps its own session: the shortest
+# lifetimes Cognito allows.
+WEBSITE_TOKEN_VALIDITY = Duration.minutes(5)
+WEBSITE_REFRESH_TOKEN_VALIDITY = Duration.minutes(60)
 
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
 # A loopback redirect for a local sign-in helper; editors' own redirect URLs come from the context.
@@ -50,12 +83,16 @@ MIN_PASSWORD_LENGTH = 12
 MAX_EXTRA_ISSUERS_BYTES = 3072
 
 _DOMAIN_PREFIX = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_HTTPS_ORIGIN = re.compile(r"^https://[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::\d{1,5})?$")
+_GITHUB_CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+_SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 
 
 class Identity(Construct):
-    """The user pool, its managed login domain, the editors' public app client, and the functions' settings."""
+    """The user pool, its managed login domain, the editors' and the website's public app clients, and the
+    functions' settings."""
 
     def __init__(self, scope: Construct, construct_id: str, *, stage: StageSettings) -> None:
         super().__init__(scope, construct_id)
@@ -67,6 +104,9 @@ class Identity(Construct):
         threat_protection = _flag(self, THREAT_PROTECTION_CONTEXT)
         callback_urls = _callback_urls(self.node.try_get_context(CALLBACK_URLS_CONTEXT))
         domain_prefix = _domain_prefix(self.node.try_get_context(DOMAIN_PREFIX_CONTEXT), stage, stack.account)
+        self.site_urls = _site_urls(self.node.try_get_context(SITE_URLS_CONTEXT))
+        github_signin = _github_signin(self.node.try_get_context(SIGNIN_GITHUB_CONTEXT), github_api_url)
+        self._distribution_origins: list[str] = []
 
         self.user_pool = cognito.UserPool(
             self,
@@ -152,6 +192,96 @@ class Identity(Construct):
             auth.GITHUB_API_VAR: github_api_url,
         }
 
+        self.website_client = self.user_pool.add_client(
+            "Website",
+            user_pool_client_name=f"{r.PRODUCT}-{stage.name}-website",
+            # public: publish_api redeems the code with its PKCE verifier and keeps no client secret
+            generate_secret=False,
+            # no sign-in API of its own (ExplicitAuthFlows is refresh only): people sign in on the managed login
+            auth_flows=cognito.AuthFlow(user_srp=False),
+            o_auth=cognito.OAuthSettings(
+                flows=cognito.OAuthFlows(authorization_code_grant=True),
+                scopes=list(WEBSITE_SCOPES),
+                callback_urls=Lazy.list(_Produced(lambda: [o + SIGNIN_CALLBACK_PATH for o in self.site_origins])),
+                logout_urls=Lazy.list(_Produced(lambda: [o + "/" for o in self.site_origins])),
+            ),
+            supported_identity_providers=[cognito.UserPoolClientIdentityProvider.COGNITO],
+            prevent_user_existence_errors=True,
+            enable_token_revocation=True,
+            access_token_validity=WEBSITE_TOKEN_VALIDITY,
+            id_token_validity=WEBSITE_TOKEN_VALIDITY,
+            refresh_token_validity=WEBSITE_REFRESH_TOKEN_VALIDITY,
+        )
+        login = self.domain.base_url()
+        providers: list[dict[str, Any]] = [{
+            "name": "cognito",
+            "kind": "oidc",
+            "label": "Sign in",
+            "client_id": self.website_client.user_pool_client_id,
+            "authorization_endpoint": f"{login}/oauth2/authorize",
+            "token_endpoint": f"{login}/oauth2/token",
+            "issuer": self.issuer_url,
+            "scopes": [scope.scope_name for scope in WEBSITE_SCOPES],
+        }]
+        # the partial ARN (no random suffix), which GetSecretValue accepts as the secret's id
+        self.github_secret_arn: str | None = None
+        if github_signin is not None:
+            client_id, secret_name, web_url = github_signin
+            self.github_secret_arn = stack.format_arn(
+                service="secretsmanager", resource="secret", resource_name=secret_name,
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+            providers.append({
+                "name": "github",
+                "kind": "github",
+                "label": "Sign in with GitHub",
+                "client_id": client_id,
+                "authorization_endpoint": web_url + GITHUB_AUTHORIZE_PATH,
+                "token_endpoint": web_url + GITHUB_TOKEN_PATH,
+                "api_url": github_api_url,
+                "client_secret_arn": self.github_secret_arn,
+            })
+        # publish_api's only: the publisher area is the one place people sign in to the website
+        self.signin_environment: dict[str, str] = {signin.SIGNIN_VAR: stack.to_json_string(providers)}
+
+    def add_site_origin(self, origin: str) -> None:
+        """Sign-in through the website client may return to ``origin`` (``https://<distribution domain>``)."""
+        self._distribution_origins.append(origin.rstrip("/"))
+
+    @property
+    def site_origins(self) -> list[str]:
+        """Where the website is served: the distribution (``add_site_origin``), then the ``siteUrls``."""
+        origins = list(dict.fromkeys([*self._distribution_origins, *self.site_urls]))
+        if not origins:
+            raise ValueError(
+                f"the website's sign-in client has no site to return to: add the distribution's origin "
+                f"(Identity.add_site_origin) or set CDK context {SITE_URLS_CONTEXT!r}"
+            )
+        return origins
+
+    def grant_signin(self, grantee: iam.IGrantable) -> None:
+        """What the function serving the publisher area needs beyond its environment: reading the GitHub OAuth
+        app's client secret (``signinGithub``), that one secret only."""
+        if self.github_secret_arn is None:
+            return
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["secretsmanager:GetSecretValue"],
+            # Secrets Manager appends six random characters to a secret's name in its ARN
+            resource_arns=[f"{self.github_secret_arn}-??????"],
+        )
+
+
+@jsii.implements(IStableListProducer)
+class _Produced:
+    """A list CDK asks for when it synthesizes the template (after every construct exists)."""
+
+    def __init__(self, produce: Callable[[], list[str]]) -> None:
+        self._produce = produce
+
+    def produce(self) -> list[str]:
+        return self._produce()
+
 
 def _extra_issuers(value: object) -> list[dict[str, Any]]:
     """The ``authIssuers`` context as issuer objects, validated exactly as the functions will parse them."""
@@ -213,18 +343,27 @@ def _flag(scope: Construct, key: str) -> bool:
     raise ValueError(f"CDK context {key!r} must be true or false, not {value!r}")
 
 
-def _callback_urls(value: object) -> tuple[str, ...]:
-    if value is None:
-        return DEFAULT_CALLBACK_URLS
+def _url_list(value: object, key: str) -> list[str]:
+    """A context value given as a JSON list or as comma-separated text (``-c key=a,b``), each entry stripped."""
     if isinstance(value, str):
         text = value.strip()
         try:
             value = json.loads(text) if text.startswith("[") else [u for u in text.split(",") if u.strip()]
         except ValueError as error:
-            raise ValueError(f"CDK context {CALLBACK_URLS_CONTEXT!r} is not a valid JSON list: {error}") from error
-    if not isinstance(value, list) or not value or not all(isinstance(u, str) for u in value):
+            raise ValueError(f"CDK context {key!r} is not a valid JSON list: {error}") from error
+    if not isinstance(value, list) or not all(isinstance(u, str) for u in value):
+        raise ValueError(f"CDK context {key!r} must be a list of URLs")
+    if any(Token.is_unresolved(u) for u in value):
+        raise ValueError(f"CDK context {key!r} must list literal URLs, not deploy-time values")
+    return [u.strip() for u in value]
+
+
+def _callback_urls(value: object) -> tuple[str, ...]:
+    if value is None:
+        return DEFAULT_CALLBACK_URLS
+    urls = tuple(_url_list(value, CALLBACK_URLS_CONTEXT))
+    if not urls:
         raise ValueError(f"CDK context {CALLBACK_URLS_CONTEXT!r} must be a non-empty list of URLs")
-    urls = tuple(u.strip() for u in value)
     for url in urls:
         scheme, separator, rest = url.partition(":")
         if not separator or not rest or "#" in url:
@@ -244,3 +383,65 @@ def _domain_prefix(value: object, stage: StageSettings, account: str) -> str:
             f"without 'aws', 'amazon' or 'cognito', not {prefix!r}"
         )
     return prefix
+
+
+def _site_urls(value: object) -> tuple[str, ...]:
+    """The ``siteUrls`` context: https origins (scheme, host and optional port; a trailing ``/`` is dropped)."""
+    if value is None:
+        return ()
+    origins: list[str] = []
+    for url in _url_list(value, SITE_URLS_CONTEXT):
+        origin = url.rstrip("/").lower()
+        if not _HTTPS_ORIGIN.match(origin):
+            raise ValueError(
+                f"CDK context {SITE_URLS_CONTEXT!r}: {url!r} is not an https:// origin "
+                "(https://host or https://host:port, without path, query or wildcard)"
+            )
+        origins.append(origin)
+    return tuple(dict.fromkeys(origins))
+
+
+def _github_signin(value: object, api_url: str) -> tuple[str, str, str] | None:
+    """The ``signinGithub`` context as (client id, secret name, GitHub's web URL), or ``None`` when unset."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as error:
+            raise ValueError(f"CDK context {SIGNIN_GITHUB_CONTEXT!r} is not valid JSON: {error}") from error
+    if not isinstance(value, dict):
+        raise ValueError(f"CDK context {SIGNIN_GITHUB_CONTEXT!r} must be an object with 'clientId' and 'secretName'")
+    unknown = sorted(set(value) - {"clientId", "secretName"})
+    if unknown:
+        raise ValueError(f"CDK context {SIGNIN_GITHUB_CONTEXT!r}: unknown keys {unknown} (clientId, secretName)")
+    client_id, secret_name = value.get("clientId"), value.get("secretName")
+    if not isinstance(client_id, str) or not _GITHUB_CLIENT_ID.match(client_id):
+        raise ValueError(f"CDK context {SIGNIN_GITHUB_CONTEXT!r} needs 'clientId', the GitHub OAuth app's client id")
+    if not isinstance(secret_name, str) or not _SECRET_NAME.match(secret_name) or secret_name.startswith("arn:"):
+        raise ValueError(
+            f"CDK context {SIGNIN_GITHUB_CONTEXT!r} needs 'secretName', the name (not the ARN) of the Secrets "
+            "Manager secret holding the app's client secret: letters, digits and /_+=.@-"
+        )
+    if not api_url:
+        raise ValueError(
+            f"CDK context {SIGNIN_GITHUB_CONTEXT!r} needs the GitHub API ({GITHUB_API_CONTEXT!r} is empty): "
+            "sign-in reads the user from it"
+        )
+    return client_id, secret_name, _github_web_url(api_url)
+
+
+def _github_web_url(api_url: str) -> str:
+    """Where a GitHub's OAuth pages are, from its REST API: github.com's, GitHub Enterprise Server's
+    (``https://HOST/api/v3``) or GitHub Enterprise Cloud's with data residency (``https://api.SUBDOMAIN.ghe.com``)."""
+    if api_url == DEFAULT_GITHUB_API_URL:
+        return GITHUB_WEB_URL
+    host, _, path = api_url.removeprefix("https://").partition("/")
+    if path == "api/v3":
+        return f"https://{host}"
+    if host.startswith("api.") and not path:
+        return f"https://{host.removeprefix('api.')}"
+    raise ValueError(
+        f"CDK context {SIGNIN_GITHUB_CONTEXT!r}: no GitHub sign-in pages known for the API at {api_url!r} "
+        "(https://api.github.com, https://HOST/api/v3 or https://api.HOST)"
+    )

@@ -11,6 +11,7 @@ from typing import Any
 from aws_cdk import App, CfnOutput, Environment, Stack, Tags
 from constructs import Construct
 
+from marketplace.platform import functions as fns
 from marketplace.platform import resources as r
 from marketplace.platform import trust
 from stacks.api import HttpApi
@@ -56,7 +57,8 @@ class MarketplaceStack(Stack):
         self.tables = Tables(self, "Tables", stage=stage, keys=self.keys)
         self.queues = Queues(self, "Queues", stage=stage, keys=self.keys)
         self.streams = EventStreams(self, "Streams", stage=stage, keys=self.keys)
-        self.buckets = Buckets(self, "Buckets", stage=stage, keys=self.keys, queues=self.queues.queues)
+        self.buckets = Buckets(self, "Buckets", stage=stage, keys=self.keys, queues=self.queues.queues,
+                               site_urls=self.identity.site_urls)
         self.lake = DataLake(
             self,
             "Lake",
@@ -78,7 +80,9 @@ class MarketplaceStack(Stack):
             layer=self.layer.layer,
             auth_environment=self.identity.function_environment,
             http_environment={trust.ORIGIN_SECRET_VAR: self.origin_secret.value},
+            function_environments={fns.PUBLISH_API.name: self.identity.signin_environment},
         )
+        self.identity.grant_signin(self.functions.function(fns.PUBLISH_API))
         self.api = HttpApi(self, "Http", stage=stage, functions=self.functions.functions, logs_key=self.keys.logs_key)
         self.cdn = ContentDelivery(
             self,
@@ -88,6 +92,8 @@ class MarketplaceStack(Stack):
             bucket_definition=r.PACKAGES_BUCKET,
             origin_secret=self.origin_secret.value,
         )
+        # Sign-in returns to the distribution: its domain is known only now, after the functions and the API.
+        self.identity.add_site_origin(self.cdn.url)
         # CloudFront's access-log delivery lives in us-east-1: a stack of its own, next to this one in the app.
         self.edge = EdgeStack(
             scope,
@@ -134,6 +140,12 @@ class MarketplaceStack(Stack):
             description="Public OAuth client for editors (authorization code + PKCE, no secret)",
         )
         CfnOutput(self, "AuthLoginUrl", value=self.identity.domain.base_url(), description="Managed login domain")
+        CfnOutput(
+            self,
+            "WebsiteClientId",
+            value=self.identity.website_client.user_pool_client_id,
+            description="Public OAuth client of the website's publisher area (authorization code + PKCE)",
+        )
 
     def _suppress_cdk_providers(self) -> None:
         """The singleton function CDK adds to configure bucket notifications at deploy time."""

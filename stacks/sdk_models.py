@@ -27,7 +27,7 @@ import botocore
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MODELS = PROJECT_ROOT / "layers" / "common" / "marketplace" / "platform" / "sdk_models"
 # every service a function creates a client for (``aws.client(...)``), and nothing else
-SERVICES = ("dynamodb", "kinesis", "kms", "s3", "sqs")
+SERVICES = ("dynamodb", "kinesis", "kms", "s3", "secretsmanager", "sqs")
 _DOCUMENTATION = frozenset({"documentation", "documentationUrl"})
 _MODEL = "service-2.json.gz"
 

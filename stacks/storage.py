@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import jsii
 from aws_cdk import ArnFormat, Duration, Stack
@@ -24,6 +24,11 @@ ACCESS_LOG_EXPIRY_DAYS = 90
 ACCESS_LOG_EXPIRY_DAYS_PROD = 365
 # A deleted or overwritten log object stays recoverable (as a noncurrent version) this long.
 LOG_NONCURRENT_EXPIRY_DAYS = 30
+# The distribution's own origin, for the upload CORS rule. Naming the distribution's domain would close a cycle:
+# the distribution has the packages bucket as its assets origin (and the bucket's policy names the distribution).
+# Any CloudFront domain may then make a browser POST to the bucket, which grants nothing: what may be uploaded,
+# where and by whom is the presigned POST's signed policy, which only publish_api signs.
+CLOUDFRONT_ORIGINS = "https://*.cloudfront.net"
 
 
 def log_expiry_days(stage: StageSettings) -> int:
@@ -51,9 +56,13 @@ class Buckets(Construct):
         stage: StageSettings,
         keys: EncryptionKeys,
         queues: Mapping[str, sqs.IQueue],
+        site_urls: Sequence[str] = (),
     ) -> None:
+        """``site_urls``: the website's origins besides the distribution's (context ``siteUrls``), whose pages
+        may POST uploads to the packages bucket."""
         super().__init__(scope, construct_id)
         self._stage = stage
+        self._upload_origins = (CLOUDFRONT_ORIGINS, *site_urls)
         # SSE-S3 (no key): what S3 server access logging requires of its target
         self.access_logs = hardened_bucket(self, "AccessLogs", stage=stage, key=None, versioned=True,
                                            lifecycle_rules=self._log_expiry("access-logs"))
@@ -149,6 +158,15 @@ class Buckets(Construct):
             access_logs=self.access_logs,
             access_log_prefix=f"s3/{definition.id}/",
         )
+        for rule in r.upload_cors_rules(self._upload_origins):
+            bucket.add_cors_rule(
+                id=rule["ID"],
+                allowed_methods=[s3.HttpMethods(method) for method in rule["AllowedMethods"]],
+                allowed_origins=rule["AllowedOrigins"],
+                allowed_headers=rule["AllowedHeaders"],
+                exposed_headers=rule["ExposeHeaders"],
+                max_age=rule["MaxAgeSeconds"],
+            )
         # The bucket names its key by the key's alias, not by its ARN: the key's policy names the CDN distribution
         # that reads the public prefix, and the distribution names this bucket, so a reference from the bucket to
         # the key would close a cycle. The alias ARN is a plain string of this account and region.

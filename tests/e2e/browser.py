@@ -137,8 +137,9 @@ class Watched:
 
 @contextlib.contextmanager
 def watched(browser: Browser, *, java_script: bool = True, viewport: ViewportSize | None = None,
-            timeout_ms: int = TIMEOUT_MS) -> Iterator[Watched]:
-    """A page in a context of its own (no shared cookies or cache), every problem recorded in ``log``."""
+            timeout_ms: int = TIMEOUT_MS, accept_dialogs: bool = False) -> Iterator[Watched]:
+    """A page in a context of its own (no shared cookies or cache), every problem recorded in ``log``; dialogs
+    are dismissed (and recorded as problems) unless ``accept_dialogs``, for pages that ask to confirm."""
     context = browser.new_context(java_script_enabled=java_script, viewport=viewport or VIEWPORT,
                                   service_workers="block")
     try:
@@ -173,6 +174,9 @@ def watched(browser: Browser, *, java_script: bool = True, viewport: ViewportSiz
                 log.error_responses.append((answer.status, answer.url))
 
         def dialog(opened: Dialog) -> None:
+            if accept_dialogs:
+                opened.accept()
+                return
             log.dialogs.append(f"{opened.type}: {opened.message}")
             opened.dismiss()
 

@@ -19,16 +19,19 @@ EXTENSION_ID = f"{PUBLISHER}.{NAME}"
 TOOL_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
-def vsce_package(directory: Path, version: str) -> Path:
-    """``vsce package`` of a copy of the fixture with ``version`` (the fixture itself is never changed)."""
+def vsce_package(directory: Path, version: str, publisher: str = PUBLISHER) -> Path:
+    """``vsce package`` of a copy of the fixture with ``version`` and ``publisher`` (the fixture itself is never
+    changed)."""
     if not VSCE.exists():
         pytest.skip("node_modules/.bin/vsce is missing: run ./dev setup")
-    work = directory / f"hello-extension-{version}"
+    prefix = "" if publisher == PUBLISHER else f"{publisher}."
+    work = directory / f"{prefix}hello-extension-{version}"
     shutil.copytree(FIXTURE, work)
     manifest = json.loads((work / "package.json").read_text())
     manifest["version"] = version
+    manifest["publisher"] = publisher
     (work / "package.json").write_text(json.dumps(manifest, indent=2))
-    out = directory / f"{NAME}-{version}.vsix"
+    out = directory / f"{prefix}{NAME}-{version}.vsix"
     result = subprocess.run([str(VSCE), "package", "--out", str(out)], cwd=work, capture_output=True, text=True,
                             timeout=120, env={"PATH": TOOL_PATH, "HOME": str(directory)})
     assert result.returncode == 0, result.stdout + result.stderr

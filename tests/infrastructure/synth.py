@@ -27,9 +27,14 @@ EXTRA_ISSUER = {
     "account_types": ["corporate"],
     "required_scopes": ["marketplace/sync"],
 }
+SITE_URLS = ("https://market.example.com", "https://registry.example.org:8443")
+GITHUB_SIGNIN = {"clientId": "Ov23liExampleApp01", "secretName": "marketplace/prod/github-oauth"}
 PROD_CONTEXT: dict[str, Any] = {
     "authIssuers": [EXTRA_ISSUER],
     "githubApiUrl": "https://github.example.com/api/v3/",
+    # a custom domain in front of the distribution (given as with -c, a trailing slash dropped) and GitHub sign-in
+    "siteUrls": f"{SITE_URLS[0]}/, {SITE_URLS[1]}",
+    "signinGithub": GITHUB_SIGNIN,
     # the operator's settings the functions read (FunctionDef.settings)
     "WEB_REMOTE_IMAGES": "true",
     "NAMESPACE_CREATION": "domains:example.com",

@@ -33,6 +33,18 @@ def test_each_route_invokes_its_own_function(dev: Synthesized) -> None:
             assert routes[route.key]["AuthorizationType"] == "NONE"  # the functions check bearer tokens
 
 
+def test_the_publisher_area_is_routed_to_publish_api(dev: Synthesized) -> None:
+    """``/manage`` moved from the website's function to the one that owns the publishing table."""
+    integrations = dev.resources("AWS::ApiGatewayV2::Integration")
+    routes = {r["Properties"]["RouteKey"]: r["Properties"] for r in dev.resources("AWS::ApiGatewayV2::Route").values()}
+    manage = {key: props for key, props in routes.items() if key.split(" ", 1)[1].startswith("/manage")}
+    assert set(manage) == {"ANY /manage", "ANY /manage/{proxy+}"}
+    for props in manage.values():
+        integration = integrations[props["Target"]["Fn::Join"][1][1]["Ref"]]["Properties"]
+        assert integration["IntegrationUri"] == dev.arn(dev.stack.functions.function(fns.PUBLISH_API))
+    assert not [route for route in fns.WEB.routes if route.path.startswith("/manage")]
+
+
 def test_api_leaves_cors_to_the_functions(dev: Synthesized) -> None:
     (api,) = dev.resources("AWS::ApiGatewayV2::Api").values()
     assert "CorsConfiguration" not in api["Properties"]

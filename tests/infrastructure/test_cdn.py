@@ -12,8 +12,8 @@ import pytest
 from marketplace.local import cdn as policy
 from marketplace.platform import resources as r
 from marketplace.platform import trust
-from marketplace.platform.functions import WEB
-from marketplace.web import pages, routes
+from marketplace.platform.functions import PUBLISH_API, WEB
+from marketplace.web import pages, render
 from stacks.cdn import (
     FORWARDED_HOST_FUNCTION,
     MANAGE_PATHS,
@@ -210,8 +210,15 @@ def _max_age(cache_control: str) -> int:
 def test_every_path_of_the_web_function_but_the_home_page_has_its_own_behaviour() -> None:
     """The API routes of the web function and the CloudFront patterns name the same paths; ``/`` is the default's."""
     routed = {route.path.replace("{proxy+}", "*") for route in WEB.routes}
-    assert routed - {"/"} == {*PAGE_PATHS, *MANAGE_PATHS, STATIC_PATH}
+    assert routed - {"/"} == {*PAGE_PATHS, STATIC_PATH}
     assert set(PAGE_PATHS) == {"/items", "/search", "/publishers/*", "/sitemap.xml", "/robots.txt"}
+
+
+def test_the_manage_behaviours_are_the_publisher_areas_routes() -> None:
+    """``/manage*`` is publish_api's (it owns the publishing table), not the web function's."""
+    manage = {route.path.replace("{proxy+}", "*") for route in PUBLISH_API.routes if route.path.startswith("/manage")}
+    assert manage == set(MANAGE_PATHS) == {"/manage", "/manage/*"}
+    assert {route.method for route in PUBLISH_API.routes if route.path.startswith("/manage")} == {"ANY"}
 
 
 @pytest.mark.slow
@@ -236,7 +243,7 @@ def test_the_pages_cache_key_holds_only_the_query_parameters_the_pages_read(dev:
     assert key["EnableAcceptEncodingGzip"] is True
     assert key["EnableAcceptEncodingBrotli"] is True
     assert (cache["MinTTL"], cache["DefaultTTL"], cache["MaxTTL"]) == (0, 60, 86400)
-    assert _max_age(routes.PAGE_CACHE) == cache["DefaultTTL"]
+    assert _max_age(render.PAGE_CACHE) == cache["DefaultTTL"]
 
 
 class _Reading(dict[str, str]):
@@ -259,7 +266,7 @@ def test_the_allow_list_is_what_the_pages_read_and_link_to() -> None:
     search = pages.SearchQuery(
         text="q", category="c", platform="linux-x64", pre_release=True, verified=True, sort=sort, page=2
     )
-    linked = {*parse_qs(urlsplit(search.url()).query), *parse_qs(urlsplit(pages.item_url("p", "n")).query)}
+    linked = {*parse_qs(urlsplit(search.url()).query), *parse_qs(urlsplit(render.item_url("p", "n")).query)}
     assert params.read | {"itemName"} == linked == set(PAGE_QUERY_PARAMETERS)
 
 
@@ -277,16 +284,28 @@ def test_static_files_come_from_the_api_and_are_cached_for_long(dev: Synthesized
     assert key["EnableAcceptEncodingBrotli"] is True
     # min 0: a stale digest's no-cache answer is not cached
     assert (cache["MinTTL"], cache["DefaultTTL"], cache["MaxTTL"]) == (0, 86400, 365 * 86400)
-    assert _max_age(routes.STATIC_CACHE) == cache["MaxTTL"]
+    assert _max_age(render.STATIC_CACHE) == cache["MaxTTL"]
 
 
 @pytest.mark.slow
-def test_manage_is_never_cached(dev: Synthesized) -> None:
+def test_manage_is_never_cached_and_gets_cookies_query_strings_and_every_method(dev: Synthesized) -> None:
+    """Sign-in, sessions and forms: nothing cached (CloudFront's managed CachingDisabled), and the managed
+    AllViewerExceptHostHeader origin request policy forwards every cookie (the session), every query string (the
+    sign-in callback's code and state) and every viewer header but Host (Origin and Referer: the CSRF checks)."""
     behaviors = _behaviors(dev)
+    default = _config(dev)["DefaultCacheBehavior"]
     assert set(MANAGE_PATHS) == {"/manage", "/manage/*"}
     for path in MANAGE_PATHS:
-        _assert_read_only_api_behavior(dev, behaviors[path])
-        assert behaviors[path]["CachePolicyId"] == CACHING_DISABLED
+        behavior = behaviors[path]
+        assert behavior["CachePolicyId"] == CACHING_DISABLED
+        assert behavior["OriginRequestPolicyId"] == ALL_VIEWER_EXCEPT_HOST_HEADER
+        assert "ForwardedValues" not in behavior  # no legacy settings that would forward less
+        assert set(behavior["AllowedMethods"]) == {"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"}
+        assert behavior["CachedMethods"] == ["GET", "HEAD"]
+        assert behavior["TargetOriginId"] == _api_origin_id(dev) != _assets(dev)["TargetOriginId"]
+        assert behavior["FunctionAssociations"] == default["FunctionAssociations"]  # the forwarded-host function
+        assert behavior["ViewerProtocolPolicy"] == "redirect-to-https"
+        assert "ResponseHeadersPolicyId" not in behavior  # the function sets its own headers
 
 
 @pytest.mark.slow
@@ -294,7 +313,7 @@ def test_the_home_page_is_served_by_the_default_behaviour(dev: Synthesized) -> N
     """No pattern matches ``/``; the API's cache policy keeps a page as long as its Cache-Control says."""
     assert not [pattern for pattern in _behaviors(dev) if re.fullmatch(pattern.replace("*", ".*"), "/")]
     api_cache = dev.props(dev.stack.cdn.api_cache)["CachePolicyConfig"]
-    assert api_cache["MinTTL"] <= _max_age(routes.PAGE_CACHE) <= api_cache["MaxTTL"]
+    assert api_cache["MinTTL"] <= _max_age(render.PAGE_CACHE) <= api_cache["MaxTTL"]
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 from marketplace.identity import config as auth
+from marketplace.identity import signin
 from marketplace.platform import config, trust
 from marketplace.platform import functions as fns
 from marketplace.platform import resources as r
@@ -95,9 +96,9 @@ def test_the_operators_settings_reach_exactly_the_functions_that_read_them(prod:
 
 def test_each_setting_is_the_variable_its_module_reads() -> None:
     from marketplace.publishing import namespaces
-    from marketplace.web import pages
+    from marketplace.web import render
 
-    assert fns.WEB.settings == (pages.REMOTE_IMAGES_VAR,)
+    assert fns.WEB.settings == (render.REMOTE_IMAGES_VAR,)
     assert fns.PUBLISH_API.settings == (namespaces.POLICY_VAR,)
 
 
@@ -116,7 +117,8 @@ def test_environment_locates_exactly_the_granted_resources(dev: Synthesized, def
     }
     issuers = set(auth.ENVIRONMENT_VARIABLES) if definition.authenticates else set()  # see test_identity.py
     origin = {trust.ORIGIN_SECRET_VAR} if definition.routes else set()  # see test_origin.py
-    assert located == set(definition.environment_variables()) | issuers | origin
+    providers = {signin.SIGNIN_VAR} if definition is fns.PUBLISH_API else set()  # see test_identity.py
+    assert located == set(definition.environment_variables()) | issuers | origin | providers
     stack = dev.stack
     for grant in definition.grants:
         match grant:

@@ -15,25 +15,32 @@ from aws_cdk.assertions import Annotations, Match, Template
 from constructs import IConstruct
 
 from marketplace.identity import config as auth
+from marketplace.identity import signin
 from marketplace.platform import functions as fns
-from stacks.identity import Identity
+from stacks.identity import SIGNIN_CALLBACK_PATH, Identity
 from stacks.layer import PROJECT_ROOT
 from stacks.marketplace_stack import build_app
 from stacks.nag import check
 from stacks.settings import StageSettings
 
-from .synth import ACCOUNT, EXTRA_ISSUER, REGION, Synthesized
+from .synth import ACCOUNT, EXTRA_ISSUER, GITHUB_SIGNIN, REGION, SITE_URLS, Synthesized, as_list
 
 BY_NAME = pytest.mark.parametrize("definition", fns.FUNCTIONS, ids=lambda f: f.name)
 URL_SUFFIX = "amazonaws.com"
+DISTRIBUTION_DOMAIN = "d111111abcdef8.cloudfront.net"
+SITE_ORIGIN = f"https://{DISTRIBUTION_DOMAIN}"
 
 
 def _evaluate(value: Any, refs: dict[str, str]) -> str:
-    """A CloudFormation string (literal, ``Ref`` or ``Fn::Join``) with each ``Ref`` replaced from ``refs``."""
+    """A CloudFormation string (literal, ``Ref``, ``Fn::GetAtt`` or ``Fn::Join``) with each reference replaced
+    from ``refs`` (a ``Ref`` by its logical id, a ``GetAtt`` by ``LogicalId.Attribute``)."""
     if isinstance(value, str):
         return value
     if "Ref" in value:
-        return URL_SUFFIX if value["Ref"] == "AWS::URLSuffix" else refs[value["Ref"]]
+        pseudo = {"AWS::URLSuffix": URL_SUFFIX, "AWS::Partition": "aws"}
+        return pseudo.get(value["Ref"]) or refs[value["Ref"]]
+    if "Fn::GetAtt" in value:
+        return refs[".".join(value["Fn::GetAtt"])]
     separator, parts = value["Fn::Join"]
     return str(separator).join(_evaluate(part, refs) for part in parts)
 
@@ -44,10 +51,51 @@ def _only(synth: Synthesized, resource_type: str) -> tuple[str, dict[str, Any]]:
 
 
 def _deployed_refs(synth: Synthesized) -> dict[str, str]:
-    """What CloudFormation would give for the pool's and the client's ``Ref``."""
+    """What CloudFormation would give for the pool's, the clients', the login domain's and the distribution's
+    references."""
     pool_id, _ = _only(synth, "AWS::Cognito::UserPool")
-    client_id, _ = _only(synth, "AWS::Cognito::UserPoolClient")
-    return {pool_id: f"{REGION}_PoolId", client_id: "editors-client-id"}
+    domain_id, _ = _only(synth, "AWS::Cognito::UserPoolDomain")
+    identity = synth.stack.identity
+    return {
+        pool_id: f"{REGION}_PoolId",
+        synth.logical_id(identity.client): "editors-client-id",
+        synth.logical_id(identity.website_client): "website-client-id",
+        domain_id: "prefix",
+        f"{synth.logical_id(synth.stack.cdn.distribution)}.DomainName": DISTRIBUTION_DOMAIN,
+    }
+
+
+def _expected_cognito_provider() -> dict[str, Any]:
+    login = f"https://prefix.auth.{REGION}.amazoncognito.com"
+    return {
+        "name": "cognito",
+        "kind": "oidc",
+        "label": "Sign in",
+        "client_id": "website-client-id",
+        "authorization_endpoint": f"{login}/oauth2/authorize",
+        "token_endpoint": f"{login}/oauth2/token",
+        "issuer": _expected_cognito_issuer()["issuer"],
+        "scopes": ["openid", "email", "profile"],
+    }
+
+
+def _secret_arn(name: str) -> str:
+    """The partial ARN of a secret by name: Secrets Manager adds six random characters to the real one."""
+    return f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}"
+
+
+def _expected_github_provider() -> dict[str, Any]:
+    """For ``synth.PROD_CONTEXT``'s GitHub Enterprise Server (``githubApiUrl``) and ``signinGithub``."""
+    return {
+        "name": "github",
+        "kind": "github",
+        "label": "Sign in with GitHub",
+        "client_id": GITHUB_SIGNIN["clientId"],
+        "authorization_endpoint": "https://github.example.com/login/oauth/authorize",
+        "token_endpoint": "https://github.example.com/login/oauth/access_token",
+        "api_url": "https://github.example.com/api/v3",
+        "client_secret_arn": _secret_arn(GITHUB_SIGNIN["secretName"]),
+    }
 
 
 def _expected_cognito_issuer() -> dict[str, Any]:
@@ -64,11 +112,36 @@ def _variables(synth: Synthesized, definition: fns.FunctionDef) -> dict[str, Any
     return variables
 
 
-def _identity(context: dict[str, Any] | None = None, stage: str = "dev") -> tuple[Stack, Identity]:
-    """The construct alone in a small stack: seconds cheaper than the whole marketplace."""
+def _identity(
+    context: dict[str, Any] | None = None, stage: str = "dev", site_origin: str | None = SITE_ORIGIN
+) -> tuple[Stack, Identity]:
+    """The construct alone in a small stack: seconds cheaper than the whole marketplace. ``site_origin`` plays
+    the distribution's, which the stack adds once the CDN exists."""
     app = App(context=context or {}, analytics_reporting=False)
     stack = Stack(app, "IdentityOnly", env=Environment(account=ACCOUNT, region=REGION))
-    return stack, Identity(stack, "Identity", stage=StageSettings(stage))
+    identity = Identity(stack, "Identity", stage=StageSettings(stage))
+    if site_origin is not None:
+        identity.add_site_origin(site_origin)
+    return stack, identity
+
+
+def _providers_of(stack: Stack, identity: Identity) -> list[dict[str, Any]]:
+    resolved = stack.resolve(identity.signin_environment[signin.SIGNIN_VAR])
+    refs = {
+        _logical_id(identity.user_pool): f"{REGION}_PoolId",
+        _logical_id(identity.website_client): "website-client-id",
+        _logical_id(identity.domain): "prefix",
+    }
+    providers: list[dict[str, Any]] = json.loads(_evaluate(resolved, refs))
+    return providers
+
+
+def _website_client(template: Template) -> dict[str, Any]:
+    [client] = [
+        c["Properties"] for c in template.find_resources("AWS::Cognito::UserPoolClient").values()
+        if c["Properties"]["ClientName"].endswith("-website")
+    ]
+    return client
 
 
 def _logical_id(construct: IConstruct) -> str:
@@ -130,8 +203,7 @@ def test_editors_get_a_public_authorization_code_client(dev: Synthesized) -> Non
     server_id, server = _only(dev, "AWS::Cognito::UserPoolResourceServer")
     assert server["Properties"]["Identifier"] == "marketplace"
     assert [s["ScopeName"] for s in server["Properties"]["Scopes"]] == ["sync"]
-    _, client = _only(dev, "AWS::Cognito::UserPoolClient")
-    props = client["Properties"]
+    props = dev.props(dev.stack.identity.client)
     assert props["UserPoolId"] == {"Ref": pool_id}
     assert props["GenerateSecret"] is False
     assert props["AllowedOAuthFlowsUserPoolClient"] is True
@@ -155,6 +227,7 @@ def test_outputs_name_the_issuer_and_the_client(dev: Synthesized) -> None:
     assert _evaluate(outputs["AuthClientId"]["Value"], refs) == "editors-client-id"
     login = _evaluate(outputs["AuthLoginUrl"]["Value"], {_only(dev, "AWS::Cognito::UserPoolDomain")[0]: "prefix"})
     assert login == f"https://prefix.auth.{REGION}.amazoncognito.com"
+    assert _evaluate(outputs["WebsiteClientId"]["Value"], refs) == "website-client-id"
 
 
 @pytest.mark.slow
@@ -190,7 +263,221 @@ def test_issuers_from_the_context_follow_the_user_pool(prod: Synthesized, defini
     assert variables[auth.GITHUB_API_VAR] == "https://github.example.com/api/v3"
 
 
+@pytest.mark.slow
+def test_the_website_gets_a_public_code_client_returning_to_the_distribution(dev: Synthesized) -> None:
+    """The publisher area's client: no secret (PKCE), authorization code only, OIDC scopes only, the managed
+    login only, short-lived tokens (the site keeps its own session), back to ``/manage/signin/callback``."""
+    clients = dev.resources("AWS::Cognito::UserPoolClient")
+    identity = dev.stack.identity
+    assert set(clients) == {dev.logical_id(identity.client), dev.logical_id(identity.website_client)}
+    props = dev.props(dev.stack.identity.website_client)
+    refs = _deployed_refs(dev)
+    assert props["ClientName"] == "marketplace-dev-website"
+    assert props["UserPoolId"] == {"Ref": _only(dev, "AWS::Cognito::UserPool")[0]}
+    assert props["GenerateSecret"] is False
+    assert props["AllowedOAuthFlowsUserPoolClient"] is True
+    assert props["AllowedOAuthFlows"] == ["code"]
+    assert props["AllowedOAuthScopes"] == ["openid", "email", "profile"]
+    assert props["ExplicitAuthFlows"] == ["ALLOW_REFRESH_TOKEN_AUTH"]  # no password or SRP API of its own
+    assert props["SupportedIdentityProviders"] == ["COGNITO"]
+    assert props["PreventUserExistenceErrors"] == "ENABLED"
+    assert props["EnableTokenRevocation"] is True
+    assert (props["IdTokenValidity"], props["AccessTokenValidity"], props["RefreshTokenValidity"]) == (5, 5, 60)
+    assert [_evaluate(url, refs) for url in props["CallbackURLs"]] == [f"{SITE_ORIGIN}{SIGNIN_CALLBACK_PATH}"]
+    assert SIGNIN_CALLBACK_PATH == "/manage/signin/callback" == _manage_callback_path()
+    assert [_evaluate(url, refs) for url in props["LogoutURLs"]] == [f"{SITE_ORIGIN}/"]
+    # the distribution itself, not a copy of its name: the client follows it if it is replaced
+    assert props["CallbackURLs"][0]["Fn::Join"][1][1] == {
+        "Fn::GetAtt": [dev.logical_id(dev.stack.cdn.distribution), "DomainName"]
+    }
+
+
+@pytest.mark.slow
+def test_the_site_urls_are_further_callbacks(prod: Synthesized) -> None:
+    props = prod.props(prod.stack.identity.website_client)
+    refs = _deployed_refs(prod)
+    origins = [SITE_ORIGIN, *SITE_URLS]
+    assert [_evaluate(url, refs) for url in props["CallbackURLs"]] == [o + SIGNIN_CALLBACK_PATH for o in origins]
+    assert [_evaluate(url, refs) for url in props["LogoutURLs"]] == [o + "/" for o in origins]
+
+
+@pytest.mark.slow
+@BY_NAME
+def test_only_publish_api_gets_the_signin_providers(dev: Synthesized, definition: fns.FunctionDef) -> None:
+    variables = _variables(dev, definition)
+    if definition is not fns.PUBLISH_API:
+        assert signin.SIGNIN_VAR not in variables
+        return
+    value = _evaluate(variables[signin.SIGNIN_VAR], _deployed_refs(dev))
+    assert json.loads(value) == [_expected_cognito_provider()]
+    [cognito] = signin.parse_providers(value)  # exactly what the function will read
+    assert (cognito.name, cognito.kind, cognito.client_secret, cognito.client_secret_arn) == (
+        "cognito", "oidc", None, None)
+    assert len(value) < 1024  # Lambda's environment holds 4 KB in all
+    assert not set(auth.ENVIRONMENT_VARIABLES) & set(variables)  # publish_api checks tokens of its own
+
+
+@pytest.mark.slow
+def test_github_signin_adds_its_provider(prod: Synthesized) -> None:
+    variables = _variables(prod, fns.PUBLISH_API)
+    value = _evaluate(variables[signin.SIGNIN_VAR], _deployed_refs(prod))
+    assert json.loads(value) == [_expected_cognito_provider(), _expected_github_provider()]
+    _, github = signin.parse_providers(value)  # exactly what the function will read
+    assert github.client_secret is None and github.client_secret_arn == _secret_arn(GITHUB_SIGNIN["secretName"])
+    assert "client_secret" not in value.replace("client_secret_arn", "")  # the secret's name, never its value
+    assert len(value) < 2048
+
+
+def _manage_callback_path() -> str:
+    from marketplace.web import manage  # the page that receives the code
+
+    return manage.CALLBACK_PATH
+
+
+def _secret_statements(synth: Synthesized) -> dict[str, list[dict[str, Any]]]:
+    """Every statement naming a Secrets Manager action, by the logical id of the policy or role holding it."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    holders = {**synth.resources("AWS::IAM::Policy"), **synth.resources("AWS::IAM::Role")}
+    for logical_id, holder in holders.items():
+        documents = [holder["Properties"].get("PolicyDocument")]
+        documents += [inline["PolicyDocument"] for inline in holder["Properties"].get("Policies", [])]
+        for document in filter(None, documents):
+            for statement in document["Statement"]:
+                if any(str(a).startswith("secretsmanager:") for a in as_list(statement["Action"])):
+                    found.setdefault(logical_id, []).append(statement)
+    return found
+
+
+@pytest.mark.slow
+def test_publish_api_may_read_the_github_client_secret_and_nothing_else_may(prod: Synthesized) -> None:
+    role = prod.stack.functions.function(fns.PUBLISH_API).role
+    assert role is not None
+    statements = [s for s in prod.statements_of_role(role) if "secretsmanager:GetSecretValue" in as_list(s["Action"])]
+    assert statements == [
+        {
+            "Action": "secretsmanager:GetSecretValue",
+            "Effect": "Allow",
+            "Resource": _secret_arn(GITHUB_SIGNIN["secretName"]) + "-??????",
+        }
+    ]
+    found = _secret_statements(prod)
+    assert [s for ss in found.values() for s in ss] == statements  # no other role or policy names a secret
+
+
+@pytest.mark.slow
+def test_without_github_signin_no_function_may_read_a_secret(dev: Synthesized) -> None:
+    assert _secret_statements(dev) == {}
+
+
 # --- the construct alone, for each setting ---------------------------------------------------------------------
+
+
+def test_the_website_client_needs_a_site_to_return_to() -> None:
+    stack, identity = _identity(site_origin=None)
+    with pytest.raises(ValueError, match="no site to return to"):
+        _ = identity.site_origins
+    with pytest.raises(Exception, match="no site to return to"):
+        Template.from_stack(stack)
+
+
+def test_site_urls_alone_are_enough_for_the_website_client() -> None:
+    stack, _ = _identity({"siteUrls": '["https://market.example.com"]'}, site_origin=None)
+    client = _website_client(Template.from_stack(stack))
+    assert client["CallbackURLs"] == ["https://market.example.com/manage/signin/callback"]
+    assert client["LogoutURLs"] == ["https://market.example.com/"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, ()),
+        ("", ()),
+        ([], ()),
+        ("https://Market.Example.com/", ("https://market.example.com",)),
+        ("https://a.example, https://b.example:8443", ("https://a.example", "https://b.example:8443")),
+        (["https://a.example", "https://a.example/"], ("https://a.example",)),
+    ],
+)
+def test_site_urls_from_the_context(value: Any, expected: tuple[str, ...]) -> None:
+    _, identity = _identity({} if value is None else {"siteUrls": value})
+    assert identity.site_urls == expected
+    assert identity.site_origins == [SITE_ORIGIN, *expected]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["http://market.example.com", "https://market.example.com/shop", "https://*.example.com", "market.example.com",
+     "https://market.example.com?x=1", "https://market.example.com#top", "https://"],
+)
+def test_site_urls_must_be_https_origins(value: str) -> None:
+    with pytest.raises(ValueError, match=r"'siteUrls': .* is not an https:// origin"):
+        _identity({"siteUrls": value})
+
+
+def test_site_urls_must_be_a_list() -> None:
+    with pytest.raises(ValueError, match="'siteUrls' must be a list of URLs"):
+        _identity({"siteUrls": 42})
+    with pytest.raises(ValueError, match="'siteUrls' is not a valid JSON list"):
+        _identity({"siteUrls": "[https://a.example"})
+
+
+@pytest.mark.parametrize(
+    ("api_url", "web_url"),
+    [
+        (None, "https://github.com"),
+        ("https://ghe.example.com/api/v3", "https://ghe.example.com"),
+        ("https://api.acme.ghe.com", "https://acme.ghe.com"),
+    ],
+)
+def test_github_signin_from_the_context(api_url: str | None, web_url: str) -> None:
+    context: dict[str, Any] = {"signinGithub": json.dumps({"clientId": "Iv1.abc", "secretName": "gh/oauth"})}
+    if api_url is not None:
+        context["githubApiUrl"] = api_url
+    stack, identity = _identity(context)
+    cognito, github = _providers_of(stack, identity)
+    assert cognito["name"] == "cognito"
+    if api_url is None:  # github.com: the endpoints the sign-in module knows too
+        assert f"{web_url}/login/oauth/authorize" == signin.GITHUB_AUTHORIZATION_ENDPOINT
+        assert f"{web_url}/login/oauth/access_token" == signin.GITHUB_TOKEN_ENDPOINT
+    assert github == {
+        "name": "github",
+        "kind": "github",
+        "label": "Sign in with GitHub",
+        "client_id": "Iv1.abc",
+        "authorization_endpoint": f"{web_url}/login/oauth/authorize",
+        "token_endpoint": f"{web_url}/login/oauth/access_token",
+        "api_url": api_url or "https://api.github.com",
+        "client_secret_arn": _secret_arn("gh/oauth"),
+    }
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_no_github_signin_without_the_context(value: Any) -> None:
+    stack, identity = _identity({} if value is None else {"signinGithub": value})
+    assert [p["name"] for p in _providers_of(stack, identity)] == ["cognito"]
+    assert identity.github_secret_arn is None
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"signinGithub": "{oops"}, "'signinGithub' is not valid JSON"),
+        ({"signinGithub": ["x"]}, "must be an object with 'clientId' and 'secretName'"),
+        ({"signinGithub": {"clientId": "x", "secretName": "y", "secret": "z"}}, r"unknown keys \['secret'\]"),
+        ({"signinGithub": {"secretName": "y"}}, "needs 'clientId'"),
+        ({"signinGithub": {"clientId": "x y", "secretName": "y"}}, "needs 'clientId'"),
+        ({"signinGithub": {"clientId": "x"}}, "needs 'secretName'"),
+        ({"signinGithub": {"clientId": "x", "secretName": "arn:aws:secretsmanager:eu-west-1:1:secret:y"}},
+         r"the name \(not the ARN\)"),
+        ({"signinGithub": {"clientId": "x", "secretName": "y"}, "githubApiUrl": ""}, "'githubApiUrl' is empty"),
+        ({"signinGithub": {"clientId": "x", "secretName": "y"}, "githubApiUrl": "https://git.example.com/gh"},
+         "no GitHub sign-in pages known"),
+    ],
+)
+def test_bad_github_signin_is_refused(context: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _identity(context)
+
 
 
 def test_context_issuers_given_as_a_string_as_with_dash_c() -> None:

@@ -25,6 +25,7 @@ from tests.infrastructure.synth import Synthesized
 
 pytestmark = pytest.mark.slow
 STAGE = "dev"
+LOCAL_SITE = "http://127.0.0.1:8080"  # the local runtime's base URL (provision's site_url)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def local() -> Iterator[tuple[Deployment, boto3.session.Session]]:
         with mock_aws():
             aws.reset_clients()
             session = boto3.session.Session()
-            yield provision(STAGE, session), session
+            yield provision(STAGE, session, site_url=LOCAL_SITE), session
         aws.reset_clients()
 
 
@@ -184,6 +185,23 @@ def test_bucket_notifications_and_lifecycle_agree(template, local):
         if rule.get("Prefix") == r.PACKAGES_BUCKET.upload_prefix
     ]
     assert cfn_rule["ExpirationInDays"] == upload_rule["Expiration"]["Days"] == r.PACKAGES_BUCKET.upload_expiry_days
+
+
+def test_the_upload_cors_rule_agrees_but_for_the_sites_origins(dev: Synthesized, local):
+    """One definition (``resources.upload_cors_rules``): the stack's rule names the deployed site's origins, the
+    local one the runtime's own."""
+    from marketplace.local.provision import site_origins
+    from stacks.storage import CLOUDFRONT_ORIGINS
+
+    deployment, session = local
+    local_rules = session.client("s3").get_bucket_cors(Bucket=deployment.bucket_names[r.PACKAGES_BUCKET.id])
+    [cfn] = dev.props(dev.stack.buckets.bucket(r.PACKAGES_BUCKET))["CorsConfiguration"]["CorsRules"]
+    [rule] = local_rules["CORSRules"]
+    assert rule == r.upload_cors_rules(site_origins(LOCAL_SITE))[0]
+    assert rule["AllowedOrigins"] == [LOCAL_SITE, "http://localhost:8080"]
+    assert cfn["AllowedOrigins"] == [CLOUDFRONT_ORIGINS]
+    assert (cfn["Id"], cfn["AllowedMethods"], cfn["AllowedHeaders"], cfn["ExposedHeaders"], cfn["MaxAge"]) == (
+        rule["ID"], rule["AllowedMethods"], rule["AllowedHeaders"], rule["ExposeHeaders"], rule["MaxAgeSeconds"])
 
 
 def test_event_source_mappings_match_what_the_local_pollers_use(template):

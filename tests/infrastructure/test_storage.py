@@ -6,10 +6,10 @@ import pytest
 
 from marketplace.platform import resources as r
 from stacks.cdn_logs import LOG_PREFIX
-from stacks.storage import LOG_NONCURRENT_EXPIRY_DAYS, log_expiry_days
+from stacks.storage import CLOUDFRONT_ORIGINS, LOG_NONCURRENT_EXPIRY_DAYS, log_expiry_days
 
 from .buckets import assert_private, assert_tls_only
-from .synth import ACCOUNT, REGION, Synthesized, as_list, join
+from .synth import ACCOUNT, REGION, SITE_URLS, Synthesized, as_list, join
 
 pytestmark = pytest.mark.slow
 BUCKET = r.PACKAGES_BUCKET
@@ -45,6 +45,34 @@ def test_bucket_is_private_versioned_and_encrypted_with_the_assets_key(dev: Synt
     ]
     assert target == dev.arn(dev.stack.keys.key(r.ASSETS_KEY))
     assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+
+
+@pytest.mark.parametrize(
+    ("stage", "origins"), [("dev", [CLOUDFRONT_ORIGINS]), ("prod", [CLOUDFRONT_ORIGINS, *SITE_URLS])]
+)
+def test_the_websites_pages_may_post_uploads_to_the_bucket(
+    stage: str, origins: list[str], request: pytest.FixtureRequest
+) -> None:
+    """The one rule ``resources.upload_cors_rules`` defines (the local runtime puts the same one), for the site's
+    origins: CloudFront's (its domain itself would close a cycle, the distribution reads this bucket) and the
+    ``siteUrls``; nothing else of the stack's buckets answers a browser."""
+    synth: Synthesized = request.getfixturevalue(stage)
+    [rule] = r.upload_cors_rules(origins)
+    assert synth.props(synth.stack.buckets.bucket(BUCKET))["CorsConfiguration"] == {
+        "CorsRules": [
+            {
+                "Id": rule["ID"],
+                "AllowedMethods": ["POST"],
+                "AllowedOrigins": origins,
+                "AllowedHeaders": ["*"],
+                "ExposedHeaders": ["ETag"],
+                "MaxAge": 3000,
+            }
+        ]
+    }
+    assert rule["AllowedMethods"] == ["POST"] and rule["ExposeHeaders"] == ["ETag"] and rule["MaxAgeSeconds"] == 3000
+    with_cors = [b for b in synth.resources("AWS::S3::Bucket").values() if "CorsConfiguration" in b["Properties"]]
+    assert len(with_cors) == len(r.BUCKETS)
 
 
 def test_bucket_refuses_plain_http_and_old_tls(dev: Synthesized) -> None:

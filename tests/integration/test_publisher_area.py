@@ -9,7 +9,7 @@ import json
 import re
 from datetime import timedelta
 from html import unescape
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import pytest
@@ -68,6 +68,20 @@ def signed_in(user: str, *, lifetime: timedelta = sessions.SESSION_LIFETIME) -> 
     return Browser(secret, f"csrf-{user}")
 
 
+T = TypeVar("T")
+
+
+def must(value: T | None) -> T:
+    assert value is not None
+    return value
+
+
+def matched(pattern: str, text: str) -> str:
+    found = re.search(pattern, text, re.S)
+    assert found is not None, f"{pattern!r} not in the page"
+    return found.group(1)
+
+
 def status(result: dict[str, Any]) -> int:
     return int(result["statusCode"])
 
@@ -113,12 +127,12 @@ def test_an_expired_session_is_signed_out(deployment):
 def test_a_user_creates_a_namespace_and_a_token_shown_once(alice):
     created = alice.post("/manage/namespaces", {"name": "acme"})
     assert status(created) == 303 and header(created, "location") == "/manage/namespaces/acme"
-    assert store.get_member("acme", "alice@example.com").role == "owner"
+    assert must(store.get_member("acme", "alice@example.com")).role == "owner"
     page = alice.get("/manage/namespaces/acme")
     assert status(page) == 200 and "Add a member" in page["body"]
     made = alice.post("/manage/tokens", {"namespaces": ["acme"], "description": "CI", "days": "30"})
     assert status(made) == 201 and header(made, "cache-control") == "private, no-store"
-    value = re.search(r'id="token-value" class="token-value">([^<]+)<', made["body"]).group(1)
+    value = matched(r'id="token-value" class="token-value">([^<]+)<', made["body"])
     principal = service.authenticate(value)
     assert principal.user == "alice@example.com" and principal.namespaces == {"acme"}
     listed = alice.get("/manage")["body"]
@@ -194,9 +208,8 @@ def test_members_are_added_and_removed_by_owners_never_the_last_owner(alice):
 def test_another_users_namespace_tokens_statistics_and_audit_are_closed(alice):
     alice.post("/manage/namespaces", {"name": "acme"})
     made = alice.post("/manage/tokens", {"namespaces": ["acme"]})
-    token_id = re.search(r"(mkp_[A-Za-z0-9]+)", made["body"]).group(1)
     token_id = service.authenticate(
-        re.search(r'class="token-value">([^<]+)<', made["body"]).group(1)).token_id
+        matched(r'class="token-value">([^<]+)<', made["body"])).token_id
     mallory = signed_in("mallory@example.com")
     assert status(mallory.get("/manage/namespaces/acme")) == 403
     assert status(mallory.get("/manage/namespaces/acme/audit")) == 403
@@ -206,15 +219,15 @@ def test_another_users_namespace_tokens_statistics_and_audit_are_closed(alice):
                                                                    "role": "owner"})) == 403
     assert status(mallory.post(f"/manage/tokens/{token_id}/revoke")) == 404
     assert status(mallory.post("/manage/tokens", {"namespaces": ["acme"]})) == 403
-    assert store.get_token(token_id).revoked_at is None
+    assert must(store.get_token(token_id)).revoked_at is None
     assert token_id not in mallory.get("/manage")["body"]
-    assert store.get_namespace("acme").display_name is None
+    assert must(store.get_namespace("acme")).display_name is None
 
 
 def test_revoking_a_token_from_the_page(alice):
     alice.post("/manage/namespaces", {"name": "acme"})
     made = alice.post("/manage/tokens", {"namespaces": ["acme"]})
-    value = re.search(r'class="token-value">([^<]+)<', made["body"]).group(1)
+    value = matched(r'class="token-value">([^<]+)<', made["body"])
     token_id = service.authenticate(value).token_id
     assert status(alice.post(f"/manage/tokens/{token_id}/revoke")) == 303
     with pytest.raises(Exception, match="revoked"):
@@ -236,9 +249,9 @@ def test_owners_edit_details(alice):
     saved = alice.post("/manage/namespaces/acme/details", {"displayName": "ACME Tools", "description": "Tools",
                                                           "website": "https://acme.example"})
     assert status(saved) == 303
-    assert store.get_namespace("acme").display_name == "ACME Tools"
+    assert must(store.get_namespace("acme")).display_name == "ACME Tools"
     bad = alice.post("/manage/namespaces/acme/details", {"displayName": "ACME", "website": "javascript:alert(1)"})
-    assert status(bad) == 400 and store.get_namespace("acme").display_name == "ACME Tools"
+    assert status(bad) == 400 and must(store.get_namespace("acme")).display_name == "ACME Tools"
 
 
 def test_uploads_from_the_browser_use_the_presigned_flow(alice):
@@ -254,7 +267,7 @@ def test_uploads_from_the_browser_use_the_presigned_flow(alice):
     assert status(created) == 201, created["body"]
     answer = json.loads(created["body"])
     assert answer["upload"]["url"] and answer["upload"]["fields"]["key"].endswith(answer["id"])
-    record = store.find_upload(answer["id"])
+    record = must(store.find_upload(answer["id"]))
     assert record.user == "alice@example.com" and record.token_id.startswith(service.SESSION_PREFIX)
     assert record.client == "website"
     seen = alice.get(f"/manage/uploads/{answer['id']}")
@@ -268,7 +281,7 @@ def test_an_upload_is_refused_once_its_session_has_ended(alice):
     alice.post("/manage/namespaces", {"name": "acme"})
     created = alice.request("POST", "/manage/uploads", headers={"x-csrf-token": alice.csrf},
                             body={"fileName": "acme.tool-1.0.0.vsix", "size": 10, "sha256": "b" * 64})
-    record = store.find_upload(json.loads(created["body"])["id"])
+    record = must(store.find_upload(json.loads(created["body"])["id"]))
     assert service.principal_of(record.token_id).user == "alice@example.com"
     assert status(alice.post("/manage/signout")) == 303
     with pytest.raises(Exception, match="session that started this upload has ended"):
@@ -305,8 +318,7 @@ def test_owners_see_statistics_charts_data_and_csv(deployment):
     owner = signed_in(store.members("statpub")[0].user)
     page = owner.get("/manage/extensions/statpub/counted")
     assert status(page) == 200, page["body"][:500]
-    embedded = re.search(r'<script type="application/json" id="stats-data">(.*?)</script>', page["body"], re.S)
-    data = json.loads(embedded.group(1))
+    data = json.loads(matched(r'<script type="application/json" id="stats-data">(.*?)</script>', page["body"]))
     assert len(data["days"]) == 30 and data["days"] == sorted(data["days"])
     assert data["series"]["installs"][-1] == 3 and data["series"]["uninstalls"][-1] == 1
     assert 'id="chart-daily"' in page["body"] and "uplot" in page["body"]

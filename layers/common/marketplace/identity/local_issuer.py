@@ -105,7 +105,7 @@ def issuer_entry(base_url: str, *, jwks_uri: str | None = None, jwks: dict[str, 
     return entry
 
 
-class AuthorizationRefused(ValueError):
+class AuthorizationRefused(Exception):
     """An authorization request that is not answered with a redirect (the redirect address itself may be what
     is wrong): the sign-in page shows the message with a 400."""
 

@@ -11,7 +11,11 @@ from typing import Any
 import boto3
 
 from marketplace.local import atomic_dynamodb
+from marketplace.local.tls import LOOPBACK_NAMES, WILDCARD_HOSTS
 from marketplace.platform import resources as r
+
+# The names a browser on this machine reaches a loopback- or wildcard-bound runtime by.
+LOOPBACK_ALIASES = ("127.0.0.1", "localhost")
 
 
 @dataclass
@@ -83,7 +87,25 @@ def _private_bucket(s3: Any, name: str, key_id: str) -> None:
     )
 
 
-def provision(stage: str = "local", session: boto3.session.Session | None = None) -> Deployment:
+def site_origins(site_url: str) -> list[str]:
+    """The origins a browser may show the local site at: ``site_url``'s own and, for a loopback or wildcard
+    host, ``127.0.0.1`` and ``localhost`` with the same scheme and port."""
+    origin = site_url.rstrip("/")
+    scheme, _, authority = origin.partition("://")
+    host, _, port = authority.rpartition(":")
+    if not port.isdigit():
+        host, port = authority, ""
+    if host.strip("[]") not in {*WILDCARD_HOSTS, *LOOPBACK_NAMES}:
+        return [origin]
+    suffix = f":{port}" if port else ""
+    return list(dict.fromkeys([origin, *(f"{scheme}://{alias}{suffix}" for alias in LOOPBACK_ALIASES)]))
+
+
+def provision(
+    stage: str = "local", session: boto3.session.Session | None = None, *, site_url: str | None = None
+) -> Deployment:
+    """``site_url``: where the local website is served (the runtime's base URL); its pages may then POST
+    uploads straight to the packages bucket (``resources.upload_cors_rules``), as the deployed site's may."""
     atomic_dynamodb.install()  # the emulator's conditional writes must be atomic, as DynamoDB's are
     session = session or boto3.session.Session()
     deployment = Deployment(stage)
@@ -163,6 +185,10 @@ def provision(stage: str = "local", session: boto3.session.Session | None = None
                 for n in bucket.notifications
             ]},
         )
+        if site_url is not None:
+            s3.put_bucket_cors(
+                Bucket=name, CORSConfiguration={"CORSRules": r.upload_cors_rules(site_origins(site_url))}
+            )
         deployment.bucket_names[bucket.id] = name
         deployment.env[bucket.env_var] = name
 

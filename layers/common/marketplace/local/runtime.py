@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from marketplace.identity import config as identity_config
-from marketplace.identity import local_issuer
+from marketplace.identity import local_issuer, signin
 from marketplace.identity.local_issuer import LocalIssuer
 from marketplace.local import durable
 from marketplace.local.apigw import RouteTable
@@ -38,7 +38,7 @@ from marketplace.platform import aws
 from marketplace.platform import resources as r
 from marketplace.platform.config import STAGE_VAR
 from marketplace.platform.endpoints import product_json
-from marketplace.platform.functions import FUNCTIONS, FunctionDef, SqsSource, StreamSource
+from marketplace.platform.functions import FUNCTIONS, PUBLISH_API, FunctionDef, SqsSource, StreamSource
 from marketplace.platform.trust import ORIGIN_SECRET_VAR
 
 log = logging.getLogger("marketplace.local")
@@ -63,12 +63,14 @@ ON_DEMAND = frozenset({"web"})
 # How many execution environments each function routed by API Gateway may have at once (``--concurrency``);
 # functions fed by an event source get one, as their poller delivers one batch at a time.
 DEFAULT_HTTP_CONCURRENCY = 2
+# The functions that sign people in to the website: they get SIGNIN_PROVIDERS, as the stack gives it to them.
+SIGNIN_FUNCTIONS = frozenset({PUBLISH_API.name})
 # Variables a worker never inherits from this process: where resources are, and whom to trust for sign-in.
 # Each function gets its own values of these (``FunctionDef.lambda_environment``), as CDK sets them.
 _FUNCTION_SCOPED = frozenset(
     [t.env_var for t in r.TABLES] + [q.env_var for q in r.QUEUES] + [s.env_var for s in r.STREAMS]
     + [b.env_var for b in r.BUCKETS] + [k.env_var for k in r.KEYS if k.env_var]
-    + [*identity_config.ENVIRONMENT_VARIABLES, identity_config.CA_FILE_VAR]
+    + [*identity_config.ENVIRONMENT_VARIABLES, identity_config.CA_FILE_VAR, signin.SIGNIN_VAR]
 )
 
 
@@ -146,6 +148,7 @@ class LocalMarketplace:
         warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
         self._set_environment(LOCAL_ENVIRONMENT)
         operator_issuers = _operator_issuers()  # a malformed AUTH_ISSUERS stops the start, with its fault named
+        _operator_signin()  # as does a malformed SIGNIN_PROVIDERS
         if self.data_dir is not None:  # locked, format checked, integrity checked: refused before anything listens
             self.data = open_directory(self.data_dir)
             self.issuer_key = self.issuer_key or self.data.issuer_key
@@ -167,7 +170,7 @@ class LocalMarketplace:
             durable.activate(self.data.store)  # what provision creates the first time is kept too
             with durable.restoring():
                 durable_services.restore_keys(self.data.store)  # before provision, which reuses them
-        self.deployment = provision(self.stage)
+        self.deployment = provision(self.stage, site_url=self.base_url)
         if self.data is not None:
             with durable.restoring():
                 durable_services.restore_data(self.data.store)
@@ -203,11 +206,13 @@ class LocalMarketplace:
         sets on the deployed function, then what Lambda itself sets."""
         assert self.deployment is not None
         inherited = {k: v for k, v in os.environ.items() if k not in _FUNCTION_SCOPED}
-        auth = dict(self._auth)
+        auth = {k: v for k, v in self._auth.items() if k != signin.SIGNIN_VAR}
         # the operator's own setting, passed on; unset, GitHub tokens are refused (nothing leaves the machine)
         auth[identity_config.GITHUB_API_VAR] = os.environ.get(identity_config.GITHUB_API_VAR, "")
         routed = {ORIGIN_SECRET_VAR: self.origin_secret}
         environment = {**inherited, **fn.lambda_environment(self.stage, self.deployment.env, auth, routed)}
+        if fn.name in SIGNIN_FUNCTIONS:
+            environment.update(self._signin_environment())
         environment.update({
             "AWS_LAMBDA_FUNCTION_NAME": fn.name,
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
@@ -217,22 +222,48 @@ class LocalMarketplace:
         })
         return environment
 
+    def _signin_environment(self) -> dict[str, str]:
+        """What the functions that sign the website in get (the stack gives publish_api ``SIGNIN_PROVIDERS``
+        alone): the providers, and the local CA when the runtime's own issuer speaks HTTPS."""
+        environment = {signin.SIGNIN_VAR: self._auth.get(signin.SIGNIN_VAR, "")}
+        if identity_config.CA_FILE_VAR in self._auth:
+            environment[identity_config.CA_FILE_VAR] = self._auth[identity_config.CA_FILE_VAR]
+        return environment
+
     def _auth_environment(self, operator_issuers: list[dict[str, Any]]) -> dict[str, str]:
         """The handlers accept the operator's issuers (and GitHub when ``AUTH_GITHUB_API_URL`` is set: the
         handlers run in this process, so it reaches them as it is) plus the runtime's own issuer, whose keys
-        they fetch from the front door like any issuer's."""
+        they fetch from the front door like any issuer's. The website signs in with the operator's
+        ``SIGNIN_PROVIDERS`` when set, else with the runtime's own issuer."""
         assert self.local_issuer is not None
         jwks_uri, jwks = None, None
+        # the issuer's own address, or loopback when its host is no address to connect to
+        reachable = (f"{self.scheme}://127.0.0.1:{self.port}" if self.host.strip("[]") in WILDCARD_HOSTS
+                     else self.base_url)
         if self.tls is not None and self.ca_file is None:
             jwks = self.local_issuer.jwks()  # HTTPS from a CA the handlers cannot be told to trust: inline keys
-        elif self.host.strip("[]") in WILDCARD_HOSTS:  # the issuer's own host is no address to connect to
-            loopback = local_issuer.issuer_url(f"{self.scheme}://127.0.0.1:{self.port}")
-            jwks_uri = loopback + local_issuer.JWKS_PATH
+        elif reachable != self.base_url:
+            jwks_uri = local_issuer.issuer_url(reachable) + local_issuer.JWKS_PATH
         entry = local_issuer.issuer_entry(self.base_url, jwks_uri=jwks_uri, jwks=jwks)
         issuers = [i for i in operator_issuers if str(i.get("issuer", "")).rstrip("/") != entry["issuer"]]
         environment = {identity_config.ISSUERS_VAR: json.dumps([*issuers, entry])}
         if self.tls is not None and self.ca_file is not None:
             environment[identity_config.CA_FILE_VAR] = self.ca_file
+        operator_providers = _operator_signin()
+        if operator_providers is not None:
+            environment[signin.SIGNIN_VAR] = operator_providers
+        else:
+            # the browser opens the sign-in page (on loopback when the runtime listens on any address); the
+            # handlers exchange the code where they fetch the keys (with TLS but no CA to trust, they cannot)
+            provider: dict[str, Any] = {
+                "name": local_issuer.NAME, "kind": "oidc", "label": "Sign in (local users)",
+                "client_id": local_issuer.CLIENT_ID,
+                "authorization_endpoint": local_issuer.issuer_url(reachable) + local_issuer.AUTHORIZE_PATH,
+                "token_endpoint": local_issuer.issuer_url(reachable) + local_issuer.TOKEN_PATH,
+                "issuer": entry["issuer"],
+                **{name: entry[name] for name in ("jwks_uri", "jwks") if name in entry},
+            }
+            environment[signin.SIGNIN_VAR] = json.dumps([provider])
         return environment
 
     def _poller(self, fn: FunctionDef) -> Poller:
@@ -351,6 +382,13 @@ class LocalMarketplace:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _operator_signin() -> str | None:
+    """The operator's own ``SIGNIN_PROVIDERS``, validated, as written; None when unset or empty."""
+    raw = os.environ.get(signin.SIGNIN_VAR, "")
+    signin.parse_providers(raw)  # raises ConfigurationError naming the fault
+    return raw if raw.strip() else None
 
 
 def _operator_issuers() -> list[dict[str, Any]]:

@@ -27,8 +27,9 @@ from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Protocol
-from urllib.parse import quote, unquote_plus
+from urllib.parse import parse_qsl, quote, unquote_plus
 
+from marketplace.identity import local_issuer
 from marketplace.identity.local_issuer import ISSUER_PATH, LocalIssuer
 from marketplace.local.apigw import MAX_BODY_BYTES, HttpResponse, RouteTable, build_event, gateway_error, to_response
 from marketplace.local.cdn import Cdn
@@ -412,7 +413,7 @@ class FrontDoor(BaseHTTPRequestHandler):
             return HttpResponse(200 if healthy else 503, [("content-type", "application/json")],
                                 json.dumps(report).encode())
         if path.startswith(ISSUER_PATH + "/") and runtime.local_issuer is not None:
-            return _local_issuer(runtime, method, path[len(ISSUER_PATH):])
+            return _local_issuer(runtime, method, path[len(ISSUER_PATH):], query, body, self.headers)
         if not runtime.ready:
             return gateway_error(503, "Service Unavailable")
         headers = {k.lower(): v for k, v in self.headers.items()}
@@ -493,18 +494,113 @@ def make_handler(runtime: Runtime) -> type[BaseHTTPRequestHandler]:
     return type("Handler", (FrontDoor,), {"runtime": runtime})
 
 
-def _local_issuer(runtime: Runtime, method: str, path: str) -> HttpResponse:
-    """The runtime's own OIDC issuer: its discovery document and key set (served here, not by a function)."""
-    assert runtime.local_issuer is not None
-    document = runtime.local_issuer.well_known(path, runtime.base_url)
+def _local_issuer(runtime: Runtime, method: str, path: str, query: str, body: bytes,
+                  headers: Message) -> HttpResponse:
+    """The runtime's own OIDC issuer (served here, not by a function): its discovery document and key set, its
+    sign-in page (``/authorize``) and its token endpoint (``/token``)."""
+    issuer = runtime.local_issuer
+    assert issuer is not None
+    if path == local_issuer.AUTHORIZE_PATH:
+        return _authorize(issuer, runtime.base_url, method, query, body, headers)
+    if path == local_issuer.TOKEN_PATH:
+        return _token(issuer, runtime.base_url, method, body, headers)
+    document = issuer.well_known(path, runtime.base_url)
     if document is None:
         return gateway_error(404, "Not Found")
     if method not in ("GET", "HEAD"):
-        response = gateway_error(405, "Method Not Allowed")
-        response.headers.append(("allow", "GET, HEAD"))
-        return response
+        return _not_allowed("GET, HEAD")
     return HttpResponse(200, [("content-type", "application/json"), ("cache-control", "public, max-age=300"),
                               ("access-control-allow-origin", "*")], json.dumps(document).encode())
+
+
+def _authorize(issuer: LocalIssuer, base_url: str, method: str, query: str, body: bytes,
+               headers: Message) -> HttpResponse:
+    """The sign-in page (GET) and its form's submission (POST): a 303 back to the client with a code, the form
+    again for an unusable user name, or a 400 page, never a redirect, for a request that cannot be served."""
+    if method not in ("GET", "HEAD", "POST"):
+        return _not_allowed("GET, HEAD, POST")
+    if method == "POST":
+        if not _is_form(headers):
+            return _sign_in_refusal("the form must be sent as application/x-www-form-urlencoded", 415)
+        if not _same_origin_post(headers, base_url):
+            return _sign_in_refusal("the form was sent from another site")
+        parameters = _form(body)
+    else:
+        parameters = _form(query.encode("latin-1", "replace"))
+    if parameters is None:
+        return _sign_in_refusal("the request's parameters are malformed or repeated")
+    try:
+        authorization = issuer.check_authorization(parameters, base_url)
+    except local_issuer.AuthorizationRefused as refusal:
+        return _sign_in_refusal(str(refusal))
+    policy = local_issuer.page_policy(authorization, base_url)
+    if method != "POST":
+        return _page(200, local_issuer.sign_in_page(authorization), policy)
+    try:
+        location = issuer.authorize(authorization, parameters.get("user", ""))
+    except ValueError as problem:
+        page = local_issuer.sign_in_page(authorization, user=parameters.get("user", "")[:300], problem=str(problem))
+        return _page(400, page, policy)
+    return HttpResponse(303, [("location", location), ("cache-control", "no-store")], b"")
+
+
+def _token(issuer: LocalIssuer, base_url: str, method: str, body: bytes, headers: Message) -> HttpResponse:
+    """The token endpoint: the code exchanged for tokens, or an RFC 6749 error (400)."""
+    if method != "POST":
+        return _not_allowed("POST")
+    form = _form(body) if _is_form(headers) else None
+    try:
+        if form is None:
+            raise local_issuer.TokenRefused("invalid_request", "the request must be one form, each parameter once")
+        answer: dict[str, Any] = issuer.exchange(form, base_url)
+        status = 200
+    except local_issuer.TokenRefused as refusal:
+        answer, status = refusal.body(), 400
+    return HttpResponse(status, [("content-type", "application/json"), ("cache-control", "no-store"),
+                                 ("pragma", "no-cache")], json.dumps(answer).encode())
+
+
+def _form(data: bytes) -> dict[str, str] | None:
+    """An ``application/x-www-form-urlencoded`` text as a dict, or None when it is not UTF-8, is malformed or
+    repeats a parameter (RFC 6749 section 3.1)."""
+    try:
+        pairs = parse_qsl(data.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(data),
+                          max_num_fields=64)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    form = dict(pairs)
+    return form if len(form) == len(pairs) else None
+
+
+def _is_form(headers: Message) -> bool:
+    return headers.get_content_type() == "application/x-www-form-urlencoded"
+
+
+def _same_origin_post(headers: Message, base_url: str) -> bool:
+    """A browser names the page a form was sent from (``Origin``): it must be the runtime's own (or loopback),
+    so another site cannot sign a visitor in as a user of its choosing. Clients that send none are let in."""
+    sender = headers.get("origin")
+    if sender is None:
+        return True
+    return local_issuer.own_origin(sender.strip(), base_url) and sender.strip().count("/") == 2
+
+
+def _page(status: int, page: str, policy: str = local_issuer.PAGE_POLICY) -> HttpResponse:
+    return HttpResponse(status, [
+        ("content-type", "text/html; charset=utf-8"), ("content-security-policy", policy),
+        ("cache-control", "no-store"), ("x-content-type-options", "nosniff"), ("x-frame-options", "DENY"),
+        ("referrer-policy", "same-origin"),
+    ], page.encode())
+
+
+def _sign_in_refusal(message: str, status: int = 400) -> HttpResponse:
+    return _page(status, local_issuer.refusal_page(message))
+
+
+def _not_allowed(allow: str) -> HttpResponse:
+    response = gateway_error(405, "Method Not Allowed")
+    response.headers.append(("allow", allow))
+    return response
 
 
 def _plain_http_answer() -> bytes:

@@ -187,7 +187,7 @@ GALLERY = FunctionDef(
 )
 PUBLISH_API = FunctionDef(
     name="publish_api",
-    purpose="publishers, namespaces, tokens and presigned uploads",
+    purpose="publishers, namespaces, tokens and presigned uploads; the website's publisher area (/manage)",
     settings=("NAMESPACE_CREATION",),
     memory_mb=512,
     timeout_seconds=29,  # publishing through the API waits for the ingest's verdict (API Gateway allows 30 s)
@@ -205,6 +205,9 @@ PUBLISH_API = FunctionDef(
         Route("ANY", "/_apis/gallery/{proxy+}"),
         Route("ANY", "/_apis/securityroles"),
         Route("ANY", "/_apis/securityroles/{proxy+}"),
+        # the website's publisher area (sign-in, sessions, forms): served here, next to the publishing table
+        Route("ANY", "/manage"),
+        Route("ANY", "/manage/{proxy+}"),
     ),
     grants=(
         TableGrant(r.PUBLISHING_TABLE.id, "read_write"),
@@ -316,8 +319,7 @@ WEB = FunctionDef(
     # a hostile README at the size cap takes seconds to render once per instance (docs/website.md)
     timeout_seconds=20,
     routes=tuple(Route("ANY", path) for path in (
-        "/", "/items", "/search", "/publishers/{proxy+}", "/manage", "/manage/{proxy+}", "/sitemap.xml",
-        "/robots.txt", "/static/{proxy+}",
+        "/", "/items", "/search", "/publishers/{proxy+}", "/sitemap.xml", "/robots.txt", "/static/{proxy+}",
     )),
     grants=(
         TableGrant(r.EXTENSIONS_TABLE.id),

@@ -12,7 +12,8 @@ by value like the dataclasses were; nothing iterates over them.
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple, TypeVar
+from collections.abc import Sequence
+from typing import Literal, NamedTuple, TypedDict, TypeVar
 
 PRODUCT = "marketplace"
 
@@ -267,6 +268,39 @@ PACKAGES_BUCKET = BucketDef(
 )
 
 BUCKETS: tuple[BucketDef, ...] = (PACKAGES_BUCKET,)
+
+UPLOAD_CORS_RULE_ID = "browser-uploads"
+UPLOAD_CORS_MAX_AGE_SECONDS = 3000
+
+
+class CorsRule(TypedDict):
+    """One rule of a bucket's CORS configuration, in the S3 API's shape (``PutBucketCors``)."""
+
+    ID: str
+    AllowedMethods: list[str]
+    AllowedOrigins: list[str]
+    AllowedHeaders: list[str]
+    ExposeHeaders: list[str]
+    MaxAgeSeconds: int
+
+
+def upload_cors_rules(origins: Sequence[str]) -> list[CorsRule]:
+    """The packages bucket's CORS rules: pages of the website at ``origins`` POST a package straight to S3
+    with the presigned POST (``publishing.uploads``) and read the answer's ``ETag``. What may be uploaded is
+    the signed policy's to say, not CORS's: this only lets the site's script see the answer."""
+    allowed = list(dict.fromkeys(origin.rstrip("/") for origin in origins))
+    if not allowed or not all(allowed):
+        raise ValueError("browser uploads need at least one site origin")
+    return [
+        CorsRule(
+            ID=UPLOAD_CORS_RULE_ID,
+            AllowedMethods=["POST"],
+            AllowedOrigins=allowed,
+            AllowedHeaders=["*"],
+            ExposeHeaders=["ETag"],
+            MaxAgeSeconds=UPLOAD_CORS_MAX_AGE_SECONDS,
+        )
+    ]
 
 # --- data lake ------------------------------------------------------------------------------------------
 
