@@ -25,13 +25,15 @@ BASE = f"http://{HOST}"
 class Browser:
     """One browser: its cookies, and the CSRF token of the last page it saw."""
 
-    def __init__(self, cookie: str | None = None, csrf: str = "") -> None:
+    def __init__(self, cookie: str | None = None, csrf: str = "", host: str = HOST) -> None:
         self.cookie = cookie
         self.csrf = csrf
+        self.host = host
+        self.cookie_name = "mkp_session" if host == HOST else "__Host-mkp_session"  # the prefix on TLS only
 
     def request(self, method: str, path: str, *, form: dict[str, Any] | None = None, body: object = None,
                 query: str = "", headers: dict[str, str] | None = None) -> dict[str, Any]:
-        sent = {"host": HOST, "user-agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/140", **(headers or {})}
+        sent = {"host": self.host, "user-agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/140", **(headers or {})}
         data: str | None = None
         if form is not None:
             sent["content-type"] = "application/x-www-form-urlencoded"
@@ -41,7 +43,7 @@ class Browser:
             data = json.dumps(body)
         event = http_event(method, path, "ANY /manage/{proxy+}", sent, data, query=query)
         if self.cookie:
-            event["cookies"] = [f"{sessions_cookie()}={self.cookie}"]
+            event["cookies"] = [f"{self.cookie_name}={self.cookie}"]
         result = handler.lambda_handler(event, context("publish_api"))
         found = re.search(r'name="csrf" value="([^"]+)"', result.get("body") or "")
         if found:
@@ -55,17 +57,13 @@ class Browser:
         return self.request("POST", path, form={"csrf": self.csrf, **(form or {})}, **kwargs)
 
 
-def sessions_cookie() -> str:
-    return "mkp_session"  # plain HTTP here; on TLS the name has the __Host- prefix
-
-
-def signed_in(user: str, *, lifetime: timedelta = sessions.SESSION_LIFETIME) -> Browser:
+def signed_in(user: str, *, lifetime: timedelta = sessions.SESSION_LIFETIME, host: str = HOST) -> Browser:
     """A browser with a live session for ``user`` (as the sign-in callback would start it)."""
     secret = f"secret-of-{user}-{tokens.issue().token_id}"
     now = tokens.utcnow()
     store.create_together(store.session_item(sessions.digest(secret), user=user, display_name=None, provider="local",
                                              csrf=f"csrf-{user}", now=now, expires=now + lifetime))
-    return Browser(secret, f"csrf-{user}")
+    return Browser(secret, f"csrf-{user}", host)
 
 
 T = TypeVar("T")
@@ -337,3 +335,37 @@ def test_statistics_json_cannot_close_its_script_element():
     assert data["days"][-1] == "2026-12-07" and len(data["days"]) == manage.STATISTICS_DAYS
     embedded = json.dumps(data).replace("<", "\\u003c")
     assert "</script" not in embedded and json.loads(embedded)["versions"][0]["version"].startswith("</script>")
+
+
+def test_on_tls_the_session_cookie_is_secure_and_host_only(deployment):
+    """A public host is served over HTTPS: the cookie takes the ``__Host-`` prefix and ``Secure``; the plain name
+    is not read there (a cookie set over HTTP, or by a subdomain, cannot pass for the session)."""
+    browser = signed_in("alice@example.com", host="market.example")
+    assert "Signed in as" in browser.get("/manage")["body"]
+    plain = Browser(browser.cookie, browser.csrf, "market.example")
+    plain.cookie_name = "mkp_session"
+    assert "Signed in as" not in plain.get("/manage")["body"]
+    out = browser.post("/manage/signout")
+    cleared = next(c for c in out["cookies"] if c.startswith("__Host-mkp_session="))
+    assert all(part in cleared for part in ("Max-Age=0", "Path=/", "HttpOnly", "SameSite=Lax", "Secure"))
+
+
+def test_signing_in_starts_at_the_provider_with_a_state_cookie(deployment, monkeypatch):
+    provider = {"name": "corp", "kind": "oidc", "label": "Sign in with Corp", "client_id": "site",
+                "authorization_endpoint": "https://login.corp.example/authorize",
+                "token_endpoint": "https://login.corp.example/token", "issuer": "https://login.corp.example",
+                "jwks": {"keys": []}}
+    monkeypatch.setenv("SIGNIN_PROVIDERS", json.dumps([provider]))
+    page = Browser().get("/manage")
+    assert "Sign in with Corp" in page["body"] and "/manage/signin/with/corp" in page["body"]
+    started = Browser().get("/manage/signin/with/corp", query="next=/manage/upload")
+    assert status(started) == 303 and header(started, "location").startswith("https://login.corp.example/authorize?")
+    assert "redirect_uri=http%3A%2F%2Flocalhost%2Fmanage%2Fsignin%2Fcallback" in header(started, "location")
+    bound = next(c for c in started["cookies"] if c.startswith("mkp_signin="))
+    assert "HttpOnly" in bound and "SameSite=Lax" in bound
+    state = bound.split(";")[0].split("=", 1)[1]
+    callback = Browser().get("/manage/signin/callback", query=f"state={state}&code=abc")
+    assert status(callback) == 401 and "not started in this browser" in callback["body"]
+    refused = Browser().get("/manage/signin/callback", query="error=access_denied&error_description=cancelled")
+    assert status(refused) == 401 and "cancelled" in refused["body"]
+    assert status(Browser().get("/manage/signin/with/nobody")) == 404

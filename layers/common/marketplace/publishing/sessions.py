@@ -20,13 +20,15 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from marketplace.identity import signin
 from marketplace.platform.errors import BadRequest, Unauthorized
 from marketplace.publishing import store as publishing_store
 from marketplace.publishing import tokens
 from marketplace.publishing.store import PublishingItem, SessionItem, SigninItem
+
+if TYPE_CHECKING:
+    from marketplace.identity.signin import Challenge, SignedIn
 
 SESSION_LIFETIME = timedelta(hours=12)
 SIGNIN_LIFETIME = timedelta(minutes=10)
@@ -66,6 +68,23 @@ class SessionStorePort(Protocol):
     def create_together(self, *items: PublishingItem) -> None: ...
 
 
+class IdentityPort(Protocol):
+    """What sessions need of the identity providers: ``identity.signin``'s functions of these names (the
+    default, loaded on first use: only signing in needs it and its JWT library)."""
+
+    def provider(self, name: str) -> Any: ...
+
+    def begin(self, provider: Any, redirect_uri: str) -> Challenge: ...
+
+    def finish(self, provider: Any, code: str, verifier: str, nonce: str, redirect_uri: str) -> SignedIn: ...
+
+
+def _signin() -> IdentityPort:
+    from marketplace.identity import signin
+
+    return signin
+
+
 @dataclass(frozen=True)
 class Session:
     """A live session: ``digest`` names it in the table (and in the principal of its uploads)."""
@@ -91,12 +110,14 @@ class Started:
 
 
 class Sessions:
-    def __init__(self, store: SessionStorePort = publishing_store,
-                 clock: Callable[[], datetime] = tokens.utcnow) -> None:
+    def __init__(self, store: SessionStorePort = publishing_store, clock: Callable[[], datetime] = tokens.utcnow,
+                 identity: Callable[[], IdentityPort] = _signin) -> None:
         self.store = store
         self.clock = clock
+        self.identity = identity
 
     def begin(self, provider_name: str, redirect_uri: str, next_path: str | None) -> Started:
+        signin = self.identity()
         provider = signin.provider(provider_name)
         challenge = signin.begin(provider, redirect_uri)
         now = self.clock()
@@ -114,6 +135,7 @@ class Sessions:
             raise BadRequest("the sign-in callback lacks its code or state; start signing in again")
         if not bound_state or not hmac.compare_digest(state.encode(), bound_state.encode()):
             raise Unauthorized("this sign-in was not started in this browser (or it took too long); start again")
+        signin = self.identity()
         started = self.store.take_signin(digest(state))
         now = self.clock()
         if started is None or started.created_at + SIGNIN_LIFETIME <= now:
