@@ -61,10 +61,11 @@ class Served:
     port: int = 0
     log: Path | None = None
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """``marketplace`` as an operator runs it, finding this runtime through its state file."""
+    def cli(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        """``marketplace`` as an operator runs it, finding this runtime through its state file (``input``: its
+        standard input, e.g. a password for ``--password-stdin``)."""
         result = subprocess.run([str(MARKETPLACE), *args], capture_output=True, text=True, env=self.env,
-                                cwd=ROOT, timeout=60)
+                                cwd=ROOT, timeout=60, input=input)
         if check:
             assert result.returncode == 0, result.stderr
         return result

@@ -44,11 +44,21 @@ def vsce(served: Served, home: Path, *args: str) -> subprocess.CompletedProcess[
     return subprocess.run([str(VSCE), *args], capture_output=True, text=True, timeout=120, env=env, cwd=home)
 
 
+def password_of(user: str) -> str:
+    return f"{user.split('@')[0]}'s long password"
+
+
+def add_local_user(served: Served, user: str) -> None:
+    """As the operator creates a local user who may sign in on the website: ``marketplace user add``."""
+    served.cli("user", "add", user, "--password-stdin", input=password_of(user) + "\n")
+
+
 def sign_in(page: Page, served: Served, user: str) -> None:
-    """Through the local issuer's sign-in page, as a new local user."""
+    """Through the local issuer's sign-in page, as a local user the operator created (``add_local_user``)."""
     page.goto(f"{served.base_url}/manage")
     page.get_by_role("link", name=re.compile("Sign in")).click()
     page.get_by_label("User name or e-mail address").fill(user)
+    page.get_by_label("Password").fill(password_of(user))
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_text(f"Signed in as {user}").first).to_be_visible()
     assert page.url.startswith(f"{served.base_url}/manage")
@@ -79,6 +89,8 @@ def upload(page: Page, served: Served, package: Path) -> str:
 
 
 def test_a_publishers_first_day(chromium, served: Served, tmp_path: Path) -> None:
+    for user in (OWNER, CONTRIBUTOR):
+        add_local_user(served, user)
     with watched(chromium, accept_dialogs=True) as owner:
         page = owner.page
         sign_in(page, served, OWNER)

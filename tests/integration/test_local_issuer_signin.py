@@ -1,11 +1,13 @@
-"""The local runtime's issuer as a hosted sign-in page: ``/local-issuer/authorize`` asks for a user name and
-redirects back with a code, ``/local-issuer/token`` exchanges it (PKCE S256) for an ID token that
-``marketplace.identity.signin`` verifies. Through the real front door on a loopback port (with a minimal
-runtime: no emulator, no functions), and what the runtime tells the functions about it."""
+"""The local runtime's issuer as a hosted sign-in page: ``/local-issuer/authorize`` asks for the name and
+password of a local user the operator created (``identity.local_users``) and redirects back with a code,
+``/local-issuer/token`` exchanges it (PKCE S256) for an ID token that ``marketplace.identity.signin`` verifies.
+Through the real front door on a loopback port (with a minimal runtime: no emulator, no functions), and what
+the runtime tells the functions about it."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import http.client
 import json
@@ -23,7 +25,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import jwt
 import pytest
 
-from marketplace.identity import local_issuer, oidc, signin
+from marketplace.identity import local_issuer, local_users, oidc, signin
 from marketplace.identity.config import CA_FILE_VAR, ISSUERS_VAR
 from marketplace.identity.local_issuer import CLIENT_ID, LocalIssuer
 from marketplace.local import runtime as local_runtime
@@ -35,6 +37,8 @@ from marketplace.platform.functions import FUNCTIONS, PUBLISH_API
 
 TIMEOUT = 5.0
 FORM = {"content-type": "application/x-www-form-urlencoded"}
+PASSWORD = "a long enough password"
+USERS = ("alice@example.com", "bob", "carol", "dave", "erin", "frank", "grace")
 
 
 @dataclass
@@ -90,9 +94,9 @@ class Door:
             connection.close()
 
 
-@pytest.fixture(scope="module")
-def served() -> Iterator[Door]:
-    runtime = FakeRuntime(LocalIssuer.generate())
+@contextlib.contextmanager
+def _serving(issuer: LocalIssuer) -> Iterator[Door]:
+    runtime = FakeRuntime(issuer)
     server, loop = serve(runtime, "127.0.0.1", 0)
     runtime.port = server.server_address[1]
     thread = threading.Thread(target=loop, daemon=True)
@@ -105,10 +109,20 @@ def served() -> Iterator[Door]:
         thread.join(timeout=5)
 
 
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Door]:
+    users = tmp_path_factory.mktemp("issuer") / local_users.USERS_FILE
+    for user in USERS:
+        local_users.add(users, user, PASSWORD)
+    with _serving(LocalIssuer.generate(users_file=users)) as door:
+        yield door
+
+
 @pytest.fixture
 def door(served: Door, monkeypatch: pytest.MonkeyPatch) -> Door:
     monkeypatch.delenv("AUTH_CA_FILE", raising=False)
     oidc.reset()
+    served.runtime.local_issuer.throttle = local_issuer.Throttle()  # each test's failures are its own
     return served
 
 
@@ -164,13 +178,15 @@ def _target(url: str) -> str:
 
 
 def _sign_in(door: Door, user: str, redirect: str | None = None) -> tuple[signin.Challenge, dict[str, str]]:
-    """Begin, show the page, submit it as ``user``: the challenge and the callback's parameters."""
+    """Begin, show the page, submit it as ``user`` with the right password: the challenge and the callback's
+    parameters."""
     challenge = signin.begin(_provider(door), redirect or f"{door.base_url}/manage/signin/local/callback")
     page = door.request("GET", _target(challenge.url))
     assert page.status == 200, page.body
     form = Form(page.body.decode())
     fields = {name: value for name, (_, value) in form.fields.items()}
-    answer = door.request("POST", form.action, {**fields, "user": user}, {"origin": door.base_url})
+    answer = door.request("POST", form.action, {**fields, "user": user, "password": PASSWORD},
+                          {"origin": door.base_url})
     assert answer.status == 303, answer.body
     location = urlsplit(answer.headers["location"])
     return challenge, {k: v[0] for k, v in parse_qs(location.query).items()}
@@ -189,16 +205,19 @@ def test_sign_in_with_an_email_address(door: Door) -> None:
     assert page.headers["content-security-policy"] == local_issuer.PAGE_POLICY
     assert page.headers["cache-control"] == "no-store" and page.headers["x-frame-options"] == "DENY"
     text = page.body.decode()
-    assert "local development issuer" in text and "no password" in text
+    assert "local marketplace&#x27;s own sign-in" in text or "local marketplace's own sign-in" in text
+    assert "no password" not in text and "No local users yet" not in text
     form = Form(text)
     assert "script" not in form.tags and "style" not in form.tags and "inline-handler-or-style" not in form.tags
     assert (form.method, form.action) == ("post", "/local-issuer/authorize")
     assert form.labels["user"] == "User name or e-mail address" and form.fields["user"][0] == "text"
+    assert form.labels["password"] == "Password" and form.fields["password"] == ("password", "")
+    assert 'autocomplete="username"' in text and 'autocomplete="current-password"' in text
     assert form.button == "Sign in"
     hidden = {name: value for name, (kind, value) in form.fields.items() if kind == "hidden"}
     assert hidden == {k: v[0] for k, v in parse_qs(urlsplit(challenge.url).query).items()}
 
-    answer = door.request("POST", form.action, {**hidden, "user": "  Alice@Example.COM "},
+    answer = door.request("POST", form.action, {**hidden, "user": "  Alice@Example.COM ", "password": PASSWORD},
                           {"origin": door.base_url})
     assert answer.status == 303 and answer.headers["cache-control"] == "no-store"
     location = urlsplit(answer.headers["location"])
@@ -207,7 +226,8 @@ def test_sign_in_with_an_email_address(door: Door) -> None:
     assert callback["state"] == challenge.state and len(callback["code"]) >= 32
 
     signed_in = signin.finish(_provider(door), callback["code"], challenge.verifier, challenge.nonce, redirect)
-    assert signed_in == signin.SignedIn(user="alice@example.com", display_name="Alice@Example.COM",
+    # the canonical name (an e-mail address lower-cased), whatever the case typed
+    assert signed_in == signin.SignedIn(user="alice@example.com", display_name="alice@example.com",
                                         email="alice@example.com", provider="local")
 
 
@@ -333,7 +353,7 @@ def test_authorization_requests_that_are_refused(door: Door, changes: dict[str, 
         assert fragment.replace("'", "&#x27;") in answer.body.decode()
 
 
-@pytest.mark.parametrize("user", ["", "   ", "x" * 255, "tab\there", "bell\x07"])
+@pytest.mark.parametrize("user", ["", "   ", "x" * 255, "tab\there", "bell\x07", "two words"])
 def test_an_unusable_user_name_shows_the_form_again(door: Door, user: str) -> None:
     answer = door.request("POST", "/local-issuer/authorize", {**_authorize_query(door), "user": user})
     assert answer.status == 400 and "location" not in answer.headers
@@ -342,7 +362,7 @@ def test_an_unusable_user_name_shows_the_form_again(door: Door, user: str) -> No
 
 
 def test_a_form_sent_from_another_site_is_refused(door: Door) -> None:
-    query = {**_authorize_query(door), "user": "mallory"}
+    query = {**_authorize_query(door), "user": "bob", "password": PASSWORD}
     for origin in ("https://evil.example", "null", f"{door.base_url}/path"):
         answer = door.request("POST", "/local-issuer/authorize", query, {"origin": origin})
         assert answer.status == 400 and "location" not in answer.headers
@@ -459,3 +479,114 @@ def test_only_publish_api_gets_the_providers(tmp_path, monkeypatch):
             assert _local_provider(worker).token_endpoint == "https://127.0.0.1:8123/local-issuer/token"
         else:
             assert signin.SIGNIN_VAR not in worker, definition.name
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Named local users: a password, one answer for every wrong pair, throttling, and no users at all
+
+
+def _submit(door: Door, user: str, password: str) -> Reply:
+    return door.request("POST", "/local-issuer/authorize", {**_authorize_query(door), "user": user,
+                                                            "password": password}, {"origin": door.base_url})
+
+
+def test_a_wrong_password_or_an_unknown_user_signs_nobody_in(door: Door) -> None:
+    wrong = _submit(door, "bob", PASSWORD + "?")
+    unknown = _submit(door, "mallory", PASSWORD)
+    for answer in (wrong, unknown):
+        assert answer.status == 401 and "location" not in answer.headers
+        assert answer.headers["cache-control"] == "no-store"
+        assert local_issuer.MISMATCH in answer.body.decode()
+        assert PASSWORD not in answer.body.decode()  # the password is never sent back
+        form = Form(answer.body.decode())
+        assert form.fields["state"] == ("hidden", "s") and form.fields["password"] == ("password", "")
+    assert Form(wrong.body.decode()).fields["user"] == ("text", "bob")
+    # the two answers differ in the user name shown again, and in nothing else
+    assert wrong.body.decode().replace('value="bob"', 'value="mallory"') == unknown.body.decode()
+    assert _submit(door, "bob", "").status == 401
+
+
+def test_failed_attempts_are_throttled_per_user_name(door: Door, monkeypatch: pytest.MonkeyPatch) -> None:
+    for _ in range(local_issuer.MAX_FAILURES_PER_USER):
+        assert _submit(door, "carol", "not the password").status == 401
+    throttled = _submit(door, "carol", PASSWORD)  # even the right password, until the window moves on
+    assert throttled.status == 429 and "location" not in throttled.headers
+    assert "Too many attempts; wait a few minutes" in throttled.body.decode()
+    assert 0 < int(throttled.headers["retry-after"]) <= local_issuer.THROTTLE_WINDOW_SECONDS
+    assert Form(throttled.body.decode()).fields["state"] == ("hidden", "s")
+    assert _submit(door, "dave", PASSWORD).status == 303  # another user, from the same address, is not held up
+
+    now = local_issuer._clock()
+    monkeypatch.setattr(local_issuer, "_clock", lambda: now + local_issuer.THROTTLE_WINDOW_SECONDS + 1)
+    assert _submit(door, "carol", PASSWORD).status == 303
+
+
+def test_failed_attempts_are_throttled_per_client_address(door: Door, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(local_issuer, "MAX_FAILURES_PER_CLIENT", 4)
+    for name in ("u1", "u2", "u3", "u4"):
+        assert _submit(door, name, "not the password").status == 401
+    assert _submit(door, "erin", PASSWORD).status == 429  # a name never tried before: the address is held
+    door.runtime.local_issuer.throttle = local_issuer.Throttle()
+    assert _submit(door, "erin", PASSWORD).status == 303
+
+
+def test_a_success_clears_the_user_names_failures(door: Door) -> None:
+    for _ in range(local_issuer.MAX_FAILURES_PER_USER - 1):
+        assert _submit(door, "frank", "not the password").status == 401
+    assert _submit(door, "frank", PASSWORD).status == 303
+    assert _submit(door, "frank", "not the password").status == 401  # counting starts again
+
+
+def test_the_users_file_is_read_at_every_sign_in(tmp_path: Path) -> None:
+    users = tmp_path / local_users.USERS_FILE
+    with _serving(LocalIssuer.generate(users_file=users)) as door:
+        target = "/local-issuer/authorize?" + urlencode(_authorize_query(door))
+        page = door.request("GET", target)
+        text = page.body.decode()
+        assert page.status == 200 and "No local users yet" in text
+        assert "<code>marketplace user add NAME</code>" in text
+        assert 'name="password"' not in text and "<form" not in text
+        refused = _submit(door, "alice", PASSWORD)
+        assert refused.status == 403 and "location" not in refused.headers
+        assert "No local users yet" in refused.body.decode()
+
+        local_users.add(users, "alice", PASSWORD)  # as marketplace user add does, while it runs
+        assert 'name="password"' in door.request("GET", target).body.decode()
+        assert _submit(door, "alice", PASSWORD).status == 303
+        local_users.set_password(users, "alice", "a new password, please")
+        assert _submit(door, "alice", PASSWORD).status == 401
+        local_users.remove(users, "alice")
+        assert _submit(door, "alice", "a new password, please").status == 403
+
+        users.write_text("{damaged")
+        for answer in (door.request("GET", target), _submit(door, "alice", PASSWORD)):
+            assert answer.status == 503 and "location" not in answer.headers
+            assert "cannot be read" in answer.body.decode() and str(tmp_path) not in answer.body.decode()
+
+
+def test_an_issuer_without_a_users_file_signs_nobody_in() -> None:
+    with _serving(LocalIssuer.generate()) as door:
+        assert "No local users yet" in door.request(
+            "GET", "/local-issuer/authorize?" + urlencode(_authorize_query(door))).body.decode()
+        assert _submit(door, "alice", PASSWORD).status == 403
+
+
+def test_a_burst_of_concurrent_guesses_is_held_to_the_limit() -> None:
+    """Attempts are counted when they start, not when their (slow) password check fails."""
+    throttle = local_issuer.Throttle()
+    waits: list[float] = []
+    start = threading.Barrier(25)
+
+    def guess() -> None:
+        start.wait()
+        waits.append(throttle.attempt({"user:bob": 10, "client:192.0.2.1": 30}))
+
+    threads = [threading.Thread(target=guess) for _ in range(25)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert waits.count(0.0) == 10 and all(0 < wait <= local_issuer.THROTTLE_WINDOW_SECONDS for wait in waits
+                                          if wait)
+    throttle.succeeded("user:bob", "client:192.0.2.1")
+    assert throttle.attempt({"user:bob": 10}) == 0.0

@@ -12,7 +12,7 @@ import pytest
 from marketplace import cli
 
 COMMANDS = ["serve", "backup", "restore", "data", "product-json",
-            "publisher", "publish", "extension", "stats", "review", "search", "dev-token",
+            "publisher", "publish", "extension", "stats", "review", "search", "dev-token", "user",
             "token"]
 
 

@@ -148,6 +148,7 @@ def test_repair_drops_only_the_damaged_objects(tmp_path):
 def test_backup_while_open_then_restore_gives_the_same_records_and_bodies(tmp_path):
     opened = _filled(tmp_path / "live")
     (tmp_path / "live" / directory.ISSUER_KEY_FILE).write_text("key")
+    (tmp_path / "live" / directory.USERS_FILE).write_text('{"users": {}}')  # the local sign-in's users
     copied = backup.backup(tmp_path / "live", tmp_path / "backup")  # the source stays open and locked
     opened.store.put("dynamodb", "after", b"not in the backup")
     assert (copied.records, copied.blobs, copied.bytes) == (3, 2, 3003)
@@ -159,6 +160,8 @@ def test_backup_while_open_then_restore_gives_the_same_records_and_bodies(tmp_pa
     assert {key: again.store.blob_path(blob).read_bytes()[:3] for _, key, blob, _ in again.store.referenced_blobs()} \
         == {"bucket\x1fa": b"one", "bucket\x1fb": b"two"}
     assert (tmp_path / "new" / directory.ISSUER_KEY_FILE).stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "new" / directory.USERS_FILE).read_text() == '{"users": {}}'
+    assert (tmp_path / "new" / directory.USERS_FILE).stat().st_mode & 0o777 == 0o600
     for made in ("live", "backup", "new"):  # key material inside: the owner's only
         assert (tmp_path / made).stat().st_mode & 0o777 == 0o700
     again.close()

@@ -12,6 +12,7 @@
 - ``marketplace backup DEST``, ``marketplace restore SRC --data-dir DIR``, ``marketplace data check|repair``: the
   local data directory (``marketplace serve --data-dir``).
 - ``marketplace dev-token USER``: a bearer token from the running local marketplace's own issuer (Settings Sync).
+- ``marketplace user add|password|remove|list``: the local marketplace's named users, who sign in on its website.
 """
 
 from __future__ import annotations
@@ -33,10 +34,11 @@ from marketplace.cli import (
     serve,
     stats,
     tokens,
+    users,
 )
 
 # One module per command group, each adding its commands with ``register``; this order is --help's order.
-GROUPS = (serve, data, product_json, publisher, publish, extension, stats, review, search, dev_token, tokens)
+GROUPS = (serve, data, product_json, publisher, publish, extension, stats, review, search, dev_token, users, tokens)
 
 
 def parser() -> argparse.ArgumentParser:

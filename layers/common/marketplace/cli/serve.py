@@ -98,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         f"  health:        {runtime.base_url}/healthz\n"
         f"  AWS (moto):    {runtime.moto_endpoint}\n"
         f"  sign-in:       tokens from its own issuer {runtime.base_url}/local-issuer: marketplace dev-token USER\n"
+        f"  publishers:    {runtime.base_url}/manage (sign-in for users made with: marketplace user add NAME)\n"
         f"  data:          {stored}\n\n"
         f"{trust}"
         "Add this to the editor's product.json (code-server: EXTENSIONS_GALLERY='<extensionsGallery value>'):\n"

@@ -1,13 +1,14 @@
 """The local runtime's own OIDC issuer, so Settings Sync, reviews and the website's sign-in can be used (and
 tested) without an identity provider: ``{base_url}/local-issuer`` publishes its discovery document and key set
 through the local front door, ``marketplace dev-token USER`` mints tokens for it, and it signs the website in
-as a hosted login page would: ``/authorize`` asks for a user name (no password) and redirects back with a
-code, ``/token`` exchanges the code (authorization code with PKCE S256, for the client ``CLIENT_ID`` only)
-for an ID token.
+as a hosted login page would: ``/authorize`` asks for the user name and password of a *named local user* the
+operator created (``marketplace user add NAME``, ``identity.local_users``) and redirects back with a code,
+``/token`` exchanges the code (authorization code with PKCE S256, for the client ``CLIENT_ID`` only) for an ID
+token. Failed attempts are throttled per user name and per client address, in memory.
 
-One ES256 (P-256) key, made once and kept next to the runtime's state file (mode 0600), so tokens stay valid
-across restarts of the runtime. Development only: whoever can read the key file, or reach the sign-in page,
-can be any user.
+One ES256 (P-256) key, made once and kept next to the runtime's state file or in its data directory (mode
+0600), so tokens stay valid across restarts of the runtime. Whoever can read the key file can be any user
+(``dev-token`` is the operator's tool); the sign-in page signs in only the users in the users file beside it.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ import hmac
 import html
 import json
 import logging
+import math
 import os
 import re
 import secrets
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +38,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
+
+from marketplace.identity import local_users
 
 log = logging.getLogger("marketplace.identity")
 
@@ -56,8 +61,17 @@ TOKEN_PATH = "/token"  # noqa: S105 - a path, not a secret
 CODE_TTL_SECONDS = 60
 SIGNIN_TTL_SECONDS = 3600  # of the ID and access tokens the token endpoint answers with
 MAX_PENDING_CODES = 1024  # codes issued and not yet exchanged; the oldest go first past this
-MAX_USER_LENGTH = 254
+MAX_USER_LENGTH = local_users.MAX_USER_LENGTH
 MAX_PARAMETER_LENGTH = 2048
+# Failed sign-ins: past these many within the window, for one user name or from one client address, the page
+# answers 429 until the oldest failure leaves the window. Per address more, as several users may share one.
+THROTTLE_WINDOW_SECONDS = 300
+MAX_FAILURES_PER_USER = 10
+MAX_FAILURES_PER_CLIENT = 30
+MAX_THROTTLED_KEYS = 10_000  # user names and addresses remembered; the stalest go first past this
+MISMATCH = "That user name and password do not match a local user."
+TOO_MANY = "Too many attempts; wait a few minutes and try again."
+NO_USERS = "No local users yet: the operator creates one with marketplace user add NAME"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 # The sign-in page's Content-Security-Policy (the redirect's origin is added to form-action when it is not the
 # page's own: browsers hold the redirect that follows a form submission to form-action too).
@@ -121,6 +135,16 @@ class TokenRefused(Exception):
         return {"error": self.error, "error_description": self.description}
 
 
+class SignInFailed(Exception):
+    """A sign-in form that signs nobody in: the page shows the form again with the message and status (400
+    for an unusable user name, 401 for a user name and password that do not match, 403 when there are no local
+    users, 429 when throttled, with ``retry_after`` seconds)."""
+
+    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.retry_after = status, message, retry_after
+
+
 @dataclass(frozen=True)
 class Authorization:
     """A checked authorization request: what the code issued for it is bound to."""
@@ -147,8 +171,50 @@ class _Grant:
     expires: float
 
 
+class Throttle:
+    """Sign-in attempts per key (a user name, a client address) within a sliding window, in memory. An attempt
+    is counted when it starts, so a burst of concurrent guesses is held to the limit too; a success takes its
+    count back (and forgets the user name's failures)."""
+
+    def __init__(self, window_seconds: float = THROTTLE_WINDOW_SECONDS) -> None:
+        self.window = window_seconds
+        self._attempts: dict[str, deque[float]] = {}  # in order of the latest attempt: the stalest first
+        self._lock = threading.Lock()
+
+    def attempt(self, limits: Mapping[str, int]) -> float:
+        """Count an attempt against each key of ``limits`` (key -> most attempts in the window) and answer 0;
+        or, when a key is at its limit, count nothing and answer how many seconds until it may try again."""
+        now = _clock()
+        with self._lock:
+            wait = 0.0
+            for key, limit in limits.items():
+                attempts = self._attempts.get(key)
+                while attempts and attempts[0] <= now - self.window:
+                    attempts.popleft()
+                if attempts is not None and len(attempts) >= limit:
+                    wait = max(wait, attempts[-limit] + self.window - now)
+            if wait > 0:
+                return wait
+            for key, limit in limits.items():
+                attempts = self._attempts.pop(key, None) or deque(maxlen=limit)
+                attempts.append(now)
+                self._attempts[key] = attempts
+            while len(self._attempts) > MAX_THROTTLED_KEYS:
+                del self._attempts[next(iter(self._attempts))]
+            return 0.0
+
+    def succeeded(self, user_key: str, client_key: str) -> None:
+        """An attempt that signed in: the user name starts afresh, the client's attempt is taken back."""
+        with self._lock:
+            self._attempts.pop(user_key, None)
+            attempts = self._attempts.get(client_key)
+            if attempts:
+                attempts.pop()
+
+
 class LocalIssuer:
-    def __init__(self, key: ec.EllipticCurvePrivateKey) -> None:
+    def __init__(self, key: ec.EllipticCurvePrivateKey, *, users_file: Path | None = None) -> None:
+        """``users_file``: the named local users its sign-in page signs in (``local_users``); None: nobody."""
         if not isinstance(key.curve, ec.SECP256R1):
             raise ValueError(f"the local issuer needs a P-256 key, not {key.curve.name}")
         self._key = key
@@ -159,9 +225,11 @@ class LocalIssuer:
         self._jwk = {**public, "kid": self.kid, "use": "sig", "alg": ALGORITHM}
         self._codes: dict[str, _Grant] = {}  # in insertion order: the oldest first
         self._codes_lock = threading.Lock()
+        self.users_file = users_file
+        self.throttle = Throttle()
 
     @classmethod
-    def load(cls, path: Path) -> LocalIssuer:
+    def load(cls, path: Path, *, users_file: Path | None = None) -> LocalIssuer:
         """The issuer whose key is at ``path``; FileNotFoundError when there is none, ValueError when the file
         holds no P-256 private key."""
         try:
@@ -170,26 +238,26 @@ class LocalIssuer:
             raise ValueError(f"{path} does not hold an unencrypted PEM private key") from error
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise ValueError(f"{path} does not hold an EC (P-256) private key")
-        return cls(key)
+        return cls(key, users_file=users_file)
 
     @classmethod
-    def generate(cls) -> LocalIssuer:
+    def generate(cls, *, users_file: Path | None = None) -> LocalIssuer:
         """An issuer with a new key held only in memory (its tokens die with the process)."""
-        return cls(ec.generate_private_key(ec.SECP256R1()))
+        return cls(ec.generate_private_key(ec.SECP256R1()), users_file=users_file)
 
     @classmethod
-    def ensure(cls, path: Path) -> LocalIssuer:
+    def ensure(cls, path: Path, *, users_file: Path | None = None) -> LocalIssuer:
         """The issuer whose key is at ``path``, making the key first if there is none (or it is unusable).
         Two runtimes starting at once end up with the same key: the first file written wins."""
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            return cls.load(path)
+            return cls.load(path, users_file=users_file)
         except FileNotFoundError:
             replace = False
         except ValueError as error:
             log.warning("replacing the local issuer key: %s", error)
             replace = True
-        issuer = cls.generate()
+        issuer = cls.generate(users_file=users_file)
         pem = issuer._key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
         descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -203,7 +271,7 @@ class LocalIssuer:
                 try:
                     os.link(temporary, path)  # fails if another process has written one meanwhile
                 except FileExistsError:
-                    return cls.load(path)
+                    return cls.load(path, users_file=users_file)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 Path(temporary).unlink()
@@ -267,9 +335,37 @@ class LocalIssuer:
                              state=parameters.get("state") or None, nonce=parameters.get("nonce") or None,
                              scope=" ".join(parameters.get("scope", "").split()) or "openid")
 
+    def has_users(self) -> bool:
+        """Whether there is any local user to sign in (local_users.UsersFileError when the file is damaged)."""
+        return self.users_file is not None and bool(local_users.read(self.users_file))
+
+    def sign_in(self, authorization: Authorization, user: str, password: str, client: str) -> str:
+        """The sign-in form's submission by ``client`` (the peer's address): where the browser goes when
+        ``user`` and ``password`` are a local user's (``authorize``), else SignInFailed. Which of the two was
+        wrong is never told; the failures of a user name and of a client address are throttled."""
+        if not self.has_users():
+            raise SignInFailed(403, NO_USERS)
+        try:
+            name = check_user(user)
+        except ValueError as problem:
+            raise SignInFailed(400, str(problem)) from None
+        user_key, client_key = f"user:{name}", f"client:{client}"
+        wait = self.throttle.attempt({user_key: MAX_FAILURES_PER_USER, client_key: MAX_FAILURES_PER_CLIENT})
+        if wait:
+            log.warning("local sign-in throttled: %r from %s", name[:64], client)
+            raise SignInFailed(429, TOO_MANY, retry_after=math.ceil(wait))
+        assert self.users_file is not None
+        verified = local_users.verify(self.users_file, name, password)
+        if verified is None:
+            log.warning("local sign-in failed: %r from %s", name[:64], client)
+            raise SignInFailed(401, MISMATCH)
+        self.throttle.succeeded(user_key, client_key)
+        return self.authorize(authorization, verified)
+
     def authorize(self, authorization: Authorization, user: str) -> str:
         """Where the browser goes once ``user`` signed in: the redirect address with a new code (single use,
-        valid for ``CODE_TTL_SECONDS``) and the request's state. ValueError when ``user`` is no user name."""
+        valid for ``CODE_TTL_SECONDS``) and the request's state. ValueError when ``user`` is no user name.
+        Checks no password: the sign-in form goes through ``sign_in``."""
         user = check_user(user)
         code = secrets.token_urlsafe(32)
         now = _clock()
@@ -324,11 +420,9 @@ def s256(verifier: str) -> str:
 
 
 def check_user(user: str) -> str:
-    """``user`` without surrounding blanks, if it can be a user name: 1 to 254 printable characters."""
-    user = user.strip()
-    if not 0 < len(user) <= MAX_USER_LENGTH or not user.isprintable():
-        raise ValueError(f"enter a user name or e-mail address of 1 to {MAX_USER_LENGTH} printable characters")
-    return user
+    """``user`` as a local user name (``local_users.canonical``: no surrounding blanks, 1 to 254 printable
+    characters without spaces, an e-mail address lower-cased), or ValueError."""
+    return local_users.canonical(user)
 
 
 def origin(url: str) -> str | None:
@@ -374,27 +468,39 @@ def page_policy(authorization: Authorization, base_url: str) -> str:
     return PAGE_POLICY.replace("form-action 'self'", f"form-action 'self' {target}")
 
 
-def sign_in_page(authorization: Authorization, *, user: str = "", problem: str | None = None) -> str:
-    """The form that asks who to sign in as, carrying the authorization request in hidden fields."""
+def sign_in_page(authorization: Authorization, *, user: str = "", problem: str | None = None,
+                 users: bool = True) -> str:
+    """The form that asks for a local user's name and password, carrying the authorization request in hidden
+    fields (never the password: it is not shown again). ``users`` False: there is no local user yet, and
+    instead of the form the page tells the operator how to create one."""
+    about = """<p>This is the <strong>local marketplace's own sign-in</strong> (<code>marketplace serve</code>):
+it signs in the local users that the marketplace's operator created, with their passwords. An e-mail address
+counts as verified.</p>
+"""
+    if not users:
+        return _page("Sign in", about + """<p role="alert"><strong>No local users yet: the operator creates one
+with <code>marketplace user add NAME</code></strong> (on the machine that runs the marketplace), then you can sign
+in here.</p>""")
     hidden = "\n".join(f'<input type="hidden" name="{html.escape(name)}" value="{html.escape(value)}">'
                        for name, value in authorization.parameters().items())
     notice = f'<p role="alert"><strong>{html.escape(problem)}</strong></p>\n' if problem else ""
-    return _page("Sign in", f"""<p>This is the <strong>local development issuer</strong> of this local
-marketplace (<code>marketplace serve</code>). There is no password: enter any user name or e-mail address and
-you are signed in as that user. An e-mail address counts as verified.</p>
-{notice}<form method="post" action="{ISSUER_PATH}{AUTHORIZE_PATH}">
+    return _page("Sign in", f"""{about}{notice}<form method="post" action="{ISSUER_PATH}{AUTHORIZE_PATH}">
 <p><label for="user">User name or e-mail address</label><br>
 <input id="user" name="user" type="text" value="{html.escape(user)}" required maxlength="{MAX_USER_LENGTH}"
- autocomplete="username" autocapitalize="none" spellcheck="false" autofocus></p>
+ autocomplete="username" autocapitalize="none" spellcheck="false"{"" if user else " autofocus"}></p>
+<p><label for="password">Password</label><br>
+<input id="password" name="password" type="password" required maxlength="{local_users.MAX_PASSWORD_LENGTH}"
+ autocomplete="current-password"{" autofocus" if user else ""}></p>
 {hidden}
 <p><button type="submit">Sign in</button></p>
-</form>""")
+</form>
+<p>Forgot the password? The operator sets a new one with <code>marketplace user password NAME</code>.</p>""")
 
 
 def refusal_page(message: str) -> str:
     """What the sign-in page shows for a request it cannot serve (never a redirect: the address may be bad)."""
-    return _page("Sign-in request refused", f"""<p>The local development issuer cannot serve this sign-in
-request: {html.escape(message)}.</p>
+    return _page("Sign-in request refused", f"""<p>The local marketplace's own sign-in cannot serve this request:
+{html.escape(message)}.</p>
 <p>Start signing in again from the marketplace's website.</p>""")
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from marketplace.identity import config as identity_config
-from marketplace.identity import local_issuer, signin
+from marketplace.identity import local_issuer, local_users, signin
 from marketplace.identity.local_issuer import LocalIssuer
 from marketplace.local import durable
 from marketplace.local.apigw import RouteTable
@@ -152,7 +152,11 @@ class LocalMarketplace:
         if self.data_dir is not None:  # locked, format checked, integrity checked: refused before anything listens
             self.data = open_directory(self.data_dir)
             self.issuer_key = self.issuer_key or self.data.issuer_key
-        self.local_issuer = LocalIssuer.ensure(self.issuer_key) if self.issuer_key else LocalIssuer.generate()
+        # its sign-in page signs in the operator's named users (``marketplace user add``), kept beside its key
+        users_file = (self.data.users_file if self.data is not None
+                      else local_users.beside(self.issuer_key) if self.issuer_key else None)
+        self.local_issuer = (LocalIssuer.ensure(self.issuer_key, users_file=users_file) if self.issuer_key
+                             else LocalIssuer.generate())
         # The front door opens first: a taken port fails at once, and /healthz answers 503 while starting.
         self._http, loop = serve(self, self.host, self.port, self.tls)
         self.port = self._http.server_address[1]

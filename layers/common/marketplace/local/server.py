@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Protocol
 from urllib.parse import parse_qsl, quote, unquote_plus
 
-from marketplace.identity import local_issuer
+from marketplace.identity import local_issuer, local_users
 from marketplace.identity.local_issuer import ISSUER_PATH, LocalIssuer
 from marketplace.local.apigw import MAX_BODY_BYTES, HttpResponse, RouteTable, build_event, gateway_error, to_response
 from marketplace.local.cdn import Cdn
@@ -413,7 +413,8 @@ class FrontDoor(BaseHTTPRequestHandler):
             return HttpResponse(200 if healthy else 503, [("content-type", "application/json")],
                                 json.dumps(report).encode())
         if path.startswith(ISSUER_PATH + "/") and runtime.local_issuer is not None:
-            return _local_issuer(runtime, method, path[len(ISSUER_PATH):], query, body, self.headers)
+            return _local_issuer(runtime, method, path[len(ISSUER_PATH):], query, body, self.headers,
+                                 str(self.client_address[0]))
         if not runtime.ready:
             return gateway_error(503, "Service Unavailable")
         headers = {k.lower(): v for k, v in self.headers.items()}
@@ -495,13 +496,14 @@ def make_handler(runtime: Runtime) -> type[BaseHTTPRequestHandler]:
 
 
 def _local_issuer(runtime: Runtime, method: str, path: str, query: str, body: bytes,
-                  headers: Message) -> HttpResponse:
+                  headers: Message, client: str) -> HttpResponse:
     """The runtime's own OIDC issuer (served here, not by a function): its discovery document and key set, its
-    sign-in page (``/authorize``) and its token endpoint (``/token``)."""
+    sign-in page (``/authorize``, for ``client``: the peer's address, which failed sign-ins are counted by) and
+    its token endpoint (``/token``)."""
     issuer = runtime.local_issuer
     assert issuer is not None
     if path == local_issuer.AUTHORIZE_PATH:
-        return _authorize(issuer, runtime.base_url, method, query, body, headers)
+        return _authorize(issuer, runtime.base_url, method, query, body, headers, client)
     if path == local_issuer.TOKEN_PATH:
         return _token(issuer, runtime.base_url, method, body, headers)
     document = issuer.well_known(path, runtime.base_url)
@@ -514,9 +516,11 @@ def _local_issuer(runtime: Runtime, method: str, path: str, query: str, body: by
 
 
 def _authorize(issuer: LocalIssuer, base_url: str, method: str, query: str, body: bytes,
-               headers: Message) -> HttpResponse:
-    """The sign-in page (GET) and its form's submission (POST): a 303 back to the client with a code, the form
-    again for an unusable user name, or a 400 page, never a redirect, for a request that cannot be served."""
+               headers: Message, client: str) -> HttpResponse:
+    """The sign-in page (GET) and its form's submission (POST): a 303 back to the client with a code for a
+    local user's right name and password; else the form again (400 for an unusable user name, 401 for a wrong
+    name or password, 403 when there is no local user, 429 when throttled), or a 400 page, never a redirect,
+    for a request that cannot be served (503 when the users file is damaged)."""
     if method not in ("GET", "HEAD", "POST"):
         return _not_allowed("GET, HEAD, POST")
     if method == "POST":
@@ -534,13 +538,20 @@ def _authorize(issuer: LocalIssuer, base_url: str, method: str, query: str, body
     except local_issuer.AuthorizationRefused as refusal:
         return _sign_in_refusal(str(refusal))
     policy = local_issuer.page_policy(authorization, base_url)
-    if method != "POST":
-        return _page(200, local_issuer.sign_in_page(authorization), policy)
     try:
-        location = issuer.authorize(authorization, parameters.get("user", ""))
-    except ValueError as problem:
-        page = local_issuer.sign_in_page(authorization, user=parameters.get("user", "")[:300], problem=str(problem))
-        return _page(400, page, policy)
+        if method != "POST":
+            return _page(200, local_issuer.sign_in_page(authorization, users=issuer.has_users()), policy)
+        location = issuer.sign_in(authorization, parameters.get("user", ""), parameters.get("password", ""), client)
+    except local_users.UsersFileError as error:
+        log.error("the local sign-in cannot read its users: %s", error)
+        return _sign_in_refusal("its list of local users cannot be read (the runtime's log says why)", 503)
+    except local_issuer.SignInFailed as failure:
+        page = local_issuer.sign_in_page(authorization, user=parameters.get("user", "")[:300],
+                                         problem=failure.message, users=failure.status != 403)
+        response = _page(failure.status, page, policy)
+        if failure.retry_after:
+            response.headers.append(("retry-after", str(failure.retry_after)))
+        return response
     return HttpResponse(303, [("location", location), ("cache-control", "no-store")], b"")
 
 

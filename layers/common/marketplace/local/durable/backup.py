@@ -86,7 +86,7 @@ def _copy_directory(source: Path, target: Path, *, verify: bool,
             copied_bytes += size
             if progress:
                 progress(done, total)
-        for name in (d.ISSUER_KEY_FILE,):
+        for name in (d.ISSUER_KEY_FILE, d.USERS_FILE):
             if (source / name).exists():
                 _copy_file(source / name, target / name)
                 (target / name).chmod(0o600)

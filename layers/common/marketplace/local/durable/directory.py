@@ -7,6 +7,7 @@ Layout of ``DIR``::
     state.sqlite3       records (``store.py``), with its WAL files beside it
     blobs/ab/abcd...    object bodies, named by their SHA-256
     issuer-key.pem      the local OIDC issuer's signing key
+    local-users.json    the named local users its sign-in page signs in (``marketplace user add``), scrypt hashes
     tls/                the local CA and server certificate (``serve --tls``)
 """
 
@@ -24,6 +25,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO
 
+from marketplace.identity.local_users import USERS_FILE as USERS_FILE
 from marketplace.local.durable.store import DATABASE, DataStore
 
 FORMAT_FILE = "FORMAT"
@@ -145,7 +147,8 @@ def check_format(directory: Path) -> None:
     directory, naming what to do."""
     found = read_format(directory)
     if found is None:
-        side_files = {LOCK_FILE, ISSUER_KEY_FILE, TLS_DIRECTORY}  # may be made before the first start finishes
+        # may be made before the first start finishes (the users file by ``marketplace user add``, even before it)
+        side_files = {LOCK_FILE, ISSUER_KEY_FILE, USERS_FILE, TLS_DIRECTORY}
         others = [p.name for p in directory.iterdir() if p.name not in side_files]
         if others:
             raise DataDirectoryError(
@@ -231,6 +234,10 @@ class DataDirectory:
     @property
     def issuer_key(self) -> Path:
         return self.path / ISSUER_KEY_FILE
+
+    @property
+    def users_file(self) -> Path:
+        return self.path / USERS_FILE
 
     @property
     def tls_directory(self) -> Path:
