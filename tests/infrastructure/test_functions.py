@@ -153,6 +153,22 @@ def test_object_access_is_exactly_the_granted_prefixes_and_actions(
     assert granted == expected
 
 
+def test_publish_api_writes_uploads_and_namespace_logos_and_no_other_public_object() -> None:
+    """Namespace logos are public, so the publish API may write there; the prefix is one no namespace's assets
+    share (``assets/<namespace>/...``): its first segment, ``-``, can be no namespace's name."""
+    from marketplace.publishing import logos, namespaces
+
+    bucket = r.PACKAGES_BUCKET
+    grants = {(g.prefix, g.actions) for g in fns.PUBLISH_API.grants if isinstance(g, fns.ObjectGrant)}
+    assert grants == {(bucket.upload_prefix, ("s3:PutObject",)),
+                      (bucket.namespace_logo_prefix, ("s3:PutObject", "s3:DeleteObject"))}
+    assert logos.PREFIX is bucket.namespace_logo_prefix  # one definition
+    assert bucket.namespace_logo_prefix.startswith(bucket.public_prefix)
+    segment = bucket.namespace_logo_prefix.removeprefix(bucket.public_prefix).split("/")[0]
+    with pytest.raises(namespaces.InvalidName):
+        namespaces.validate(segment)
+
+
 @BY_NAME
 def test_assets_key_use_follows_the_object_actions(dev: Synthesized, definition: fns.FunctionDef) -> None:
     assets_key = dev.arn(dev.stack.keys.key(r.ASSETS_KEY))

@@ -369,3 +369,133 @@ def test_signing_in_starts_at_the_provider_with_a_state_cookie(deployment, monke
     refused = Browser().get("/manage/signin/callback", query="error=access_denied&error_description=cancelled")
     assert status(refused) == 401 and "cancelled" in refused["body"]
     assert status(Browser().get("/manage/signin/with/nobody")) == 404
+
+
+# --- the namespace's logo --------------------------------------------------------------------------------------
+
+
+def send_form(browser: Browser, path: str, fields: dict[str, str],
+              files: dict[str, tuple[str, str, bytes]] | None = None,
+              headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """A form with a file input, as a browser sends it (``multipart/form-data``; API Gateway passes the binary
+    body on in base64)."""
+    import base64
+
+    from tests.unit.test_logos import form
+
+    boundary = "----WebKitFormBoundary7MA4YWxkTrZu0gW"
+    parts: list[tuple[str, str | None, str | None, bytes]] = [(name, None, None, value.encode())
+                                                              for name, value in fields.items()]
+    parts += [(name, filename, content_type, data) for name, (filename, content_type, data) in (files or {}).items()]
+    sent = {"host": browser.host, "user-agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/140",
+            "content-type": f"multipart/form-data; boundary={boundary}", **(headers or {})}
+    event = http_event("POST", path, "ANY /manage/{proxy+}", sent,
+                       base64.b64encode(form(*parts, boundary=boundary)).decode())
+    event["isBase64Encoded"] = True
+    if browser.cookie:
+        event["cookies"] = [f"{browser.cookie_name}={browser.cookie}"]
+    return handler.lambda_handler(event, context("publish_api"))
+
+
+def logo_of(namespace: str) -> str | None:
+    return must(store.get_namespace(namespace)).logo
+
+
+def public_object(key: str) -> tuple[int, dict[str, str], bytes]:
+    """What the CDN answers for ``/<key>`` (the local stand-in, which serves the bucket's public prefix)."""
+    from marketplace.local.cdn import Cdn
+    from marketplace.platform.config import location
+    from marketplace.platform.resources import PACKAGES_BUCKET
+
+    answer = Cdn(location(PACKAGES_BUCKET), PACKAGES_BUCKET.public_prefix).serve("GET", "/" + key, {})
+    return answer.status, dict(answer.headers), answer.body
+
+
+def test_owners_upload_replace_and_remove_the_logo_with_the_pages_form(alice):
+    from tests.unit.test_logos import jpeg, png
+
+    alice.post("/manage/namespaces", {"name": "acme"})
+    page = alice.get("/manage/namespaces/acme")["body"]
+    assert 'enctype="multipart/form-data"' in page and 'accept="image/png,image/jpeg,image/webp"' in page
+    assert "Remove logo" not in page
+    sent = send_form(alice, "/manage/namespaces/acme/logo", {"csrf": alice.csrf},
+                     {"logo": ("acme.png", "image/png", png(200, 100))})
+    assert status(sent) == 303 and header(sent, "location") == "/manage/namespaces/acme"
+    first = must(logo_of("acme"))
+    assert first.startswith("assets/-/namespaces/acme/logo-") and first.endswith(".png")
+    served = public_object(first)
+    assert served[0] == 200 and served[2] == png(200, 100)
+    assert served[1]["content-type"] == "image/png" and "immutable" in served[1]["cache-control"]
+    page = alice.get("/manage/namespaces/acme")["body"]
+    assert f'<img class="icon" src="/{first}" alt="Logo of acme" width="96" height="96">' in page
+    assert "Remove logo" in page
+    replaced = send_form(alice, "/manage/namespaces/acme/logo", {"csrf": alice.csrf},
+                         {"logo": ("acme.jpg", "image/jpeg", jpeg(64, 64))})
+    assert status(replaced) == 303
+    second = must(logo_of("acme"))
+    assert second.endswith(".jpg") and public_object(second)[1]["content-type"] == "image/jpeg"
+    assert public_object(first)[0] == 404  # the old one is gone
+    removed = alice.post("/manage/namespaces/acme/logo/remove")
+    assert status(removed) == 303 and logo_of("acme") is None and public_object(second)[0] == 404
+    log = alice.get("/manage/namespaces/acme/audit")["body"]
+    assert log.count("namespace.logo") == 3
+    entries = [e for e in service.audit_log("acme") if e.action == "namespace.logo"]
+    assert {(e.actor, e.client) for e in entries} == {("alice@example.com", "website")}
+
+
+def test_logo_forms_need_the_csrf_token_an_owner_and_an_image(alice):
+    from tests.unit.test_logos import png
+
+    alice.post("/manage/namespaces", {"name": "acme"})
+    send_form(alice, "/manage/namespaces/acme/logo", {"csrf": alice.csrf}, {"logo": ("a.png", "image/png", png())})
+    kept = must(logo_of("acme"))
+    image = {"logo": ("b.png", "image/png", png(99, 99))}
+    assert status(send_form(alice, "/manage/namespaces/acme/logo", {}, image)) == 403
+    assert status(send_form(alice, "/manage/namespaces/acme/logo", {"csrf": "guess"}, image)) == 403
+    cross_site = send_form(alice, "/manage/namespaces/acme/logo", {"csrf": alice.csrf}, image,
+                           {"origin": "https://evil.example"})
+    assert status(cross_site) == 403
+    assert status(alice.request("POST", "/manage/namespaces/acme/logo/remove", form={})) == 403
+    service.add_member("acme", "bob@example.com", "contributor")
+    bob, mallory = signed_in("bob@example.com"), signed_in("mallory@example.com")
+    for other in (bob, mallory):
+        assert status(send_form(other, "/manage/namespaces/acme/logo", {"csrf": other.csrf}, image)) == 403
+        assert status(other.post("/manage/namespaces/acme/logo/remove")) == 403
+    assert "Remove logo" not in bob.get("/manage/namespaces/acme")["body"]
+    for refused, expected in ((b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', 400),
+                              (b"GIF89a" + b"\0" * 40, 400), (png(4000, 4000), 400), (b"", 400),
+                              (b"\x89PNG\r\n\x1a\n" + b"\0" * (260 * 1024), 413),
+                              (b"\x89PNG\r\n\x1a\n" + b"\0" * (300 * 1024), 413)):
+        answer = send_form(alice, "/manage/namespaces/acme/logo", {"csrf": alice.csrf},
+                           {"logo": ("x.png", "image/png", refused)})
+        assert status(answer) == expected and "Nothing was changed" in answer["body"], answer["body"][:500]
+        assert "KiB" in answer["body"]
+    no_file = alice.post("/manage/namespaces/acme/logo")
+    assert status(no_file) == 400 and "choose an image file" in no_file["body"]
+    assert logo_of("acme") == kept and public_object(kept)[0] == 200
+    assert [e.action for e in service.audit_log("acme")].count("namespace.logo") == 1
+
+
+def test_the_public_publisher_page_shows_the_logo(deployment):
+    from functions.web import handler as web
+    from tests import vsix_factory
+    from tests.integration.test_ingest import Publisher
+    from tests.unit.test_logos import webp_lossless
+
+    Publisher(deployment, "logopub").upload(vsix_factory.vsix_bytes(publisher="logopub", name="shown"))
+    owner = signed_in(store.members("logopub")[0].user)
+    assert status(send_form(owner, "/manage/namespaces/logopub/logo", {"csrf": owner.csrf},
+                            {"logo": ("l.webp", "image/webp", webp_lossless(128, 128))})) == 303
+    key = must(logo_of("logopub"))
+
+    def public_page() -> dict[str, Any]:
+        event = http_event("GET", "/publishers/logopub", "ANY /publishers/{proxy+}", {"host": HOST})
+        return web.lambda_handler(event, context("web"))
+
+    shown = public_page()
+    assert status(shown) == 200
+    assert f'<img class="icon" src="{BASE}/{key}" alt="" width="96" height="96"' in shown["body"]
+    assert "img-src 'self';" in header(shown, "content-security-policy")
+    assert public_object(key)[1]["content-type"] == "image/webp"
+    assert status(owner.post("/manage/namespaces/logopub/logo/remove")) == 303
+    assert "/assets/-/namespaces/" not in public_page()["body"]

@@ -21,7 +21,7 @@ import json
 import math
 import zlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from marketplace.platform.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from marketplace.platform.headers import request_header
@@ -228,4 +228,73 @@ def form_body(event: Mapping[str, Any], *, max_bytes: int = DEFAULT_MAX_FORM_BYT
     fields: dict[str, list[str]] = {}
     for name, value in pairs:
         fields.setdefault(name, []).append(value)
+    return fields
+
+
+MULTIPART = "multipart/form-data"
+MAX_BOUNDARY = 70  # RFC 2046
+
+
+class Part(NamedTuple):
+    """One part of a ``multipart/form-data`` body: a field (``filename`` None) or a file. (A named tuple: every
+    function imports this module, and a dataclass costs more cold start.)"""
+
+    name: str
+    filename: str | None
+    content_type: str | None
+    data: bytes
+
+    def text(self, what: str = "The form") -> str:
+        return decode_utf8(self.data, f"{what}'s {self.name!r} field")
+
+
+def media_type(event: Mapping[str, Any]) -> str:
+    """The request's ``Content-Type`` without its parameters, lower case (empty when there is none)."""
+    return (request_header(event.get("headers"), "content-type") or "").split(";")[0].strip().lower()
+
+
+def multipart_form(event: Mapping[str, Any], *, max_bytes: int,
+                   what: str = "The form") -> dict[str, list[Part]]:
+    """An HTML form sent as ``multipart/form-data`` (a form with a file input), each name with its parts in
+    order. 415 for another content type; 400 for a body that does not follow its boundary (a defect the
+    standard library's parser notes is a refusal, not a guess), a part that is not a named form field, a nested
+    multipart part, or more than ``MAX_FORM_FIELDS`` parts."""
+    from email import policy  # here: only the forms with a file use it
+    from email.message import Message
+    from email.parser import BytesParser
+
+    header = request_header(event.get("headers"), "content-type") or ""
+    if media_type(event) != MULTIPART:
+        raise UnsupportedMediaType(f"{what} must be sent as {MULTIPART}")
+    malformed = BadRequest(f"{what} is not a well-formed {MULTIPART} body")
+    if not header.isprintable() or not header.isascii():
+        raise malformed
+    data = raw_body(event, max_bytes=max_bytes, what=what)
+    try:
+        message = BytesParser(policy=policy.HTTP).parsebytes(f"Content-Type: {header}\r\n\r\n".encode() + data)
+        boundary = message.get_boundary()
+        if not boundary or len(boundary) > MAX_BOUNDARY:
+            raise BadRequest(f"{what}'s Content-Type names no valid boundary ({MULTIPART}; boundary=...)")
+        parts = message.get_payload() if message.is_multipart() else None
+        if message.defects or not isinstance(parts, list) or len(parts) > MAX_FORM_FIELDS:
+            raise malformed
+        fields: dict[str, list[Part]] = {}
+        for part in parts:
+            if not isinstance(part, Message):
+                raise malformed
+            name = part.get_param("name", header="content-disposition")
+            encoding = (part.get("content-transfer-encoding") or "binary").strip().lower()
+            if (part.defects or part.is_multipart() or part.get_content_disposition() != "form-data"
+                    or not isinstance(name, str) or not name or encoding not in ("binary", "8bit", "7bit")):
+                raise malformed
+            payload = part.get_payload(decode=True)
+            if not isinstance(payload, bytes):
+                raise malformed
+            filename = part.get_filename()
+            (name + (filename or "")).encode()  # names that are not UTF-8 (lone surrogates) are refused
+            declared = part.get("content-type")
+            fields.setdefault(name, []).append(Part(name, filename, part.get_content_type() if declared else None,
+                                                    payload))
+    except (ValueError, TypeError, LookupError, AttributeError, RecursionError):  # what the parser may still raise
+        raise malformed from None
     return fields

@@ -213,8 +213,11 @@ PUBLISH_API = FunctionDef(
         TableGrant(r.PUBLISHING_TABLE.id, "read_write"),
         TableGrant(r.EXTENSIONS_TABLE.id),
         TableGrant(r.STATISTICS_TABLE.id),  # an owner's statistics (GET /api/publish/stats/...)
-        # presigned POSTs are signed with this role: it may only put objects under the upload prefix
+        # presigned POSTs are signed with this role: it may only put objects under the upload prefix (and each
+        # POST's policy names its one key)
         ObjectGrant(r.PACKAGES_BUCKET.id, r.PACKAGES_BUCKET.upload_prefix, _WRITE),
+        # namespace logos that owners set (publishing.logos), replaced and removed
+        ObjectGrant(r.PACKAGES_BUCKET.id, r.PACKAGES_BUCKET.namespace_logo_prefix, ("s3:PutObject", "s3:DeleteObject")),
     ),
 )
 INGEST = FunctionDef(

@@ -101,7 +101,9 @@ class BucketDef(NamedTuple):
 
     Prefixes split it by trust: ``uploads/`` holds untrusted bytes that only the ingest function reads
     (expired by lifecycle), ``assets/`` is the public part served through the CDN, ``private/`` holds
-    data that must never be public (large sync bodies, search snapshots).
+    data that must never be public (large sync bodies, search snapshots). ``namespace_logo_prefix`` is the
+    public part the publish API writes namespace logos to: its ``-`` segment can be no namespace's name, so
+    it never reaches into the extensions' assets (``assets/<namespace>/...``).
     """
 
     id: str
@@ -110,6 +112,7 @@ class BucketDef(NamedTuple):
     upload_prefix: str = "uploads/"
     public_prefix: str = "assets/"
     private_prefix: str = "private/"
+    namespace_logo_prefix: str = "assets/-/namespaces/"
     upload_expiry_days: int = 2
     noncurrent_version_expiry_days: int = 30
     notifications: tuple[BucketNotification, ...] = ()

@@ -1,5 +1,5 @@
-"""Data access for the packages bucket on the publishing path: the quarantined upload and the public
-assets of a version (the only module of the capability that touches S3)."""
+"""Data access for the packages bucket on the publishing path: the quarantined upload, the public
+assets of a version and namespace logos (the only module of the capability that touches S3)."""
 
 from __future__ import annotations
 

@@ -31,7 +31,8 @@ PROVIDER = "marketplace"  # the ``provider`` of every user: the marketplace's ow
 DESCRIPTION_MAX = 255  # Open VSX's longest token description
 NO_STORE = {"Cache-Control": "no-store"}  # every answer is about the caller
 REFUSED = (BadRequest, Forbidden, NotFound, Conflict)  # what Open VSX answers 400 (its ErrorResultException)
-# What the details call may carry that this registry does not keep: refused unless empty.
+# What the details call may carry that this registry does not keep, or (a logo) takes through another call:
+# refused unless empty.
 UNKEPT_DETAILS = ("supportLink", "socialLinks", "logoBytes")
 
 
@@ -248,8 +249,9 @@ def _unkept(value: object) -> bool:
 def details(namespace: str) -> Response:
     """An owner replaces the details (Open VSX's NamespaceDetailsJson): ``displayName``, ``description`` and
     ``website``, each removed when missing, ``null`` or empty. The other fields of the shape are read-only or
-    not kept here (a ``logo`` is ignored; a non-empty ``supportLink``, ``socialLinks`` or ``logoBytes`` is
-    refused); nothing changes on a refusal."""
+    not kept here (a ``logo`` is ignored: the web UI sends back what it read, and a logo is set with
+    ``PUT /api/publish/namespaces/{ns}/logo`` or on the website; a non-empty ``supportLink``, ``socialLinks`` or
+    ``logoBytes`` is refused); nothing changes on a refusal."""
     principal = _principal()
     body = bodies.json_body(router.current_event)
     name = body.get("name")
@@ -259,7 +261,9 @@ def details(namespace: str) -> Response:
         return _error(404, f"Namespace not found: {namespace}")
     unkept = [field for field in UNKEPT_DETAILS if _unkept(body.get(field))]
     if unkept:
-        return _error(400, f"This registry does not keep {', '.join(unkept)} for a namespace; send them empty.")
+        hint = (f" A logo is set with PUT /api/publish/namespaces/{namespace}/logo (the image as the body) or on the "
+                "website." if "logoBytes" in unkept else "")
+        return _error(400, f"This registry does not keep {', '.join(unkept)} for a namespace; send them empty.{hint}")
     changes = {key: None if body.get(key) in (None, "") else body.get(key) for key in service.DETAILS}
     _refusal(400, lambda: service.update_namespace_details(principal, namespace, changes))
     return _ok(200, {"success": f"Updated details for namespace {namespace}"})

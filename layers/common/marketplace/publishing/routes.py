@@ -23,12 +23,12 @@ from urllib.parse import unquote
 from marketplace.catalog import store as catalog
 from marketplace.platform import body as bodies
 from marketplace.platform import middleware, ratelimit
-from marketplace.platform.errors import BadRequest, NotFound, Unauthorized
+from marketplace.platform.errors import BadRequest, NotFound, PayloadTooLarge, Unauthorized, UnsupportedMediaType
 from marketplace.platform.http import json_response, location_value, public_base_url
 from marketplace.platform.ratelimit import RateLimit
 from marketplace.platform.resources import PUBLISHING_TABLE
 from marketplace.platform.router import NextMiddleware, Request, Response, Router
-from marketplace.publishing import audit, direct, lifecycle, service, store, tokens, uploads, vsce
+from marketplace.publishing import audit, direct, lifecycle, logos, service, store, tokens, uploads, vsce
 
 router = Router()
 
@@ -258,6 +258,24 @@ def namespace_details(namespace: str) -> Response:
 @router.put("/api/publish/namespaces/<namespace>", middlewares=SIGNED_IN)
 def update_namespace_details(namespace: str) -> Response:
     return json_response(200, service.update_namespace_details(_principal(), namespace, _json_body()))
+
+
+@router.put("/api/publish/namespaces/<namespace>/logo", middlewares=SIGNED_IN)
+def set_namespace_logo(namespace: str) -> Response:
+    """An owner sets the logo: the image is the body, with its Content-Type (``publishing.logos``)."""
+    if bodies.media_type(router.current_event) not in logos.CONTENT_TYPES.values():
+        types = ", ".join(logos.CONTENT_TYPES.values())
+        raise UnsupportedMediaType(f"send the logo as the body with Content-Type {types}: {logos.ACCEPTED}")
+    try:
+        data = bodies.raw_body(router.current_event, max_bytes=logos.MAX_BYTES, what="The logo")
+    except PayloadTooLarge:
+        raise PayloadTooLarge(f"the logo is larger than {logos.MAX_BYTES} bytes: {logos.ACCEPTED}") from None
+    return json_response(200, service.set_namespace_logo(_principal(), namespace, data), {"Cache-Control": "no-store"})
+
+
+@router.delete("/api/publish/namespaces/<namespace>/logo", middlewares=SIGNED_IN)
+def remove_namespace_logo(namespace: str) -> Response:
+    return json_response(200, service.set_namespace_logo(_principal(), namespace, None), {"Cache-Control": "no-store"})
 
 
 @router.post("/api/publish/namespaces/<namespace>/members", middlewares=SIGNED_IN)

@@ -7,6 +7,8 @@ functions are those of the default ``Publishing``.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from urllib.parse import urlsplit
 
 from marketplace.platform.errors import BadRequest, ConfigurationError, Conflict, Forbidden, NotFound, Unauthorized
 from marketplace.platform.text import first_forbidden
-from marketplace.publishing import audit, namespaces, tokens
+from marketplace.publishing import audit, logos, namespaces, tokens
 from marketplace.publishing import store as publishing_store
 from marketplace.publishing.store import (
     AlreadyExists,
@@ -28,6 +30,8 @@ from marketplace.publishing.store import (
     SessionItem,
     TokenItem,
 )
+
+log = logging.getLogger(__name__)
 
 ROLES = ("owner", "contributor")
 # The details owners edit: their name in answers, their attribute, their longest length.
@@ -193,11 +197,42 @@ class Publishing:
         return item
 
     def namespace_details(self, principal: Principal, namespace: str) -> dict[str, Any]:
-        """The namespace's details and members, for a member whose token covers it."""
+        """The namespace's details (``logo``: the path this site serves it at, or null) and members, for a member
+        whose token covers it."""
         item = self.authorize(principal, namespace)
         return {"name": item.name, "verified": bool(item.verified),
                 **{key: getattr(item, attribute) for key, (attribute, _) in DETAILS.items()},
+                "logo": logos.public_path(item.logo),
                 "members": [{"user": m.user, "role": m.role} for m in self.store.members(namespace)]}
+
+    def set_namespace_logo(self, principal: Principal, namespace: str, data: bytes | None) -> dict[str, Any]:
+        """An owner sets the namespace's logo to ``data`` (``publishing.logos`` says which images are taken) or,
+        with ``None``, removes it; answers the details. The new object is written before the item names it and the
+        old one deleted after (best effort: a leftover is unreachable, never a broken logo); nothing changes on a
+        refusal. The same image again changes nothing."""
+        from marketplace.publishing import objects  # the logo calls alone write objects from here
+
+        item = self.require_owner(principal, namespace, "change its logo")
+        previous, now = item.logo, tokens.utcnow()
+        if data is None:
+            if previous is None:
+                return self.namespace_details(principal, namespace)
+            self.store.set_namespace_details(item, {"logo": None}, self._entry(
+                item.name, "namespace.logo", item.name, now, {"removed": True}))
+        else:
+            logo = logos.validate(data)
+            key = logos.object_key(item.name, data, logo)
+            if key == previous:
+                return self.namespace_details(principal, namespace)
+            # when the item cannot be written the object stays: unnamed, it is never shown (deleting it could
+            # take it from a request that set the same image meanwhile)
+            objects.put_asset(key, data, logo.content_type)
+            self.store.set_namespace_details(item, {"logo": key}, self._entry(
+                item.name, "namespace.logo", item.name, now,
+                {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}))
+        if previous is not None:
+            _discard(previous)
+        return self.namespace_details(principal, namespace)
 
     def update_namespace_details(self, principal: Principal, namespace: str, body: object) -> dict[str, Any]:
         """An owner sets the details named in ``body`` (``null`` removes one); nothing changes on bad input."""
@@ -558,6 +593,17 @@ class Publishing:
         return changed
 
 
+def _discard(key: str) -> None:
+    """Delete a logo no item names any more; a failure is logged, not raised (the change is already made)."""
+    from marketplace.publishing import objects
+
+    try:
+        objects.delete(key)
+    except Exception:
+        log.warning("could not delete the namespace logo %s; it is no longer used and may be deleted", key,
+                    exc_info=True)
+
+
 _default = Publishing()
 create_publisher = _default.create_publisher
 create_namespace_for = _default.create_namespace_for
@@ -570,6 +616,7 @@ create_token_for = _default.create_token_for
 revoke_token_of = _default.revoke_token_of
 namespace_details = _default.namespace_details
 update_namespace_details = _default.update_namespace_details
+set_namespace_logo = _default.set_namespace_logo
 add_member_by = _default.add_member_by
 remove_member_by = _default.remove_member_by
 set_role_by = _default.set_role_by

@@ -79,6 +79,7 @@ class NamespaceItem(PublishingItem):
     display_name = UnicodeAttribute(null=True)  # the details its owners edit
     description = UnicodeAttribute(null=True)
     website = UnicodeAttribute(null=True)
+    logo = UnicodeAttribute(null=True)  # its logo's object key in the packages bucket (``publishing.logos``)
 
     @staticmethod
     def key(name: str) -> str:
@@ -221,8 +222,8 @@ def get_member(namespace: str, user: str) -> MemberItem | None:
 
 
 def set_namespace_details(namespace: NamespaceItem, details: dict[str, str | None], *also: PublishingItem) -> None:
-    """Set (or, for ``None``, remove) the namespace's display name, description and website, with ``also``'s
-    new items in the same transaction."""
+    """Set (or, for ``None``, remove) the namespace's details (display name, description, website, logo), with
+    ``also``'s new items in the same transaction."""
     actions = [getattr(NamespaceItem, name).set(value) if value is not None else getattr(NamespaceItem, name).remove()
                for name, value in details.items()]
     with TransactWrite(connection=_connection()) as transaction:

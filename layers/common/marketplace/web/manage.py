@@ -26,12 +26,12 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from marketplace.platform import middleware
-from marketplace.platform.body import form_body, json_body
+from marketplace.platform.body import MULTIPART, Part, form_body, json_body, media_type, multipart_form
 from marketplace.platform.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from marketplace.platform.headers import request_header
 from marketplace.platform.http import json_response, public_base_url
 from marketplace.platform.router import Middleware, NextMiddleware, Response, Router
-from marketplace.publishing import audit, lifecycle, service, sessions, store, tokens, uploads
+from marketplace.publishing import audit, lifecycle, logos, service, sessions, store, tokens, uploads
 from marketplace.publishing.routes import creation_limited
 from marketplace.web.render import HTML, PRIVATE, READ_METHODS, security_headers, templates
 
@@ -47,6 +47,8 @@ CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 SESSION = "session"
 FORM = "form"
+PARTS = "parts"  # a multipart form's parts (its files), by name
+MAX_MULTIPART_BYTES = logos.MAX_BYTES + 16 * 1024  # a logo and the form around it
 STATISTICS_DAYS = 30
 JSON_PATHS = ("/manage/uploads",)  # answered as JSON (the upload page's script reads them), errors too
 
@@ -150,12 +152,23 @@ def _same_origin(app: Router) -> None:
         raise Forbidden("this request comes from another site; use the forms of this site")
 
 
+def _form(app: Router) -> dict[str, list[str]]:
+    """The form's text fields; a form with a file (``multipart/form-data``) also leaves its parts in ``PARTS``."""
+    event = app.current_event.raw_event
+    if media_type(event) != MULTIPART:
+        return form_body(event)
+    parts = multipart_form(event, max_bytes=MAX_MULTIPART_BYTES,
+                           what=f"The form (a logo may be at most {logos.MAX_BYTES // 1024} KiB)")
+    app.append_context(**{PARTS: parts})
+    return {name: [p.text() for p in found if p.filename is None] for name, found in parts.items()}
+
+
 def _csrf_checked(app: Router, next_middleware: NextMiddleware) -> Response:
     _same_origin(app)
     session: sessions.Session = app.context[SESSION]
     presented = request_header(app.current_event.headers, CSRF_HEADER)
     if presented is None and not app.current_event.path.startswith(JSON_PATHS):  # a form: the token is a field
-        fields = form_body(app.current_event.raw_event)
+        fields = _form(app)
         app.append_context(**{FORM: fields})
         presented = next(iter(fields.get(CSRF_FIELD) or []), None)
     if not session.csrf_matches(presented):
@@ -288,6 +301,21 @@ def namespace_details(namespace: str) -> Response:
     changes = {key: _field(key, required=False, longest=2000)
                for key in ("displayName", "description", "website")}
     service.update_namespace_details(_principal(), namespace, changes)
+    return _see_other(_namespace_url(namespace))
+
+
+@router.post("/manage/namespaces/<namespace>/logo", middlewares=CHANGING)
+def namespace_logo(namespace: str) -> Response:
+    files: list[Part] = router.context.get(PARTS, {}).get("logo") or []
+    if not files or not files[0].data:
+        raise BadRequest(f"choose an image file to upload as the logo: {logos.ACCEPTED}")
+    service.set_namespace_logo(_principal(), namespace, files[0].data)
+    return _see_other(_namespace_url(namespace))
+
+
+@router.post("/manage/namespaces/<namespace>/logo/remove", middlewares=CHANGING)
+def remove_namespace_logo(namespace: str) -> Response:
+    service.set_namespace_logo(_principal(), namespace, None)
     return _see_other(_namespace_url(namespace))
 
 

@@ -373,6 +373,7 @@ class PublisherPage:
     display_name: str | None = None  # the details the namespace's owners set
     description: str | None = None
     website: str | None = None
+    logo: str | None = None  # the logo's URL (the CDN's, as the icons')
 
 
 def publisher(name: str, base: str) -> PublisherPage:
@@ -383,15 +384,18 @@ def publisher(name: str, base: str) -> PublisherPage:
     if not views:
         raise NotFound(f"There is no publisher {name} with published extensions.")
     views.sort(key=lambda v: (-v.installs, v.extension_id))
-    from marketplace.publishing import store as publishing  # publisher pages alone read the namespace's details
+    from marketplace.publishing import logos  # publisher pages alone read the namespace's details
+    from marketplace.publishing import store as publishing
 
     details = publishing.get_namespace(name.lower())
+    logo = logos.public_path(details.logo) if details else None
     return PublisherPage(name=views[0].publisher, verified=any(v.verified for v in views),
                          cards=[card(v, base) for v in views], installs=sum(v.installs for v in views),
                          downloads=sum(v.downloads for v in views),
                          display_name=details.display_name if details else None,
                          description=details.description if details else None,
-                         website=_https(details.website) if details else None)
+                         website=_https(details.website) if details else None,
+                         logo=f"{base}{logo}" if logo else None)
 
 
 # --- the sitemap --------------------------------------------------------------------------------------------
