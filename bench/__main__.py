@@ -14,6 +14,7 @@ from bench import (
     gallery_query,
     http_router,
     ingest,
+    mirror,
     search_scale,
     stats,
     sync,
@@ -29,7 +30,7 @@ def main() -> int:
                              "(default 15)")
     parser.add_argument("--only", choices=("cold-start", "ingest", "gallery-query", "sync", "telemetry", "stats",
                                            "batch-strategy", "http-router", "durable", "search-scale",
-                                           "cost", "website"),
+                                           "cost", "website", "mirror"),
                         help="run one benchmark")
     parser.add_argument("--ingest-mib", type=int, default=50, help="size of the ingest benchmark's package")
     parser.add_argument("--catalog", type=int, default=gallery_query.CATALOG_SIZE,
@@ -61,6 +62,12 @@ def main() -> int:
                         help="extension-page requests timed by the website benchmark (default 300)")
     parser.add_argument("--website-no-lighthouse", action="store_true",
                         help="skip the website benchmark's Lighthouse runs (its goals are then missed)")
+    parser.add_argument("--mirror-small", type=int, default=mirror.SMALL,
+                        help="small packages the mirror benchmark copies (default 40)")
+    parser.add_argument("--mirror-large", type=int, default=mirror.LARGE,
+                        help="large packages the mirror benchmark copies (default 2)")
+    parser.add_argument("--mirror-large-mib", type=int, default=mirror.LARGE_MIB,
+                        help="size of each of the mirror benchmark's large packages (default 10 MiB)")
     parser.add_argument("--data-dir", type=Path,
                         help="the durable benchmark's data directory: new or empty (default: a temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the durable benchmark's data directory")
@@ -112,6 +119,10 @@ def main() -> int:
             return 1
         print(("\n" if args.only is None else "") + website.table(site), flush=True)
         ok = ok and site.ok
+    if args.only in (None, "mirror"):  # starts two local runtimes, each in its own process
+        mirrored = mirror.measure(args.mirror_small, args.mirror_large, args.mirror_large_mib)
+        print(("\n" if args.only is None else "") + mirror.table(mirrored), flush=True)
+        ok = ok and mirrored.ok
     if args.only in (None, "durable"):  # last: it starts the local runtime in this process
         try:
             stored = durable.measure(args.versions, args.package_kib, args.durable_queries, args.durable_publishes,

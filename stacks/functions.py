@@ -1,4 +1,5 @@
-"""One Lambda function per ``functions.FUNCTIONS`` entry: its own role, log group, grants and event source."""
+"""One Lambda function per ``functions.FUNCTIONS`` entry the deployment has (an optional one only when the operator
+configures it: ``stacks.schedules``): its own role, log group, grants and event source."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from stacks.keys import EncryptionKeys
 from stacks.layer import ARCHITECTURE, PROJECT_ROOT, RUNTIME
 from stacks.naming import pascal
 from stacks.queues import Queues
+from stacks.schedules import QUEUE_SEND_KEY_ACTIONS, Schedule, configured_source, deployed_functions
+from stacks.schedules import function_environment as optional_environment
 from stacks.settings import StageSettings
 from stacks.storage import Buckets
 from stacks.streams import EventStreams
@@ -57,8 +60,6 @@ TABLE_KEY_ACTIONS: dict[fns.TableAccess, tuple[str, ...]] = {
 # A Kinesis producer needs GenerateDataKey and nothing else on the stream's key (PutRecord, PutRecords).
 STREAM_WRITE_ACTIONS = ("kinesis:PutRecord", "kinesis:PutRecords")
 STREAM_WRITE_KEY_ACTIONS = ("kms:GenerateDataKey",)
-# Sending to an SSE-KMS queue (a stream consumer's on-failure destination).
-QUEUE_SEND_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,8 @@ class Resources:
         for table in r.TABLES:
             values[table.env_var] = self.tables.table(table).table_name
         for queue in r.QUEUES:
-            values[queue.env_var] = self.queues.queue(queue).queue_url
+            if queue.id in self.queues.queues:  # an optional function's queue exists only with the function
+                values[queue.env_var] = self.queues.queue(queue).queue_url
         for stream in r.STREAMS:
             values[stream.env_var] = self.streams.stream(stream).stream_name
         for bucket in r.BUCKETS:
@@ -121,12 +123,13 @@ class Functions(Construct):
         if unknown:
             raise ValueError(f"environment for functions that do not exist: {sorted(unknown)}")
         self.functions: dict[str, lambda_.Function] = {}
-        for definition in fns.FUNCTIONS:
+        for definition in deployed_functions(self):
             # the same definition gives the local runtime's worker processes their environment
             settings = {name: str(self.node.try_get_context(name)) for name in definition.settings
                         if self.node.try_get_context(name) not in (None, "")}
             environment = definition.lambda_environment(stage.name, locations, auth_environment, http_environment,
                                                         settings)
+            environment.update(optional_environment(self, definition))
             environment.update(extra.get(definition.name, {}))
             function = self._function(definition, layer, environment)
             wildcards = [*self._grant(definition, function), *self._add_event_source(definition, function)]
@@ -243,6 +246,12 @@ class Functions(Construct):
         res = self._resources
         source = definition.source
         if source is None:
+            return []
+        if isinstance(source, fns.ScheduleSource):
+            queue = r.queue(source.dead_letter_queue)
+            Schedule(self, f"{pascal(definition.name)}Schedule", stage=self._stage.name, definition=definition,
+                     source=configured_source(self, source), function=function,
+                     queue=res.queues.queue(queue), queue_key=res.keys.key(r.key(queue.key)))
             return []
         if isinstance(source, fns.SqsSource):
             function.add_event_source(

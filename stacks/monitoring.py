@@ -70,6 +70,8 @@ class Monitoring(Construct):
         self.alarms: list[cloudwatch.Alarm] = []
 
         for queue_id in dead_letter_queue_ids():
+            if queue_id not in queues:  # the dead-letter queue of an optional function that is not deployed
+                continue
             self._alarm(
                 f"{pascal(queue_id)}Messages",
                 queues[queue_id].metric_approximate_number_of_messages_visible(
@@ -79,6 +81,8 @@ class Monitoring(Construct):
                 description=f"Messages are waiting in the dead-letter queue {queue_id}: {r.queue(queue_id).purpose}.",
             )
         for definition in fns.FUNCTIONS:
+            if definition.name not in functions:  # an optional function the operator did not configure
+                continue
             function = functions[definition.name]
             name = pascal(definition.name)
             self._alarm(

@@ -11,6 +11,7 @@ from marketplace.platform import resources as r
 from stacks import nag
 from stacks.keys import EncryptionKeys
 from stacks.naming import pascal
+from stacks.schedules import schedule_queue_ids, unused_queue_ids
 from stacks.settings import StageSettings
 
 
@@ -20,8 +21,10 @@ def on_failure_queue_ids() -> tuple[str, ...]:
 
 
 def dead_letter_queue_ids() -> tuple[str, ...]:
-    """Queues that only ever hold failures: redrive targets and stream consumers' on-failure queues."""
-    return tuple(dict.fromkeys([*(q.dead_letter for q in r.QUEUES if q.dead_letter), *on_failure_queue_ids()]))
+    """Queues that only ever hold failures: redrive targets, stream consumers' on-failure queues and the
+    dead-letter queues of schedules (deployed only with their optional function: ``stacks.schedules``)."""
+    return tuple(dict.fromkeys([*(q.dead_letter for q in r.QUEUES if q.dead_letter), *on_failure_queue_ids(),
+                                *schedule_queue_ids()]))
 
 
 class Queues(Construct):
@@ -30,8 +33,10 @@ class Queues(Construct):
         self._stage = stage
         self._keys = keys
         self.queues: dict[str, sqs.Queue] = {}
+        unused = unused_queue_ids(self)  # those of optional functions the operator did not configure
         for definition in r.QUEUES:
-            self._queue(definition)
+            if definition.id not in unused:
+                self._queue(definition)
         for queue_id in on_failure_queue_ids():
             nag.suppress(
                 self.queues[queue_id],

@@ -49,9 +49,10 @@ class FakePublishingStore:
     # --- items, built as the adapter builds them (not yet written) -------------------------------------
 
     @staticmethod
-    def namespace_item(name: str, user: str, now: datetime, reserved_override: bool) -> NamespaceItem:
+    def namespace_item(name: str, user: str, now: datetime, reserved_override: bool, *,
+                       mirrored_from: str | None = None) -> NamespaceItem:
         return NamespaceItem(NamespaceItem.key(name), NamespaceItem.SK, name=name, created_by=user, created_at=now,
-                             reserved_override=reserved_override)
+                             reserved_override=reserved_override, mirrored_from=mirrored_from)
 
     @staticmethod
     def member_item(namespace: str, user: str, role: str, now: datetime) -> MemberItem:
@@ -174,6 +175,17 @@ class FakePublishingStore:
             raise UpdateError("Failed to update item", cause=condition_failed("UpdateItem"))
         stored.verified = namespace.verified = verified
         self._write(stored)
+
+    def set_namespace_mirroring(self, namespace: NamespaceItem, mirrored_from: str | None, local_publishing: bool,
+                                *also: PublishingItem) -> None:
+        self.faults.run("set_namespace_mirroring")
+        stored = self._read(NamespaceItem, str(namespace.pk), NamespaceItem.SK)
+        if stored is None or any((str(i.pk), str(i.sk)) in self.table for i in also):
+            raise TransactWriteError("Failed to write transaction items", cause=condition_failed("TransactWriteItems"))
+        stored.mirrored_from, stored.local_publishing = mirrored_from, local_publishing
+        self._write(stored)
+        for item in also:
+            self._write(item)
 
     def get_token(self, token_id: str) -> TokenItem | None:
         self.faults.run("get_token")

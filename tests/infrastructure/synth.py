@@ -11,6 +11,7 @@ from aws_cdk import App, CfnResource, Stack
 from aws_cdk.assertions import Template
 from constructs import IConstruct
 
+from marketplace.platform.functions import FUNCTIONS, FunctionDef
 from stacks.marketplace_stack import MarketplaceStack, build_app
 
 ACCOUNT = "123456789012"
@@ -29,6 +30,8 @@ EXTRA_ISSUER = {
 }
 SITE_URLS = ("https://market.example.com", "https://registry.example.org:8443")
 GITHUB_SIGNIN = {"clientId": "Ov23liExampleApp01", "secretName": "marketplace/prod/github-oauth"}
+# the scheduled mirror: deployed only with this context (prod has it, dev not)
+MIRROR = {"upstream": "https://open-vsx.org", "schedule": "cron(0 3 * * ? *)", "jobs": 4, "rate": 2}
 PROD_CONTEXT: dict[str, Any] = {
     "authIssuers": [EXTRA_ISSUER],
     "githubApiUrl": "https://github.example.com/api/v3/",
@@ -39,6 +42,7 @@ PROD_CONTEXT: dict[str, Any] = {
     "WEB_REMOTE_IMAGES": "true",
     "NAMESPACE_CREATION": "domains:example.com",
     "GALLERY_ADVERTISE_VSIX_SIGNATURE": "true",
+    "mirror": MIRROR,
 }
 
 
@@ -62,6 +66,11 @@ class Synthesized:
     @property
     def stage(self) -> str:
         return self.stack.stage.name
+
+    @property
+    def functions(self) -> tuple[FunctionDef, ...]:
+        """The definitions of the functions this stage deploys (the optional ones only when configured)."""
+        return tuple(f for f in FUNCTIONS if f.name in self.stack.functions.functions)
 
     def resources(self, resource_type: str) -> dict[str, Resource]:
         return {k: v for k, v in self.json["Resources"].items() if v["Type"] == resource_type}

@@ -21,7 +21,7 @@ def test_routes_are_exactly_those_of_the_definitions(dev: Synthesized) -> None:
 def test_each_route_invokes_its_own_function(dev: Synthesized) -> None:
     integrations = dev.resources("AWS::ApiGatewayV2::Integration")
     routes = {r["Properties"]["RouteKey"]: r["Properties"] for r in dev.resources("AWS::ApiGatewayV2::Route").values()}
-    for definition in fns.FUNCTIONS:
+    for definition in dev.functions:
         function_arn = dev.arn(dev.stack.functions.function(definition))
         for route in definition.routes:
             target = routes[route.key]["Target"]["Fn::Join"][1]
@@ -75,7 +75,7 @@ def test_default_stage_throttles_and_logs_json_to_an_encrypted_group(dev: Synthe
 
 def test_api_may_invoke_each_function_only_through_its_routes(dev: Synthesized) -> None:
     api = dev.ref(dev.stack.api.api)
-    for definition in fns.FUNCTIONS:
+    for definition in dev.functions:
         function_arn = dev.arn(dev.stack.functions.function(definition))
         permissions = [
             p["Properties"]

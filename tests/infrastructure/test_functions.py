@@ -14,7 +14,8 @@ from stacks.functions import STREAM_WRITE_ACTIONS, TABLE_ACTIONS, TABLE_KEY_ACTI
 from .synth import PROD_CONTEXT, REGION, Synthesized, as_list, get_att, join
 
 pytestmark = pytest.mark.slow
-BY_NAME = pytest.mark.parametrize("definition", fns.FUNCTIONS, ids=lambda f: f.name)
+# every stage's functions (the optional mirror, deployed with the ``mirror`` context only: test_mirror_function.py)
+BY_NAME = pytest.mark.parametrize("definition", fns.deployed(), ids=lambda f: f.name)
 
 
 def _statements(dev: Synthesized, definition: fns.FunctionDef) -> list[dict[str, Any]]:
@@ -32,7 +33,7 @@ def _get_att_target(resource: Any) -> str | None:
 
 
 def test_one_function_per_definition(dev: Synthesized) -> None:
-    assert set(dev.stack.functions.functions) == {f.name for f in fns.FUNCTIONS}
+    assert set(dev.stack.functions.functions) == {f.name for f in fns.deployed()}
 
 
 @BY_NAME
@@ -69,13 +70,13 @@ def test_function_logs_json_into_its_own_encrypted_log_group(dev: Synthesized, d
 
 
 def test_log_groups_are_not_shared(dev: Synthesized) -> None:
-    groups = [dev.props(dev.stack.functions.function(d))["LoggingConfig"]["LogGroup"]["Ref"] for d in fns.FUNCTIONS]
-    assert len(set(groups)) == len(fns.FUNCTIONS)
+    groups = [dev.props(dev.stack.functions.function(d))["LoggingConfig"]["LogGroup"]["Ref"] for d in dev.functions]
+    assert len(set(groups)) == len(dev.functions)
 
 
 def test_every_function_has_its_own_role_without_managed_policies(dev: Synthesized) -> None:
-    roles = [dev.props(dev.stack.functions.function(d))["Role"] for d in fns.FUNCTIONS]
-    assert len({str(role) for role in roles}) == len(fns.FUNCTIONS)
+    roles = [dev.props(dev.stack.functions.function(d))["Role"] for d in dev.functions]
+    assert len({str(role) for role in roles}) == len(dev.functions)
     for role in roles:
         role_props = dev.json["Resources"][role["Fn::GetAtt"][0]]["Properties"]
         assert "ManagedPolicyArns" not in role_props
@@ -316,7 +317,7 @@ def test_on_failure_queues_are_sent_to_with_exact_actions(dev: Synthesized, defi
 
 
 def test_grant_wildcard_suppressions_no_longer_name_kms_action_wildcards(dev: Synthesized) -> None:
-    for definition in fns.FUNCTIONS:
+    for definition in dev.functions:
         role = dev.stack.functions.function(definition).role
         assert role is not None
         rules = dev.resource(role).get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", [])

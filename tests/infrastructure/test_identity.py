@@ -25,7 +25,7 @@ from stacks.settings import StageSettings
 
 from .synth import ACCOUNT, EXTRA_ISSUER, GITHUB_SIGNIN, REGION, SITE_URLS, Synthesized, as_list
 
-BY_NAME = pytest.mark.parametrize("definition", fns.FUNCTIONS, ids=lambda f: f.name)
+BY_NAME = pytest.mark.parametrize("definition", fns.deployed(), ids=lambda f: f.name)  # every stage's functions
 URL_SUFFIX = "amazonaws.com"
 DISTRIBUTION_DOMAIN = "d111111abcdef8.cloudfront.net"
 SITE_ORIGIN = f"https://{DISTRIBUTION_DOMAIN}"

@@ -3,7 +3,7 @@
 The stack is synthesized, the local runtime's provisioning runs against moto, and the two descriptions
 are compared: table names, key schemas, attribute types, indexes, TTL attributes, streams, PITR and
 encryption; queues and their redrive; the event stream; bucket notifications and lifecycle; event-source
-mapping settings and API routes.
+mapping settings, schedules and API routes; which functions run (the optional mirror only when configured).
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from moto import mock_aws
 from marketplace.local.apigw import RouteTable
 from marketplace.local.provision import Deployment, provision
 from marketplace.platform import aws
+from marketplace.platform import functions as fns
 from marketplace.platform import resources as r
 from marketplace.platform.functions import FUNCTIONS, SqsSource, StreamSource
-from tests.infrastructure.synth import Synthesized
+from tests.infrastructure.synth import PROD_CONTEXT, Synthesized
 
 pytestmark = pytest.mark.slow
 STAGE = "dev"
@@ -109,10 +110,12 @@ def test_tables_agree(template, local, definition: r.TableDef):
 
 
 @pytest.mark.parametrize("definition", r.QUEUES, ids=lambda q: q.id)
-def test_queues_agree(template, local, definition: r.QueueDef):
+def test_queues_agree(dev: Synthesized, prod: Synthesized, local, definition: r.QueueDef):
+    """Locally every queue exists; the stack's scheduled mirror dead-letter queue only with the mirror (prod's)."""
     deployment, session = local
-    name = definition.physical_name(STAGE)
-    [cfn] = [q for q in _resources(template, "AWS::SQS::Queue") if q.get("QueueName") == name]
+    synth = dev if definition.id in dev.stack.queues.queues else prod
+    name = definition.physical_name(synth.stage)
+    [cfn] = [q for q in _resources(synth.json, "AWS::SQS::Queue") if q.get("QueueName") == name]
     attributes = session.client("sqs").get_queue_attributes(
         QueueUrl=deployment.queue_urls[definition.id], AttributeNames=["All"]
     )["Attributes"]
@@ -123,6 +126,8 @@ def test_queues_agree(template, local, definition: r.QueueDef):
         local_redrive = json.loads(attributes["RedrivePolicy"])
         assert int(cfn["RedrivePolicy"]["maxReceiveCount"]) == int(local_redrive["maxReceiveCount"])
         assert local_redrive["deadLetterTargetArn"].endswith(r.queue(definition.dead_letter).physical_name(STAGE))
+        assert cfn["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0] == synth.logical_id(
+            synth.stack.queues.queue(r.queue(definition.dead_letter)))
     else:
         assert "RedrivePolicy" not in cfn and "RedrivePolicy" not in attributes
 
@@ -206,7 +211,7 @@ def test_the_upload_cors_rule_agrees_but_for_the_sites_origins(dev: Synthesized,
 
 def test_event_source_mappings_match_what_the_local_pollers_use(template):
     mappings = _resources(template, "AWS::Lambda::EventSourceMapping")
-    assert len(mappings) == len([fn for fn in FUNCTIONS if fn.source])
+    assert len(mappings) == len([fn for fn in FUNCTIONS if isinstance(fn.source, SqsSource | StreamSource)])
     by_size = sorted(
         (
             m["BatchSize"],
@@ -293,16 +298,28 @@ def test_delivery_streams_read_and_write_what_the_local_delivery_does(template, 
     assert definition.bucket in deployment.bucket_names  # what the local delivery writes
 
 
+def _mirror_options(tmp_path) -> Any:
+    """The local runtime's mirror, as ``prod``'s ``mirror`` context configures the stack's."""
+    from marketplace.local.scheduler import MirrorOptions
+
+    allow = tmp_path / "allow.txt"
+    allow.write_text("redhat.java\n")
+    return MirrorOptions(fns.MirrorSettings.from_mapping(PROD_CONTEXT["mirror"]), allow, None, 60.0)
+
+
 @pytest.mark.parametrize("definition", FUNCTIONS, ids=lambda fn: fn.name)
-def test_local_workers_get_the_environment_cdk_gives_each_function(dev: Synthesized, local, definition):
+def test_local_workers_get_the_environment_cdk_gives_each_function(dev: Synthesized, prod: Synthesized, local,
+                                                                   definition, tmp_path):
     """The same variables, by name, and the same resource locations: no worker sees a resource its function
-    is not granted, nor misses one it is (the stack's values are tokens; the local ones are physical names)."""
+    is not granted, nor misses one it is (the stack's values are tokens; the local ones are physical names).
+    An optional function is compared with prod's, configured there as the local runtime is here."""
     from marketplace.identity.config import ISSUERS_VAR
     from marketplace.local.runtime import _FUNCTION_SCOPED, LocalMarketplace
 
     deployment, _ = local
-    deployed = dev.props(dev.stack.functions.function(definition))["Environment"]["Variables"]
-    runtime = LocalMarketplace(stage=STAGE)
+    synth = dev if definition in dev.functions else prod
+    deployed = synth.props(synth.stack.functions.function(definition))["Environment"]["Variables"]
+    runtime = LocalMarketplace(stage=STAGE, mirror=_mirror_options(tmp_path) if definition.enabled_by else None)
     runtime.deployment = deployment
     runtime._auth = {ISSUERS_VAR: "[]"}
     worker = runtime.function_environment(definition)
@@ -313,3 +330,53 @@ def test_local_workers_get_the_environment_cdk_gives_each_function(dev: Synthesi
     assert lambda_set <= set(worker)
     for name in definition.environment_variables():
         assert worker[name] == deployment.env[name]
+    # Powertools' settings and, for the mirror, the context's settings: the same values
+    same = [name for name in deployed if name.startswith("POWERTOOLS_")]
+    if definition.enabled_by == fns.MIRROR_CONTEXT:
+        same += [fns.MIRROR_UPSTREAM_VAR, fns.MIRROR_JOBS_VAR, fns.MIRROR_RATE_VAR]
+    assert {name: worker[name] for name in same} == {name: deployed[name] for name in same}
+
+
+def test_the_runtime_runs_the_functions_the_stack_deploys(dev: Synthesized, prod: Synthesized, tmp_path):
+    """Without a mirror configured, what ``dev`` deploys; with one, also the mirror, as ``prod`` (whose context
+    configures it) deploys it."""
+    from marketplace.local.runtime import LocalMarketplace
+
+    assert LocalMarketplace(stage=STAGE).functions == dev.functions == fns.deployed()
+    assert LocalMarketplace(stage=STAGE, mirror=_mirror_options(tmp_path)).functions == prod.functions == FUNCTIONS
+
+
+def test_schedules_match_what_the_local_scheduler_does(prod: Synthesized, local, tmp_path):
+    """The rule EventBridge runs and the local scheduler: the rule's name (the ARN in each event), the schedule,
+    the retries (EventBridge's delivery and Lambda's runs) and the dead-letter queue."""
+    from marketplace.local.runtime import LocalMarketplace
+    from marketplace.local.scheduler import Scheduler
+
+    deployment, _ = local
+    runtime = LocalMarketplace(stage=STAGE, mirror=_mirror_options(tmp_path))
+    runtime.deployment = deployment
+    scheduled = [fn for fn in FUNCTIONS if isinstance(fn.source, fns.ScheduleSource)]
+    assert scheduled == [fns.MIRROR]
+    rules = prod.resources("AWS::Events::Rule")
+    configs = prod.resources("AWS::Lambda::EventInvokeConfig")
+    assert len(rules) == len(configs) == len(scheduled)
+    for fn in scheduled:
+        assert isinstance(fn.source, fns.ScheduleSource)
+        scheduler = runtime._poller(fn)
+        assert isinstance(scheduler, Scheduler) and scheduler.fn is fn
+        function = prod.logical_id(prod.stack.functions.function(fn))
+        [rule] = [res["Properties"] for res in rules.values()
+                  if res["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [function, "Arn"]}]
+        [config] = [res["Properties"] for res in configs.values() if res["Properties"]["FunctionName"] == {
+            "Ref": function}]
+        assert rule["Name"] == fn.rule_name(prod.stage)
+        assert scheduler.rule.endswith(f":rule/{fn.rule_name(STAGE)}")
+        assert rule["ScheduleExpression"] == PROD_CONTEXT["mirror"]["schedule"]  # the context's, not the default
+        [target] = rule["Targets"]
+        assert (target["RetryPolicy"]["MaximumRetryAttempts"], config["MaximumRetryAttempts"]) == (
+            scheduler.source.max_retry_attempts, scheduler.source.max_retry_attempts)
+        assert (target["RetryPolicy"]["MaximumEventAgeInSeconds"], config["MaximumEventAgeInSeconds"]) == (
+            fn.source.max_event_age_seconds, fn.source.max_event_age_seconds)
+        queue = prod.arn(prod.stack.queues.queue(r.queue(fn.source.dead_letter_queue)))
+        assert target["DeadLetterConfig"]["Arn"] == config["DestinationConfig"]["OnFailure"]["Destination"] == queue
+        assert scheduler.dead_letter_url == deployment.queue_urls[fn.source.dead_letter_queue]

@@ -39,10 +39,10 @@ def test_every_http_function_gets_the_secret_by_reference(dev: Synthesized, defi
     assert variables[trust.ORIGIN_SECRET_VAR] == _reference(dev)
 
 
-def test_functions_without_routes_do_not_get_it(dev: Synthesized) -> None:
-    for definition in fns.FUNCTIONS:
+def test_functions_without_routes_do_not_get_it(prod: Synthesized) -> None:
+    for definition in prod.functions:
         if not definition.routes:
-            variables = dev.props(dev.stack.functions.function(definition))["Environment"]["Variables"]
+            variables = prod.props(prod.stack.functions.function(definition))["Environment"]["Variables"]
             assert trust.ORIGIN_SECRET_VAR not in variables, definition.name
 
 

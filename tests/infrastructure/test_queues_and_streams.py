@@ -10,33 +10,34 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize("definition", r.QUEUES, ids=lambda q: q.id)
-def test_queue_is_encrypted_and_redrives_as_defined(dev: Synthesized, definition: r.QueueDef) -> None:
-    props = dev.props(dev.stack.queues.queue(definition))
-    assert props["QueueName"] == definition.physical_name(dev.stage)
-    assert props["KmsMasterKeyId"] == dev.arn(dev.stack.keys.key(r.DATA_KEY))
+def test_queue_is_encrypted_and_redrives_as_defined(prod: Synthesized, definition: r.QueueDef) -> None:
+    """prod's: it has every queue (the scheduled mirror's dead-letter queue comes with the mirror only)."""
+    props = prod.props(prod.stack.queues.queue(definition))
+    assert props["QueueName"] == definition.physical_name(prod.stage)
+    assert props["KmsMasterKeyId"] == prod.arn(prod.stack.keys.key(r.DATA_KEY))
     assert props["MessageRetentionPeriod"] == definition.retention_days * 24 * 3600
     assert props["VisibilityTimeout"] == definition.visibility_timeout_seconds
     if definition.dead_letter:
         assert props["RedrivePolicy"] == {
-            "deadLetterTargetArn": dev.arn(dev.stack.queues.queue(r.queue(definition.dead_letter))),
+            "deadLetterTargetArn": prod.arn(prod.stack.queues.queue(r.queue(definition.dead_letter))),
             "maxReceiveCount": definition.max_receive_count,
         }
     else:
         assert "RedrivePolicy" not in props
 
 
-def test_every_queue_refuses_plain_http(dev: Synthesized) -> None:
+def test_every_queue_refuses_plain_http(prod: Synthesized) -> None:
     for definition in r.QUEUES:
-        queue_ref = dev.ref(dev.stack.queues.queue(definition))
+        queue_ref = prod.ref(prod.stack.queues.queue(definition))
         (policy,) = [
-            p for p in dev.resources("AWS::SQS::QueuePolicy").values() if p["Properties"]["Queues"] == [queue_ref]
+            p for p in prod.resources("AWS::SQS::QueuePolicy").values() if p["Properties"]["Queues"] == [queue_ref]
         ]
         assert {
             "Action": "sqs:*",
             "Condition": {"Bool": {"aws:SecureTransport": "false"}},
             "Effect": "Deny",
             "Principal": {"AWS": "*"},
-            "Resource": dev.arn(dev.stack.queues.queue(definition)),
+            "Resource": prod.arn(prod.stack.queues.queue(definition)),
         } in policy["Properties"]["PolicyDocument"]["Statement"]
 
 

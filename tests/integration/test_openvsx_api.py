@@ -172,7 +172,8 @@ def test_versions_and_version_references_page():
     assert references["totalSize"] == 4
     assert [(r["version"], r["targetPlatform"]) for r in references["versions"]] == [
         ("1.0.0", "darwin-arm64"), ("1.0.0", "linux-x64"), ("1.0.0", "win32-x64"), ("0.9.0", "universal")]
-    assert set(references["versions"][0]["files"]) == {"download", "sha256", "signature"}
+    assert set(references["versions"][0]["files"]) == {"download", "sha256", "signature", "publicKey"}
+    assert references["versions"][0]["files"]["publicKey"].startswith(f"{BASE}/assets/-/signing/")
     assert ok("/beta/native/versions", "size=100000")["totalSize"] == 2
     assert error("/beta/native/versions", "size=-1", 400) == "The parameter 'size' must not be negative."
     assert error("/beta/native/versions", "offset=-5", 400) == "The parameter 'offset' must not be negative."

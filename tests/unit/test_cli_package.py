@@ -11,9 +11,8 @@ import pytest
 
 from marketplace import cli
 
-COMMANDS = ["serve", "backup", "restore", "data", "product-json",
-            "publisher", "publish", "extension", "stats", "review", "search", "dev-token", "user",
-            "token"]
+COMMANDS = ["serve", "backup", "restore", "data", "product-json", "publisher", "publish", "import", "mirror",
+            "bundle", "extension", "stats", "review", "search", "dev-token", "user", "token"]
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -41,7 +40,8 @@ def test_every_group_registers_its_command_in_help_order():
 @pytest.mark.parametrize("path", _leaves(cli.parser()), ids=" ".join)
 def test_every_command_has_something_to_run(path: tuple[str, ...]):
     positional = {"product-json": ["https://d.example"], "dev-token": ["alice"], "publish": ["x.vsix"],
-                  "backup": ["dest"], "restore": ["src", "--data-dir", "d"]}
+                  "import": ["x.vsix"], "mirror": ["--upstream", "https://u.example"], "backup": ["dest"],
+                  "restore": ["src", "--data-dir", "d"]}
     args = [*path, *positional.get(path[0], [])]
     parser = cli.parser()
     try:

@@ -64,13 +64,14 @@ def test_sqs_visibility_timeout_covers_the_consumer():
 
 
 def test_least_privilege_on_the_upload_prefix():
-    """Only the publish API may put uploads and only the ingest function may read or delete them."""
+    """Only the publish API and the scheduled mirror may put uploads and only the ingest function may read or
+    delete them."""
     upload = r.PACKAGES_BUCKET.upload_prefix
     writers = {fn.name for fn in FUNCTIONS for g in fn.grants
                if isinstance(g, ObjectGrant) and g.prefix == upload and "s3:PutObject" in g.actions}
     readers = {fn.name for fn in FUNCTIONS for g in fn.grants
                if isinstance(g, ObjectGrant) and g.prefix == upload and "s3:GetObject" in g.actions}
-    assert writers == {"publish_api"} and readers == {"ingest"}
+    assert writers == {"publish_api", "mirror"} and readers == {"ingest"}
     public = r.PACKAGES_BUCKET.public_prefix
     public_writers = {fn.name for fn in FUNCTIONS for g in fn.grants if isinstance(g, ObjectGrant)
                       and g.prefix == public and set(g.actions) & {"s3:PutObject", "s3:DeleteObject"}}

@@ -3,10 +3,12 @@ file it writes), an explicit AWS endpoint, or a deployed stage with the caller's
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from marketplace.platform import aws
 from marketplace.platform import resources as r
@@ -32,6 +34,7 @@ class Target:
 
 
 STATE_FILE_VARIABLE = "MARKETPLACE_STATE_FILE"
+RUNTIMES_VARIABLE = "MARKETPLACE_RUNTIMES_DIR"
 
 
 def state_file() -> Path:
@@ -41,6 +44,29 @@ def state_file() -> Path:
     from marketplace.local.invoker import project_root
 
     return project_root() / ".build" / "local-runtime.json"
+
+
+def runtimes_dir() -> Path:
+    """Where every running ``marketplace serve`` of this user leaves a copy of its state, so ``--registry URL``
+    finds the one to act on when several run on one machine (``MARKETPLACE_RUNTIMES_DIR`` overrides)."""
+    if os.environ.get(RUNTIMES_VARIABLE):
+        return Path(os.environ[RUNTIMES_VARIABLE])
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "marketplace" / "runtimes"
+
+
+def _runtime_entry(base_url: str) -> Path:
+    return runtimes_dir() / (hashlib.sha256(normalized_url(base_url).encode()).hexdigest()[:24] + ".json")
+
+
+def normalized_url(url: str) -> str:
+    """A marketplace's address as ``--registry`` compares it: scheme and host in lower case, no trailing slash,
+    ``localhost`` and ``[::1]`` read as ``127.0.0.1``."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    host = "127.0.0.1" if host in ("localhost", "::1") else host
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme.lower()}://{host}{port}{parts.path.rstrip('/')}"
 
 
 def issuer_key_path() -> Path:
@@ -55,13 +81,25 @@ def write_state(stage: str, aws_endpoint: str, base_url: str, ca_file: str | Non
                 issuer_key: str | None = None, data_dir: str | None = None) -> Path:
     path = state_file()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"stage": stage, "aws_endpoint": aws_endpoint, "base_url": base_url,
-                                "ca_file": ca_file, "issuer_key": issuer_key, "data_dir": data_dir,
-                                "pid": os.getpid()}))
+    state = json.dumps({"stage": stage, "aws_endpoint": aws_endpoint, "base_url": base_url, "ca_file": ca_file,
+                        "issuer_key": issuer_key, "data_dir": data_dir, "pid": os.getpid()})
+    path.write_text(state)
+    try:
+        entry = _runtime_entry(base_url)
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        entry.write_text(state)
+    except OSError:  # a read-only home: --registry cannot find this one, the state file still works
+        pass
     return path
 
 
 def clear_state() -> None:
+    try:
+        state = json.loads(state_file().read_text())
+        if int(state.get("pid", 0)) == os.getpid():
+            _runtime_entry(str(state.get("base_url") or "")).unlink(missing_ok=True)
+    except (OSError, ValueError):
+        pass
     state_file().unlink(missing_ok=True)
 
 
@@ -75,18 +113,42 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def resolve(stage: str | None, aws_endpoint: str | None) -> Target:
+def _registered(registry: str) -> dict[str, object]:
+    """The state of the running local marketplace at ``registry``; ``NoTarget`` naming the running ones."""
+    wanted = normalized_url(registry)
+    running: list[str] = []
+    for entry in sorted(runtimes_dir().glob("*.json")) if runtimes_dir().is_dir() else []:
+        try:
+            state = json.loads(entry.read_text())
+        except (OSError, ValueError):
+            continue
+        if not _alive(int(state.get("pid", 0))):
+            entry.unlink(missing_ok=True)  # a marketplace that stopped without saying so
+            continue
+        if normalized_url(str(state.get("base_url") or "")) == wanted:
+            return dict(state)
+        running.append(str(state.get("base_url")))
+    found = ", ".join(running) or "none"
+    raise NoTarget(f"no local marketplace is running at {registry} (running here: {found})")
+
+
+def resolve(stage: str | None, aws_endpoint: str | None, registry: str | None = None) -> Target:
+    """The target named by ``--aws-endpoint``, ``--stage`` or ``--registry`` (a running local marketplace's
+    address), else the local marketplace of the state file."""
     if aws_endpoint:
         return Target(stage or "local", aws_endpoint)
     if stage:
         return Target(stage, None)
-    try:
-        state = json.loads(state_file().read_text())
-    except (OSError, ValueError) as error:
-        raise NoTarget("no local marketplace is running: start one with ./dev serve, or name a deployed stage "
-                       "with --stage") from error
-    if not _alive(int(state.get("pid", 0))):
-        raise NoTarget("the local marketplace that wrote the state file has stopped: start it with ./dev serve")
+    if registry:
+        state = _registered(registry)
+    else:
+        try:
+            state = json.loads(state_file().read_text())
+        except (OSError, ValueError) as error:
+            raise NoTarget("no local marketplace is running: start one with ./dev serve, or name a deployed "
+                           "stage with --stage") from error
+        if not _alive(int(state.get("pid", 0))):
+            raise NoTarget("the local marketplace that wrote the state file has stopped: start it with ./dev serve")
     return Target(str(state["stage"]), str(state["aws_endpoint"]), str(state.get("base_url") or "") or None,
                   str(state.get("ca_file") or "") or None, str(state.get("issuer_key") or "") or None,
                   str(state.get("data_dir") or "") or None)

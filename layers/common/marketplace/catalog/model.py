@@ -49,6 +49,7 @@ class VersionView:
     sha256: str = ""
     size: int = 0
     published_by: str = ""
+    signature_key_id: str | None = None  # the repository key that signed it (its public key is published)
 
     @property
     def sort_key(self) -> tuple[Version, bool]:
@@ -182,7 +183,7 @@ def version_from_item(item: Any) -> VersionView:
         enabled_api_proposals=_strings(item.enabled_api_proposals), executes_code=bool(item.executes_code),
         web_extension=bool(item.web_extension), license=item.license, repository=item.repository,
         homepage=item.homepage, bugs=item.bugs, sha256=item.sha256 or "", size=int(item.size or 0),
-        published_by=item.published_by or "",
+        published_by=item.published_by or "", signature_key_id=getattr(item, "signature_key_id", None) or None,
     )
 
 

@@ -4,6 +4,10 @@
 - ``marketplace publisher create|member``, ``marketplace token create|list|revoke``: operator commands; they
   act on the running local marketplace, or on a deployment with ``--stage`` and the caller's AWS credentials.
 - ``marketplace publish FILE.vsix``: upload a package and wait for the ingest's verdict.
+- ``marketplace import PATH...``: publish .vsix files (files, directories, globs) or an air-gapped bundle through
+  the ingest as the operator (``--create-namespaces --owner USER`` for namespaces that do not exist yet).
+- ``marketplace mirror --upstream URL [--allow FILE]``: copy from an Open VSX registry (``--to-bundle``: a bundle).
+- ``marketplace publisher mirrored NS --allow-local-publishing``: let members publish into a mirrored namespace.
 - ``marketplace extension unpublish|deprecate|undeprecate ID``: an owner's lifecycle actions.
 - ``marketplace extension feature|block ID [--off]``, ``marketplace publisher verify NS``: operator actions.
 - ``marketplace review list|hide|unhide ID ...``: operators moderate reviews (a hidden review leaves the average).
@@ -12,6 +16,7 @@
 - ``marketplace backup DEST``, ``marketplace restore SRC --data-dir DIR``, ``marketplace data check|repair``: the
   local data directory (``marketplace serve --data-dir``).
 - ``marketplace dev-token USER``: a bearer token from the running local marketplace's own issuer (Settings Sync).
+- ``marketplace mirror configure --allow FILE [--deny FILE]``: the scheduled mirror function's lists.
 - ``marketplace user add|password|remove|list``: the local marketplace's named users, who sign in on its website.
 """
 
@@ -23,9 +28,12 @@ import sys
 from collections.abc import Sequence
 
 from marketplace.cli import (
+    bundle,
     data,
     dev_token,
     extension,
+    importing,
+    mirror,
     product_json,
     publish,
     publisher,
@@ -38,7 +46,8 @@ from marketplace.cli import (
 )
 
 # One module per command group, each adding its commands with ``register``; this order is --help's order.
-GROUPS = (serve, data, product_json, publisher, publish, extension, stats, review, search, dev_token, users, tokens)
+GROUPS = (serve, data, product_json, publisher, publish, importing, mirror, bundle, extension, stats, review, search,
+          dev_token, users, tokens)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from typing import TypeAlias
 
+    from marketplace.operator import Target
+
     Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
@@ -22,7 +24,7 @@ def operator_command(args: argparse.Namespace) -> int:
     from marketplace.platform.errors import MarketplaceError
 
     try:
-        target = operator.resolve(args.stage, args.aws_endpoint)
+        target = target_of(args)
     except operator.NoTarget as error:
         print(f"marketplace: {error}", file=sys.stderr)
         return 2
@@ -38,6 +40,14 @@ def operator_command(args: argparse.Namespace) -> int:
     return result
 
 
+def target_of(args: argparse.Namespace) -> Target:
+    """Where an operator command acts: ``--aws-endpoint``, ``--stage``, ``--target-registry``, or the running local
+    marketplace (``operator.NoTarget`` when there is none)."""
+    from marketplace import operator
+
+    return operator.resolve(args.stage, args.aws_endpoint, getattr(args, "target_registry", None))
+
+
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:
     print(json.dumps(data, indent=2, default=str) if args.json else text)
 
@@ -45,6 +55,8 @@ def emit(args: argparse.Namespace, data: Any, text: str) -> None:
 def add_target_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stage", help="a deployed stage (uses your AWS credentials); default: the local marketplace")
     parser.add_argument("--aws-endpoint", help="an explicit AWS endpoint (e.g. a local marketplace's moto server)")
+    parser.add_argument("--registry", dest="target_registry", metavar="URL",
+                        help="the running local marketplace at this address, when several run on this machine")
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 

@@ -1,5 +1,6 @@
-"""``marketplace publisher create|list|member|verify|audit|claim-names``: publishers (namespaces), their members, the
-operator's verification, and the look-alike claims of namespaces older than them."""
+"""``marketplace publisher create|list|member|verify|audit|claim-names|mirrored``: publishers (namespaces), their
+members, the operator's verification, the look-alike claims of namespaces older than them, and whether members may
+publish into a namespace the mirror fills."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from marketplace.cli.common import add_target_options, emit, operator_command
 
 if TYPE_CHECKING:
     from marketplace.cli.common import Commands
+    from marketplace.publishing.store import NamespaceItem
 
 
 def register(commands: Commands) -> None:
@@ -42,6 +44,16 @@ def register(commands: Commands) -> None:
     verify.add_argument("--revoke", action="store_true", help="take the verification back")
     add_target_options(verify)
     verify.set_defaults(run=operator_command, action=verify_publisher)
+    mirrored = publisher_commands.add_parser(
+        "mirrored", help="allow (or refuse again) local publishing into a namespace mirrored from an upstream")
+    mirrored.add_argument("namespace")
+    choice = mirrored.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--allow-local-publishing", dest="allow", action="store_true",
+                        help="its members may publish into it besides the mirror")
+    choice.add_argument("--refuse-local-publishing", dest="allow", action="store_false",
+                        help="only the mirror publishes into it (the default for a mirrored namespace)")
+    add_target_options(mirrored)
+    mirrored.set_defaults(run=operator_command, action=set_local_publishing)
     claims = publisher_commands.add_parser(
         "claim-names", help="once, after upgrading: protect the namespaces made before look-alike names were refused")
     add_target_options(claims)
@@ -78,11 +90,31 @@ def list_publishers(args: argparse.Namespace) -> int:
 
     found = service.list_namespaces()
     rows = [{"namespace": n.name, "created": n.created_at, "created_by": n.created_by, "verified": n.verified,
+             "mirrored_from": n.mirrored_from, "local_publishing": bool(n.local_publishing),
              "members": [{"user": m.user, "role": m.role} for m in members]} for n, members in found]
     lines = [f"{'namespace':<24}  {'created':<10}  {'verified':<8}  members"]
     lines += [f"{n.name:<24}  {n.created_at:%Y-%m-%d}  {'yes' if n.verified else 'no':<8}  "
-              + ", ".join(f"{m.user} ({m.role})" for m in members) for n, members in found]
+              + (", ".join(f"{m.user} ({m.role})" for m in members) or "-") + _mirrored(n)
+              for n, members in found]
     emit(args, rows, "\n".join(lines) if found else "There are no publishers.")
+    return 0
+
+
+def _mirrored(namespace: NamespaceItem) -> str:
+    if not namespace.mirrored_from:
+        return ""
+    allowed = "; local publishing allowed" if namespace.local_publishing else ""
+    return f"  (mirrored from {namespace.mirrored_from}{allowed})"
+
+
+def set_local_publishing(args: argparse.Namespace) -> int:
+    from marketplace.publishing import service
+
+    item = service.set_local_publishing(args.namespace, args.allow)
+    state = "may" if item.local_publishing else "may no longer"
+    emit(args, {"namespace": item.name, "mirrored_from": item.mirrored_from,
+                "local_publishing": bool(item.local_publishing)},
+         f"Members of {item.name} (mirrored from {item.mirrored_from}) {state} publish into it.")
     return 0
 
 

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from marketplace.cli.common import add_target_options, emit, operator_command
+from marketplace.cli.common import add_target_options, emit, operator_command, target_of
 
 if TYPE_CHECKING:
     from marketplace.cli.common import Commands
@@ -25,13 +25,12 @@ def register(commands: Commands) -> None:
 
 def rebuild_snapshot(args: argparse.Namespace) -> int:
     """The whole search snapshot from a scan of the extensions table: the first one, or after trouble."""
-    from marketplace import operator
     from marketplace.platform import resources as r
     from marketplace.search import indexer
 
     bucket = args.bucket
     if not bucket:
-        target = operator.resolve(args.stage, args.aws_endpoint)
+        target = target_of(args)
         if not target.aws_endpoint:  # a deployed stage: CDK names the bucket
             print("marketplace: name the packages bucket with --bucket (the stack's PackagesBucketName output)",
                   file=sys.stderr)

@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from marketplace.cli.common import Commands
+    from marketplace.local.scheduler import MirrorOptions
 
 DEFAULT_CONCURRENCY = 2  # marketplace.local.runtime.DEFAULT_HTTP_CONCURRENCY, without importing moto for --help
+DEFAULT_MIRROR_INTERVAL = 6 * 3600  # the mirror function's default schedule, rate(6 hours)
 
 
 def register(commands: Commands) -> None:
@@ -36,7 +38,49 @@ def register(commands: Commands) -> None:
                               "$XDG_DATA_HOME/marketplace, else ~/.local/share/marketplace)")
     storage.add_argument("--ephemeral", action="store_true",
                          help="keep everything in memory and lose it at stop (tests, demos)")
+    mirror = serve.add_argument_group("scheduled mirror", "run the mirror function on an interval, as a deployment "
+                                                          "runs it on its schedule (default: no mirror)")
+    mirror.add_argument("--mirror-upstream", metavar="URL",
+                        help="the registry to mirror (any registry speaking the Open VSX API)")
+    mirror.add_argument("--mirror-allow", metavar="FILE",
+                        help="the allow-list (read again before every run); required with --mirror-upstream")
+    mirror.add_argument("--mirror-deny", metavar="FILE", help="the deny-list (read again before every run)")
+    mirror.add_argument("--mirror-interval", type=float, metavar="SECONDS",
+                        help=f"seconds between runs (default {DEFAULT_MIRROR_INTERVAL}: the deployed schedule's "
+                             "rate); the first run starts with the marketplace")
     serve.set_defaults(run=run)
+
+
+def _mirror_options(args: argparse.Namespace) -> MirrorOptions | None:
+    """The scheduled mirror the arguments ask for (``None``: none); ``ValueError`` saying what is wrong."""
+    from pathlib import Path
+
+    from marketplace.local.scheduler import MirrorOptions
+    from marketplace.mirror import lists
+    from marketplace.platform.errors import MarketplaceError
+    from marketplace.platform.functions import MirrorSettings
+
+    if not args.mirror_upstream:
+        given = [f"--mirror-{name}" for name in ("allow", "deny", "interval")
+                 if getattr(args, f"mirror_{name}") is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)} needs --mirror-upstream URL")
+        return None
+    if not args.mirror_allow:
+        raise ValueError("--mirror-upstream needs --mirror-allow FILE: the allow-list of what to mirror (mirroring a "
+                         "whole registry is never the default)")
+    try:
+        settings = MirrorSettings(args.mirror_upstream)
+        lists.read_allow(Path(args.mirror_allow))  # refused now rather than at every run
+        if args.mirror_deny:
+            lists.read_deny(Path(args.mirror_deny))
+        interval = DEFAULT_MIRROR_INTERVAL if args.mirror_interval is None else args.mirror_interval
+        return MirrorOptions(settings, Path(args.mirror_allow).resolve(),
+                             Path(args.mirror_deny).resolve() if args.mirror_deny else None, interval)
+    except MarketplaceError as error:
+        raise ValueError(error.message) from None
+    except ValueError as error:
+        raise ValueError(f"--mirror-upstream/--mirror-interval: {error}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,9 +102,15 @@ def run(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         print("marketplace: --concurrency must be at least 1", file=sys.stderr)
         return 2
+    try:
+        mirror = _mirror_options(args)
+    except ValueError as error:
+        print(f"marketplace: {error}", file=sys.stderr)
+        return 2
     runtime = LocalMarketplace(args.host, args.port, moto_port=args.moto_port, concurrency=args.concurrency,
                                tls=tls.server_context() if tls else None, ca_file=tls.ca_cert if tls else None,
-                               issuer_key=None if data_dir else operator.issuer_key_path(), data_dir=data_dir)
+                               issuer_key=None if data_dir else operator.issuer_key_path(), data_dir=data_dir,
+                               mirror=mirror)
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -99,7 +149,10 @@ def run(args: argparse.Namespace) -> int:
         f"  AWS (moto):    {runtime.moto_endpoint}\n"
         f"  sign-in:       tokens from its own issuer {runtime.base_url}/local-issuer: marketplace dev-token USER\n"
         f"  publishers:    {runtime.base_url}/manage (sign-in for users made with: marketplace user add NAME)\n"
-        f"  data:          {stored}\n\n"
+        f"  data:          {stored}\n"
+        + (f"  mirror:        {mirror.settings.upstream} every {mirror.interval_seconds:g} s (allow-list "
+           f"{mirror.allow_file})\n" if mirror is not None else "")
+        + "\n"
         f"{trust}"
         "Add this to the editor's product.json (code-server: EXTENSIONS_GALLERY='<extensionsGallery value>'):\n"
         f"{fragment}\n\nPress Ctrl-C to stop.",

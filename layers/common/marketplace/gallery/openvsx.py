@@ -22,6 +22,7 @@ from marketplace.catalog.model import ExtensionView, VersionView
 from marketplace.catalog.semver import Version, is_valid
 from marketplace.gallery.serialize import MANIFEST, PACKAGE, REPOSITORY_SIGNATURE, iso
 from marketplace.platform.errors import MarketplaceError
+from marketplace.platform.resources import PACKAGES_BUCKET
 
 LATEST = "latest"
 PRE_RELEASE = "pre-release"
@@ -43,6 +44,10 @@ VSIXMANIFEST = "Microsoft.VisualStudio.Services.VsixManifest"
 DOWNLOAD = "download"
 SHA256 = "sha256"
 SIGNATURE = "signature"
+PUBLIC_KEY = "publicKey"
+# Where the repository's public keys are published (``publishing.signing.public_key_key``): with ``publicKey``
+# next to ``signature``, a mirror (another instance of this marketplace) verifies what it copies.
+SIGNING_KEYS = f"{PACKAGES_BUCKET.public_prefix}-/signing/"
 # Open VSX's file keys (``files`` map, OU ``FileResource``) and the asset each is stored as. ``sha256`` is not
 # stored: it is answered from the version's digest.
 FILE_ASSETS: dict[str, str | None] = {
@@ -396,6 +401,8 @@ def files(view: ExtensionView, version: VersionView, urls: Urls, keys: Iterable[
             out[key] = urls.file(view, version, file_name(view, version, key))
         else:
             out[key] = urls.cdn(version, asset)
+        if key == SIGNATURE and version.signature_key_id:
+            out[PUBLIC_KEY] = f"{urls.base}/{SIGNING_KEYS}{quote(version.signature_key_id, safe='')}.pem"
     return out
 
 

@@ -1,5 +1,7 @@
 """The local marketplace: embedded moto, resources from the shared definitions, the HTTP front door,
-the CDN stand-in, the event-source pollers and the data lake's delivery, started and stopped as one."""
+the CDN stand-in, the event-source pollers, the schedules and the data lake's delivery, started and stopped as
+one. An optional function (``FunctionDef.enabled_by``) runs only when configured: the scheduled mirror with
+``mirror`` (``marketplace serve --mirror-upstream``)."""
 
 from __future__ import annotations
 
@@ -32,13 +34,25 @@ from marketplace.local.firehose import DRAIN_SECONDS, LOCAL_BUFFER_SECONDS, Fire
 from marketplace.local.invoker import Handler, Invoker, project_root
 from marketplace.local.pollers import Checkpointer, Poller, SqsPoller, StreamPoller
 from marketplace.local.provision import Deployment, provision
+from marketplace.local.scheduler import MirrorOptions, Scheduler, rule_arn
 from marketplace.local.server import serve
 from marketplace.local.tls import WILDCARD_HOSTS
 from marketplace.platform import aws
 from marketplace.platform import resources as r
 from marketplace.platform.config import STAGE_VAR
 from marketplace.platform.endpoints import product_json
-from marketplace.platform.functions import FUNCTIONS, PUBLISH_API, FunctionDef, SqsSource, StreamSource
+from marketplace.platform.functions import (
+    FUNCTIONS,
+    MIRROR_CONTEXT,
+    MIRROR_JOBS_VAR,
+    MIRROR_RATE_VAR,
+    MIRROR_UPSTREAM_VAR,
+    PUBLISH_API,
+    FunctionDef,
+    ScheduleSource,
+    SqsSource,
+    StreamSource,
+)
 from marketplace.platform.trust import ORIGIN_SECRET_VAR
 
 log = logging.getLogger("marketplace.local")
@@ -71,6 +85,7 @@ _FUNCTION_SCOPED = frozenset(
     [t.env_var for t in r.TABLES] + [q.env_var for q in r.QUEUES] + [s.env_var for s in r.STREAMS]
     + [b.env_var for b in r.BUCKETS] + [k.env_var for k in r.KEYS if k.env_var]
     + [*identity_config.ENVIRONMENT_VARIABLES, identity_config.CA_FILE_VAR, signin.SIGNIN_VAR]
+    + [MIRROR_UPSTREAM_VAR, MIRROR_JOBS_VAR, MIRROR_RATE_VAR]
 )
 
 
@@ -92,7 +107,9 @@ class LocalMarketplace:
         lake_buffer_seconds: float = LOCAL_BUFFER_SECONDS,
         concurrency: int = DEFAULT_HTTP_CONCURRENCY,
         data_dir: Path | None = None,
+        mirror: MirrorOptions | None = None,
     ) -> None:
+        """``mirror``: run the mirror function on its interval (default: no mirror function at all)."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.host, self.port, self.moto_port, self.stage = host, port, moto_port, stage
@@ -105,7 +122,9 @@ class LocalMarketplace:
         self.data_dir = data_dir
         self.data: DataDirectory | None = None
         self.scheme = "https" if tls is not None else "http"
-        self.functions = tuple(functions)
+        self.mirror = mirror
+        options = {MIRROR_CONTEXT} if mirror is not None else set()
+        self.functions = tuple(fn for fn in functions if fn.enabled_by is None or fn.enabled_by in options)
         self.routes = RouteTable(self.functions)
         self.invoker = Invoker(handler_overrides)
         self.concurrency = concurrency
@@ -215,6 +234,8 @@ class LocalMarketplace:
         auth[identity_config.GITHUB_API_VAR] = os.environ.get(identity_config.GITHUB_API_VAR, "")
         routed = {ORIGIN_SECRET_VAR: self.origin_secret}
         environment = {**inherited, **fn.lambda_environment(self.stage, self.deployment.env, auth, routed)}
+        if fn.enabled_by == MIRROR_CONTEXT and self.mirror is not None:  # as the stack sets the context's values
+            environment.update(self.mirror.settings.environment())
         if fn.name in SIGNIN_FUNCTIONS:
             environment.update(self._signin_environment())
         environment.update({
@@ -281,6 +302,10 @@ class LocalMarketplace:
                 arn = d.stream_arns[source.source] if source.kind == "kinesis" else d.table_stream_arns[source.source]
                 return StreamPoller(fn, source, arn, d.queue_urls[source.on_failure], self.invoker, self._stop,
                                     retry_delay=self.stream_retry_delay, checkpoints=self._checkpoints(fn.name, arn))
+            case ScheduleSource() as source if fn.enabled_by == MIRROR_CONTEXT and self.mirror is not None:
+                return Scheduler(fn, source, self.invoker, self._stop, interval=self.mirror.interval_seconds,
+                                 rule=rule_arn(fn, self.stage), dead_letter_url=d.queue_urls[source.dead_letter_queue],
+                                 prepare=self.mirror.copy_lists)
         raise ValueError(f"{fn.name} has no event source")
 
     def _checkpoints(self, consumer: str, stream_arn: str) -> Checkpointer:

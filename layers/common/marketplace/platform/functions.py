@@ -7,9 +7,11 @@ polls event sources from the same entries, and invokes the same ``functions/<nam
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
+from urllib.parse import urlsplit
 
 from marketplace.platform import resources as r
 from marketplace.platform.config import METRICS_NAMESPACE, STAGE_VAR
@@ -57,7 +59,127 @@ class StreamSource:
     starting_position: StartingPosition = "TRIM_HORIZON"
 
 
-EventSource = SqsSource | StreamSource
+class _CronField(NamedTuple):
+    name: str
+    low: int
+    high: int
+    names: tuple[str, ...] = ()  # the names of low, low + 1, ... (months, days of the week)
+
+
+_CRON_FIELDS = (
+    _CronField("minutes", 0, 59),
+    _CronField("hours", 0, 23),
+    _CronField("day-of-month", 1, 31),
+    _CronField("month", 1, 12, ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")),
+    _CronField("day-of-week", 1, 7, ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")),
+    _CronField("year", 1970, 2199),
+)
+_RATE = re.compile(r"rate\(([1-9][0-9]*) (minute|minutes|hour|hours|day|days)\)")
+_RATE_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+_CRON = re.compile(r"cron\((\S+(?: \S+)*)\)")
+_RANGE = re.compile(r"(\*|[0-9A-Z]+(?:-[0-9A-Z]+)?)(?:/([0-9]+))?")
+
+
+def rate_seconds(expression: str) -> int | None:
+    """The interval of an EventBridge ``rate(...)`` expression in seconds; ``None`` for anything else."""
+    match = _RATE.fullmatch(expression)
+    if match is None:
+        return None
+    return int(match.group(1)) * _RATE_UNIT_SECONDS[match.group(2).removesuffix("s")]
+
+
+def validate_schedule(expression: str) -> None:
+    """Refuse (``ValueError``, saying why) what EventBridge refuses as a rule's schedule expression:
+    ``rate(1 hour)``, ``rate(6 hours)`` (a singular unit for 1, plural above), or ``cron(...)`` with its six
+    fields (minutes hours day-of-month month day-of-week year), one of day-of-month and day-of-week ``?``."""
+    match = _RATE.fullmatch(expression)
+    if match is not None:
+        value, unit = int(match.group(1)), match.group(2)
+        if (value == 1) != (not unit.endswith("s")):
+            raise ValueError(f"schedule {expression!r}: EventBridge wants a singular unit for 1 (rate(1 hour)) "
+                             "and a plural one above (rate(6 hours))")
+        return
+    if expression.startswith("rate("):
+        raise ValueError(f"schedule {expression!r} is not a rate EventBridge accepts: rate(N minute[s]|hour[s]|"
+                         "day[s]) with a whole N of at least 1")
+    cron = _CRON.fullmatch(expression)
+    if cron is None:
+        raise ValueError(f"schedule {expression!r} is neither rate(...) nor cron(...) (EventBridge's expressions)")
+    fields = cron.group(1).split(" ")
+    if len(fields) != len(_CRON_FIELDS):
+        raise ValueError(f"schedule {expression!r}: a cron expression has six fields (minutes hours day-of-month "
+                         f"month day-of-week year), not {len(fields)}")
+    for text, field in zip(fields, _CRON_FIELDS, strict=True):
+        _cron_field(expression, text.upper(), field)
+    day_of_month, day_of_week = fields[2], fields[4]
+    if (day_of_month == "?") == (day_of_week == "?"):
+        raise ValueError(f"schedule {expression!r}: exactly one of day-of-month and day-of-week must be '?'")
+
+
+def _cron_field(expression: str, text: str, field: _CronField) -> None:
+    def value(token: str) -> int:
+        number = field.low + field.names.index(token) if token in field.names else (
+            int(token) if token.isdigit() else None)
+        if number is None or not field.low <= number <= field.high:
+            raise ValueError(f"schedule {expression!r}: {token!r} is out of range for {field.name} "
+                             f"({field.low}-{field.high}{', or a name' if field.names else ''})")
+        return number
+
+    if text == "?":
+        if field.name not in ("day-of-month", "day-of-week"):
+            raise ValueError(f"schedule {expression!r}: '?' only goes in day-of-month or day-of-week")
+        return
+    for item in text.split(","):
+        if field.name == "day-of-month" and item in ("L", "LW"):
+            continue
+        if field.name == "day-of-month" and re.fullmatch(r"[0-9]+W", item):
+            value(item.removesuffix("W"))
+            continue
+        if field.name == "day-of-week" and item == "L":
+            continue
+        if field.name == "day-of-week" and (special := re.fullmatch(r"([0-9A-Z]+)(L|#[1-5])", item)):
+            value(special.group(1))
+            continue
+        ranged = _RANGE.fullmatch(item)
+        if ranged is None:
+            raise ValueError(f"schedule {expression!r}: {item!r} is not a {field.name} value, range or step")
+        if ranged.group(1) != "*":
+            for token in ranged.group(1).split("-"):
+                value(token)
+        if ranged.group(2) is not None and not 1 <= int(ranged.group(2)) <= field.high:
+            raise ValueError(f"schedule {expression!r}: the step {ranged.group(2)!r} of {field.name} is out of range")
+
+
+@dataclass(frozen=True)
+class ScheduleSource:
+    """An EventBridge rule that invokes the function on a schedule (``rate(6 hours)``, ``cron(0 3 * * ? *)``)
+    with its scheduled event; the local runtime invokes it on an interval (``marketplace.local.scheduler``).
+
+    EventBridge invokes a Lambda function asynchronously. Lambda retries a run that raised
+    ``max_retry_attempts`` times (0-2) while the event is younger than ``max_event_age_seconds``; then the run,
+    like an event EventBridge itself could not deliver after as many attempts, goes to ``dead_letter_queue``.
+    A bad expression is refused when the definition is made, so at synth.
+    """
+
+    expression: str
+    dead_letter_queue: str
+    max_retry_attempts: int = 2
+    max_event_age_seconds: int = 3600
+
+    def __post_init__(self) -> None:
+        validate_schedule(self.expression)
+        if not 0 <= self.max_retry_attempts <= 2:
+            raise ValueError("Lambda retries an asynchronous invocation 0, 1 or 2 times")
+        if not 60 <= self.max_event_age_seconds <= 21600:
+            raise ValueError("the maximum event age is 60 to 21600 seconds (Lambda's asynchronous invocations)")
+
+    @property
+    def interval_seconds(self) -> int | None:
+        """The rate's interval; ``None`` for a cron expression."""
+        return rate_seconds(self.expression)
+
+
+EventSource = SqsSource | StreamSource | ScheduleSource
 
 TableAccess = Literal["read", "read_write"]
 
@@ -107,6 +229,9 @@ class FunctionDef:
     # the operator's settings (environment variables) it reads: CDK sets each from the context value of the same
     # name (``cdk deploy -c WEB_REMOTE_IMAGES=true``); ``marketplace serve`` passes its own environment on
     settings: tuple[str, ...] = ()
+    # an optional function: deployed only when the operator configures it, with the CDK context of this name
+    # (its environment comes from that value) or, locally, ``marketplace serve``'s options; None: always there
+    enabled_by: str | None = None
 
     @property
     def code_dir(self) -> str:
@@ -122,6 +247,11 @@ class FunctionDef:
     @property
     def service(self) -> str:
         return self.name.replace("_", "-")
+
+    def rule_name(self, stage: str) -> str:
+        """The name of the EventBridge rule of a function with a ``ScheduleSource`` (the stack's, and the local
+        scheduler's rule ARN in the events it sends)."""
+        return f"{r.PRODUCT}-{stage}-{self.service}"
 
     def lambda_environment(
         self, stage: str, locations: Mapping[str, str], auth_environment: Mapping[str, str] | None = None,
@@ -335,9 +465,105 @@ WEB = FunctionDef(
     ),
 )
 
-FUNCTIONS: tuple[FunctionDef, ...] = (
-    GALLERY, PUBLISH_API, INGEST, SEARCH_INDEXER, SYNC, REVIEWS, TELEMETRY, STATS, WEB,
+# The scheduled mirror (``marketplace mirror`` on a schedule): configured with the CDK context ``mirror``,
+# ``{"upstream": "https://open-vsx.org", "schedule": "rate(6 hours)", "jobs": 4, "rate": 2}`` (``MirrorSettings``).
+MIRROR_CONTEXT = "mirror"
+MIRROR_UPSTREAM_VAR = "MIRROR_UPSTREAM"
+MIRROR_JOBS_VAR = "MIRROR_JOBS"
+MIRROR_RATE_VAR = "MIRROR_RATE"
+DEFAULT_MIRROR_SCHEDULE = "rate(6 hours)"
+MIRROR_ALLOW_KEY = f"{r.PACKAGES_BUCKET.mirror_prefix}allow.txt"
+MIRROR_DENY_KEY = f"{r.PACKAGES_BUCKET.mirror_prefix}deny.txt"
+MAX_MIRROR_JOBS = 16
+MAX_MIRROR_RATE = 50.0
+
+
+@dataclass(frozen=True)
+class MirrorSettings:
+    """What the operator configures for the scheduled mirror: the upstream (any registry speaking the Open VSX
+    API), the schedule, how many downloads run at once (``jobs``) and how many requests a second the upstream
+    gets at most (``rate``). The allow-list and deny-list are not here: they live in the packages bucket
+    (``MIRROR_ALLOW_KEY``, ``MIRROR_DENY_KEY``). Invalid values raise ``ValueError`` saying which and why."""
+
+    upstream: str
+    schedule: str = DEFAULT_MIRROR_SCHEDULE
+    jobs: int = 4
+    rate: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.upstream, str):
+            raise ValueError("'upstream' must be the upstream registry's URL")
+        parts = urlsplit(self.upstream.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"'upstream' must be an http(s) URL of a registry, not {self.upstream!r}")
+        if parts.username or parts.password or parts.query or parts.fragment:
+            raise ValueError("'upstream' must be a plain URL: no credentials, query or fragment")
+        object.__setattr__(self, "upstream", self.upstream.strip().rstrip("/"))
+        if not isinstance(self.schedule, str):
+            raise ValueError("'schedule' must be an EventBridge schedule expression such as rate(6 hours)")
+        validate_schedule(self.schedule)
+        if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or not 1 <= self.jobs <= MAX_MIRROR_JOBS:
+            raise ValueError(f"'jobs' must be a whole number from 1 to {MAX_MIRROR_JOBS}, not {self.jobs!r}")
+        if (isinstance(self.rate, bool) or not isinstance(self.rate, int | float)
+                or not 0 < self.rate <= MAX_MIRROR_RATE):
+            raise ValueError(f"'rate' must be a number of requests a second above 0 and at most {MAX_MIRROR_RATE:g}, "
+                             f"not {self.rate!r}")
+        object.__setattr__(self, "rate", float(self.rate))
+
+    @classmethod
+    def from_mapping(cls, value: Mapping[str, object]) -> MirrorSettings:
+        """From the CDK context's object (``upstream`` required; ``schedule``, ``jobs``, ``rate`` optional)."""
+        unknown = sorted(set(value) - {"upstream", "schedule", "jobs", "rate"})
+        if unknown:
+            raise ValueError(f"unknown keys {unknown} (upstream, schedule, jobs, rate)")
+        if "upstream" not in value:
+            raise ValueError("'upstream' is required: the URL of the registry to mirror")
+        return cls(**value)  # type: ignore[arg-type]  # each value is checked in __post_init__
+
+    def environment(self) -> dict[str, str]:
+        """The mirror function's environment variables for these settings (the schedule is EventBridge's)."""
+        return {MIRROR_UPSTREAM_VAR: self.upstream, MIRROR_JOBS_VAR: str(self.jobs), MIRROR_RATE_VAR: f"{self.rate:g}"}
+
+    @classmethod
+    def from_environment(cls, environment: Mapping[str, str]) -> MirrorSettings:
+        upstream = environment.get(MIRROR_UPSTREAM_VAR, "")
+        if not upstream:
+            raise ValueError(f"{MIRROR_UPSTREAM_VAR} is not set: the mirror has no upstream")
+        try:
+            jobs = int(environment.get(MIRROR_JOBS_VAR) or cls.jobs)
+            rate = float(environment.get(MIRROR_RATE_VAR) or cls.rate)
+        except ValueError as error:
+            raise ValueError(f"{MIRROR_JOBS_VAR} and {MIRROR_RATE_VAR} must be numbers: {error}") from None
+        return cls(upstream, jobs=jobs, rate=rate)
+
+
+MIRROR = FunctionDef(
+    name="mirror",
+    purpose="scheduled mirror of an upstream Open VSX registry, every package through the normal ingest",
+    memory_mb=1024,
+    timeout_seconds=900,  # Lambda's maximum; a run stops starting downloads 2 minutes before it (resumable)
+    source=ScheduleSource(DEFAULT_MIRROR_SCHEDULE, dead_letter_queue=r.MIRROR_DLQ.id),
+    reserved_concurrency=1,  # one mirror run at a time
+    enabled_by=MIRROR_CONTEXT,
+    grants=(
+        # namespaces (created, marked as mirrored), upload records and their verdicts, the audit log
+        TableGrant(r.PUBLISHING_TABLE.id, "read_write"),
+        TableGrant(r.EXTENSIONS_TABLE.id),  # which versions are present already
+        # packages go where a presigned upload would put them: the ingest validates them like any other
+        ObjectGrant(r.PACKAGES_BUCKET.id, r.PACKAGES_BUCKET.upload_prefix, _WRITE),
+        ObjectGrant(r.PACKAGES_BUCKET.id, r.PACKAGES_BUCKET.mirror_prefix, _READ),  # the allow- and deny-list
+    ),
 )
+
+FUNCTIONS: tuple[FunctionDef, ...] = (
+    GALLERY, PUBLISH_API, INGEST, SEARCH_INDEXER, SYNC, REVIEWS, TELEMETRY, STATS, WEB, MIRROR,
+)
+
+
+def deployed(options: Collection[str] = ()) -> tuple[FunctionDef, ...]:
+    """The functions of a deployment whose operator configured ``options`` (``FunctionDef.enabled_by``): every
+    function that is always there, and each optional one that is configured."""
+    return tuple(fn for fn in FUNCTIONS if fn.enabled_by is None or fn.enabled_by in options)
 
 
 def function(name: str) -> FunctionDef:

@@ -103,7 +103,9 @@ class BucketDef(NamedTuple):
     (expired by lifecycle), ``assets/`` is the public part served through the CDN, ``private/`` holds
     data that must never be public (large sync bodies, search snapshots). ``namespace_logo_prefix`` is the
     public part the publish API writes namespace logos to: its ``-`` segment can be no namespace's name, so
-    it never reaches into the extensions' assets (``assets/<namespace>/...``).
+    it never reaches into the extensions' assets (``assets/<namespace>/...``). ``mirror_prefix`` holds the
+    allow-list and deny-list of the scheduled mirror (``marketplace mirror configure`` writes them, the mirror
+    function reads them: too large for a Lambda environment).
     """
 
     id: str
@@ -113,6 +115,7 @@ class BucketDef(NamedTuple):
     public_prefix: str = "assets/"
     private_prefix: str = "private/"
     namespace_logo_prefix: str = "assets/-/namespaces/"
+    mirror_prefix: str = "private/mirror/"
     upload_expiry_days: int = 2
     noncurrent_version_expiry_days: int = 30
     notifications: tuple[BucketNotification, ...] = ()
@@ -253,7 +256,12 @@ STATS_DLQ = QueueDef("stats-dlq", "event-stream batches the stats function gave 
 INDEXER_DLQ = QueueDef("search-indexer-dlq", "extension-table stream batches the indexer gave up on",
                        env_var="INDEXER_DLQ_URL", retention_days=14)
 
-QUEUES: tuple[QueueDef, ...] = (INGEST_DLQ, INGEST_QUEUE, STATS_DLQ, INDEXER_DLQ)
+# the dead-letter queue of the scheduled mirror (``functions.ScheduleSource``): scheduled events EventBridge could
+# not deliver, and runs that failed after Lambda's retries; deployed only with the mirror function
+MIRROR_DLQ = QueueDef("mirror-dlq", "scheduled mirror runs that failed after their retries",
+                      env_var="MIRROR_DLQ_URL", retention_days=14)
+
+QUEUES: tuple[QueueDef, ...] = (INGEST_DLQ, INGEST_QUEUE, STATS_DLQ, INDEXER_DLQ, MIRROR_DLQ)
 
 # --- streams --------------------------------------------------------------------------------------------
 

@@ -41,26 +41,48 @@ DETAILS = {"displayName": ("display_name", 100), "description": ("description", 
 def _https_url(value: str) -> bool:
     parts = urlsplit(value)
     return parts.scheme == "https" and bool(parts.netloc) and " " not in value
+
+
+def _upstream_url(value: str) -> bool:
+    """An upstream registry's address: http(s) with a host, printable, without spaces (which upstreams an
+    operator may mirror is the mirror's business)."""
+    parts = urlsplit(value)
+    return (parts.scheme in ("https", "http") and bool(parts.netloc) and len(value) <= 500
+            and " " not in value and first_forbidden(value) is None)
+
+
 USER_MAX = 254
 
 
 SESSION_PREFIX = "session:"  # a website session's principal's ``token_id``: the prefix, then its key's digest
+# The operator's principal's ``token_id``: the prefix, then the client acting (``operator:marketplace import``).
+# Only code holding the publishing table's write access (the operator CLI, the mirror function) writes an upload
+# record naming it; the publish API always writes the caller's own token id.
+OPERATOR_PREFIX = "operator:"
+LOCAL_PUBLISHING_COMMAND = "marketplace publisher mirrored {namespace} --allow-local-publishing"
 
 
 @dataclass(frozen=True)
 class Principal:
     """Who a valid token speaks for, and which namespaces it may publish to. A signed-in website session
     (``session``) speaks for its user in every namespace the user is a member of, as the user would; its
-    ``namespaces`` are those the user had when the request began, for listing."""
+    ``namespaces`` are those the user had when the request began, for listing. The operator (``operator``:
+    ``marketplace import``, the mirror) covers every namespace that exists without being a member of any."""
 
     user: str
     token_id: str
     namespaces: frozenset[str]
     expires: datetime | None = None
     session: bool = False
+    operator: bool = False
 
     def covers(self, namespace: str) -> bool:
-        return self.session or namespace in self.namespaces
+        return self.operator or self.session or namespace in self.namespaces
+
+
+def operator_principal(client: str) -> Principal:
+    """The operator acting through ``client`` (an audit client name such as ``marketplace import``)."""
+    return Principal(audit.OPERATOR, OPERATOR_PREFIX + client, frozenset(), operator=True)
 
 
 @dataclass(frozen=True)
@@ -92,7 +114,8 @@ class PublishingStorePort(Protocol):
     default) they call. ``create_together`` writes all its items or none, raising ``AlreadyExists`` when any
     exists; ``revoke_token`` answers ``False`` for a token already revoked."""
 
-    def namespace_item(self, name: str, user: str, now: datetime, reserved_override: bool) -> NamespaceItem: ...
+    def namespace_item(self, name: str, user: str, now: datetime, reserved_override: bool, *,
+                       mirrored_from: str | None = None) -> NamespaceItem: ...
 
     def member_item(self, namespace: str, user: str, role: str, now: datetime) -> MemberItem: ...
 
@@ -127,13 +150,15 @@ class PublishingStorePort(Protocol):
 
     def set_namespace_verified(self, namespace: NamespaceItem, verified: bool) -> None: ...
 
+    def set_namespace_mirroring(self, namespace: NamespaceItem, mirrored_from: str | None, local_publishing: bool,
+                                *also: PublishingItem) -> None: ...
+
     def set_namespace_details(self, namespace: NamespaceItem, details: dict[str, str | None],
                               *also: PublishingItem) -> None: ...
 
     def get_token(self, token_id: str) -> TokenItem | None: ...
 
     def tokens_of(self, user: str) -> Iterable[TokenItem]: ...
-
 
     def revoke_token(self, token: TokenItem, now: datetime) -> bool: ...
 
@@ -540,7 +565,9 @@ class Publishing:
 
     def principal_of(self, token_id: str | None) -> Principal:
         """The principal of a stored token or website session, checked again (an upload outlives the request
-        that started it)."""
+        that started it), or the operator's (``OPERATOR_PREFIX``: an upload the operator's tools wrote)."""
+        if token_id and token_id.startswith(OPERATOR_PREFIX):
+            return operator_principal(token_id.removeprefix(OPERATOR_PREFIX))
         if token_id and token_id.startswith(SESSION_PREFIX):
             digest = token_id.removeprefix(SESSION_PREFIX)
             session = self.store.get_session(digest)
@@ -558,15 +585,66 @@ class Publishing:
         return Principal(item.user, item.token_id, frozenset(item.namespaces), item.expires)
 
     def authorize(self, principal: Principal, namespace: str) -> NamespaceItem:
-        """The token must cover ``namespace`` and its user must still be a member there; returns the namespace."""
+        """The token must cover ``namespace`` and its user must still be a member there; returns the namespace.
+        The operator needs no membership (the namespace must exist). A namespace mirrored from an upstream is
+        the mirror's alone unless the operator allowed local publishing into it."""
         if not principal.covers(namespace):
             raise Forbidden(f"this token may not publish to namespace {namespace!r}")
         item = self.store.get_namespace(namespace)
         if item is None:
             raise Forbidden(f"namespace {namespace!r} does not exist")
+        if principal.operator:
+            return item
         if self.store.get_member(namespace, principal.user) is None:
             raise Forbidden(f"{principal.user!r} is no longer a member of namespace {namespace!r}")
+        if item.mirrored_from and not item.local_publishing:
+            raise Forbidden(f"namespace {namespace!r} is mirrored from {item.mirrored_from}: only the mirror "
+                            "publishes into it; the operator may allow local publishing with `"
+                            + LOCAL_PUBLISHING_COMMAND.format(namespace=namespace) + "`")
         return item
+
+    def create_namespace_as_operator(self, name: str, *, owner: str | None = None,
+                                     mirrored_from: str | None = None,
+                                     allow_reserved: bool = False) -> NamespaceItem:
+        """The operator's tools (``marketplace import --create-namespaces``, the mirror) create a namespace
+        for the packages they bring: with ``owner`` as its first owner, or no members (the operator publishes
+        into it all the same), marked ``mirrored_from`` an upstream when given. No token is made (the operator
+        gives one with ``marketplace token create``). Reserved names only with ``allow_reserved``; look-alikes
+        and taken names are a ``Conflict``, as for ``create_publisher``."""
+        try:
+            namespaces.validate(name)
+        except namespaces.InvalidName as error:
+            raise BadRequest(str(error)) from error
+        if namespaces.reserved(name) and not allow_reserved:
+            raise Forbidden(f"namespace {name!r} is reserved; if these packages really are its vendor's, create it "
+                            f"first with `marketplace publisher create {name} --owner USER --allow-reserved`")
+        if mirrored_from is not None and not _upstream_url(mirrored_from):
+            raise BadRequest(f"{mirrored_from!r} is not an upstream registry's http(s) URL")
+        now = tokens.utcnow()
+        item = self.store.namespace_item(name, audit.OPERATOR if owner is None else _user(owner), now,
+                                         reserved_override=namespaces.reserved(name), mirrored_from=mirrored_from)
+        details: dict[str, Any] = {"owner": owner}
+        if mirrored_from is not None:
+            details["mirroredFrom"] = mirrored_from
+        members = [] if owner is None else [self.store.member_item(name, _user(owner), "owner", now)]
+        self._create_namespace(name, item, *members, self._entry(name, "namespace.create", name, now, details))
+        return item
+
+    def set_local_publishing(self, name: str, allowed: bool) -> NamespaceItem:
+        """The operator allows (or refuses again) its members' own publishing into a mirrored namespace."""
+        item = self.store.get_namespace(name.lower())
+        if item is None:
+            raise NotFound(f"namespace {name!r} does not exist")
+        if not item.mirrored_from:
+            raise BadRequest(f"namespace {item.name!r} is not mirrored from an upstream: its members publish into "
+                             "it as always")
+        if bool(item.local_publishing) != allowed:
+            self.store.set_namespace_mirroring(item, item.mirrored_from, allowed, self._entry(
+                item.name, "namespace.local_publishing", item.name, tokens.utcnow(),
+                {"allowed": allowed, "mirroredFrom": item.mirrored_from}))
+        found = self.store.get_namespace(item.name)
+        assert found is not None
+        return found
 
     def verify_namespace(self, name: str, verified: bool = True) -> list[str]:
         """The operator vouches for a namespace (or takes it back): the namespace item and every extension in it
@@ -632,6 +710,8 @@ list_tokens = _default.list_tokens
 revoke_token = _default.revoke_token
 authenticate = _default.authenticate
 principal_of = _default.principal_of
+create_namespace_as_operator = _default.create_namespace_as_operator
+set_local_publishing = _default.set_local_publishing
 session_principal = _default.session_principal
 authorize = _default.authorize
 verify_namespace = _default.verify_namespace

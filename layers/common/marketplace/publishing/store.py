@@ -80,6 +80,8 @@ class NamespaceItem(PublishingItem):
     description = UnicodeAttribute(null=True)
     website = UnicodeAttribute(null=True)
     logo = UnicodeAttribute(null=True)  # its logo's object key in the packages bucket (``publishing.logos``)
+    mirrored_from = UnicodeAttribute(null=True)  # the upstream registry's URL when the mirror fills it
+    local_publishing = BooleanAttribute(default=False)  # its members may publish into it although it is mirrored
 
     @staticmethod
     def key(name: str) -> str:
@@ -236,6 +238,19 @@ def set_namespace_verified(namespace: NamespaceItem, verified: bool) -> None:
     namespace.update(actions=[NamespaceItem.verified.set(verified)], condition=NamespaceItem.pk.exists())
 
 
+def set_namespace_mirroring(namespace: NamespaceItem, mirrored_from: str | None, local_publishing: bool,
+                            *also: PublishingItem) -> None:
+    """Mark the namespace mirrored from an upstream (``None``: not mirrored) and whether its members may publish
+    into it all the same, with ``also``'s new items (its audit entry) in the same transaction."""
+    mirror = (NamespaceItem.mirrored_from.set(mirrored_from) if mirrored_from is not None
+              else NamespaceItem.mirrored_from.remove())
+    with TransactWrite(connection=_connection()) as transaction:
+        transaction.update(namespace, actions=[mirror, NamespaceItem.local_publishing.set(local_publishing)],
+                           condition=NamespaceItem.pk.exists())
+        for item in also:
+            transaction.save(item, condition=type(item).pk.does_not_exist())
+
+
 def members(namespace: str) -> list[MemberItem]:
     model = _model(MemberItem)
     return list(model.query(NamespaceItem.key(namespace), MemberItem.sk.startswith("MEMBER#"), consistent_read=True))
@@ -333,9 +348,10 @@ def _change_member(change: Callable[[TransactWrite], object], other_owner: Membe
         raise
 
 
-def namespace_item(name: str, user: str, now: datetime, reserved_override: bool) -> NamespaceItem:
+def namespace_item(name: str, user: str, now: datetime, reserved_override: bool, *,
+                   mirrored_from: str | None = None) -> NamespaceItem:
     return _model(NamespaceItem)(NamespaceItem.key(name), NamespaceItem.SK, name=name, created_by=user,
-                                 created_at=now, reserved_override=reserved_override)
+                                 created_at=now, reserved_override=reserved_override, mirrored_from=mirrored_from)
 
 
 def name_claim_item(namespace: str, skeleton: str) -> NameClaimItem:

@@ -1,0 +1,1 @@
+"""Mirroring an upstream Open VSX registry, and air-gapped bundles."""
