@@ -133,3 +133,29 @@ def test_registry_names_which_local_marketplace_an_operator_command_acts_on(pair
     nowhere = local.cli("publisher", "list", "--registry", "http://127.0.0.1:9", check=False)
     assert nowhere.returncode == 2 and "no local marketplace is running at http://127.0.0.1:9" in nowhere.stderr
     assert upstream.base_url in nowhere.stderr  # it names the ones that are running
+
+
+def test_a_download_tampered_with_upstream_is_refused_and_nothing_of_it_lands(pair: tuple[Served, Served],
+                                                                              tmp_path: Path):
+    """The upstream's stored package is changed after it was published (its SHA-256 document still names the
+    original): the mirror reports the version by id and reason and publishes nothing of it."""
+    from marketplace.platform import resources as r
+
+    upstream, local = pair
+    token = _token(upstream, "tampered")
+    _publish(upstream, token, vsix_factory.build_vsix(tmp_path / "t.vsix", publisher="tampered", name="tool"))
+    s3 = upstream.client("s3")
+    bucket = f"{r.PRODUCT}-local-{r.PACKAGES_BUCKET.id}"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{r.PACKAGES_BUCKET.public_prefix}tampered/")
+            .get("Contents", []) if o["Key"].endswith("/Microsoft.VisualStudio.Services.VSIXPackage")]
+    assert keys, "the upstream stores the package under its public prefix"
+    for key in keys:
+        body = bytearray(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        body[len(body) // 2] ^= 0xFF  # same size, other bytes
+        s3.put_object(Bucket=bucket, Key=key, Body=bytes(body))
+    allow = tmp_path / "tampered.txt"
+    allow.write_text("tampered.tool\n")
+    report = _mirror(local, upstream, "--allow", str(allow), check=False)
+    (line,) = [v for v in report["versions"] if v["extension_id"] == "tampered.tool"]
+    assert line["status"] in ("rejected", "failed") and "SHA-256" in (line["reason"] or ""), line
+    assert _api(local, "tampered/tool")[0] == 404
