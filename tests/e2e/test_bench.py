@@ -222,3 +222,13 @@ def test_website_table():
     html = next(line for line in lines if line.startswith("HTML of the extension page"))
     assert "20 requests" in html and "AWS calls" in html
     assert any(line.startswith("extension: ") and "KB of README images (excluded)" in line for line in lines)
+
+
+def test_mirror_table():
+    lines = bench("--only", "mirror", "--mirror-small", "2", "--mirror-large", "1", "--mirror-large-mib", "1")
+    start = next(i for i, line in enumerate(lines) if line.startswith("Mirror between two local marketplaces"))
+    rows = {cells[1].strip(): [c.strip() for c in cells[2:-1]]
+            for cells in (line.split("|") for line in lines[start + 4:start + 6])}
+    assert list(rows) == ["first", "incremental"]
+    assert rows["first"][1] == "3" and rows["incremental"][2] == "3" and rows["incremental"][6] == "0.0"
+    assert any(line.startswith("Goal: the incremental run") and line.rstrip().endswith("bytes).") for line in lines)
