@@ -15,6 +15,7 @@ from bench import (
     http_router,
     ingest,
     mirror,
+    scanning,
     search_scale,
     stats,
     sync,
@@ -30,9 +31,11 @@ def main() -> int:
                              "(default 15)")
     parser.add_argument("--only", choices=("cold-start", "ingest", "gallery-query", "sync", "telemetry", "stats",
                                            "batch-strategy", "http-router", "durable", "search-scale",
-                                           "cost", "website", "mirror"),
+                                           "cost", "website", "mirror", "scanning"),
                         help="run one benchmark")
     parser.add_argument("--ingest-mib", type=int, default=50, help="size of the ingest benchmark's package")
+    parser.add_argument("--scanning-mib", type=float, nargs=2, default=(2, 50), metavar=("TYPICAL", "LARGE"),
+                        help="sizes of the scanning benchmark's two packages (default 2 and 50 MiB)")
     parser.add_argument("--catalog", type=int, default=gallery_query.CATALOG_SIZE,
                         help="extensions in the gallery-query benchmark's catalog (default 50,000)")
     parser.add_argument("--queries", type=int, default=gallery_query.SAMPLES,
@@ -81,6 +84,10 @@ def main() -> int:
         result = ingest.measure(args.ingest_mib)
         print(("\n" if args.only is None else "") + ingest.table(result), flush=True)
         ok = ok and result.ok
+    if args.only in (None, "scanning"):
+        scanned = scanning.measure(tuple(args.scanning_mib))
+        print(("\n" if args.only is None else "") + scanning.table(scanned), flush=True)
+        ok = ok and scanned.ok
     if args.only in (None, "gallery-query"):
         queries = gallery_query.measure(args.catalog, args.queries)
         print(("\n" if args.only is None else "") + gallery_query.table(queries), flush=True)

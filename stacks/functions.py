@@ -3,12 +3,13 @@ configures it: ``stacks.schedules``): its own role, log group, grants and event 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import jsii
-from aws_cdk import CfnResource, Duration, Stack
+from aws_cdk import ArnFormat, CfnResource, Duration, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
@@ -131,6 +132,7 @@ class Functions(Construct):
                                                         settings)
             environment.update(optional_environment(self, definition))
             environment.update(extra.get(definition.name, {}))
+            environment.update(_invoke_environment(self, definition))
             function = self._function(definition, layer, environment)
             wildcards = [*self._grant(definition, function), *self._add_event_source(definition, function)]
             self._suppress_grant_wildcards(definition, function, wildcards)
@@ -240,6 +242,11 @@ class Functions(Construct):
                     )
                 case fns.KeyGrant(key=key_id, actions=actions):
                     res.keys.key(r.key(key_id)).grant(function, *actions)
+                case fns.InvokeGrant(context=context):
+                    target = invoke_target(self, context)
+                    if target is not None:
+                        function.add_to_role_policy(iam.PolicyStatement(
+                            actions=["lambda:InvokeFunction"], resources=[_function_arn(stack, target)]))
         return wildcards
 
     def _add_event_source(self, definition: fns.FunctionDef, function: lambda_.Function) -> list[str]:
@@ -326,6 +333,36 @@ class _OnFailureQueue:
                 )
             )
         return lambda_.DlqDestinationConfig(destination=self._queue.queue_arn)
+
+
+# A function the operator names: its name (with an optional version or alias) or its full ARN.
+_FUNCTION_NAME = r"[A-Za-z0-9_-]{1,64}(?::[A-Za-z0-9$_-]{1,128})?"
+_FUNCTION_ARN = rf"arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{{12}}:function:{_FUNCTION_NAME}"
+_FUNCTION_REFERENCE = re.compile(rf"(?!arn:){_FUNCTION_NAME}|{_FUNCTION_ARN}")
+
+
+def invoke_target(scope: IConstruct, context: str) -> str | None:
+    """The function named in the CDK context ``context`` (an ``InvokeGrant``'s), checked; ``None`` without it."""
+    value = scope.node.try_get_context(context)
+    if value is None or value == "" or value is False:
+        return None
+    if not isinstance(value, str) or Token.is_unresolved(value) or not _FUNCTION_REFERENCE.fullmatch(value.strip()):
+        raise ValueError(f"CDK context {context!r} must be a Lambda function's name or ARN, not {value!r}")
+    return value.strip()
+
+
+def _invoke_environment(scope: IConstruct, definition: fns.FunctionDef) -> dict[str, str]:
+    """Each configured ``InvokeGrant``'s function, in the grant's environment variable."""
+    return {grant.env_var: target for grant in definition.grants if isinstance(grant, fns.InvokeGrant)
+            if (target := invoke_target(scope, grant.context)) is not None}
+
+
+def _function_arn(stack: Stack, target: str) -> str:
+    """``target``'s ARN: as given, or a name (and qualifier) in this stack's account and region."""
+    if target.startswith("arn:"):
+        return target
+    return stack.format_arn(service="lambda", resource="function", resource_name=target,
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME)
 
 
 def _via(stack: Stack, service: str) -> str:

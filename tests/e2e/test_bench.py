@@ -38,6 +38,16 @@ def test_ingest_table():
     assert 0.2 < ratio < 10
 
 
+def test_scanning_table():
+    lines = bench("--only", "scanning", "--scanning-mib", "0.5", "2")
+    assert lines[0].startswith("Ingest with and without the secret scan (goal 1.3x")
+    rows = [line.split("|") for line in lines[3:5]]
+    assert [row[1].strip() for row in rows] == ["0.5 MiB", "2.0 MiB"]
+    for row in rows:
+        assert float(row[3]) > 0 and float(row[4]) > 0 and 0.5 < float(row[5]) < 50
+        assert row[6].strip().endswith("MiB") and row[7].strip().endswith("MiB")
+
+
 def test_gallery_query_table():
     lines = bench("--only", "gallery-query", "--catalog", "3000", "--queries", "60")
     assert lines[0].startswith("Gallery extensionquery with 3,000 extensions, in-process, flags 950")

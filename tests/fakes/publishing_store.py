@@ -20,6 +20,7 @@ from marketplace.publishing.store import (
     TOKEN_RECORD_GRACE,
     AlreadyExists,
     AuditItem,
+    BlockItem,
     Changed,
     MemberItem,
     NameClaimItem,
@@ -258,3 +259,27 @@ class FakePublishingStore:
             return  # the adapter's condition failed: another request recorded a use just now
         stored.last_used_at = token.last_used_at = now
         self._write(stored)
+
+    # --- the publish-time blocklist ---------------------------------------------------------------------
+
+    @staticmethod
+    def block_item(kind: str, value: str, reason: str, created_by: str, now: datetime) -> BlockItem:
+        return BlockItem(BlockItem.key(kind), value, kind=kind, value=value, reason=reason, created_by=created_by,
+                         created_at=now)
+
+    def put_block(self, item: BlockItem) -> None:
+        self.faults.run("put_block")
+        self._write(item)
+
+    def get_block(self, kind: str, value: str) -> BlockItem | None:
+        self.faults.run("get_block")
+        return self._read(BlockItem, BlockItem.key(kind), value)
+
+    def blocks(self, kind: str) -> list[BlockItem]:
+        self.faults.run("blocks")
+        pk = BlockItem.key(kind)
+        return [b for (p, sk) in sorted(self.table) if p == pk if (b := self._read(BlockItem, p, sk)) is not None]
+
+    def remove_block(self, kind: str, value: str) -> bool:
+        self.faults.run("remove_block")
+        return self.table.pop((BlockItem.key(kind), value), None) is not None

@@ -42,6 +42,12 @@ PROD_CONTEXT: dict[str, Any] = {
     "WEB_REMOTE_IMAGES": "true",
     "NAMESPACE_CREATION": "domains:example.com",
     "GALLERY_ADVERTISE_VSIX_SIGNATURE": "true",
+    "SCAN_EXTERNAL_COMMAND": "/opt/scanner/bin/scan --no-summary {path}",
+    "SCAN_EXTERNAL_TIMEOUT_SECONDS": "90",
+    "SCAN_EXTERNAL_ON_FAILURE": "warn",
+    "SCAN_WARN_RULES": "secret.jwt",
+    "SCAN_QUARANTINE_SCORE": "12",
+    "SCAN_REQUIRE_OPERATOR_APPROVAL": "true",
     "mirror": MIRROR,
 }
 

@@ -96,11 +96,12 @@ def test_the_operators_settings_reach_exactly_the_functions_that_read_them(prod:
 
 
 def test_each_setting_is_the_variable_its_module_reads() -> None:
-    from marketplace.publishing import namespaces
+    from marketplace.publishing import lifecycle, namespaces, scanning
     from marketplace.web import render
 
     assert fns.WEB.settings == (render.REMOTE_IMAGES_VAR,)
-    assert fns.PUBLISH_API.settings == (namespaces.POLICY_VAR,)
+    assert fns.PUBLISH_API.settings == (namespaces.POLICY_VAR, lifecycle.REQUIRE_OPERATOR_APPROVAL)
+    assert scanning.QUARANTINE_SCORE_SETTING in fns.INGEST.settings
 
 
 @BY_NAME

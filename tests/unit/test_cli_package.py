@@ -12,7 +12,7 @@ import pytest
 from marketplace import cli
 
 COMMANDS = ["serve", "backup", "restore", "data", "product-json", "publisher", "publish", "import", "mirror",
-            "bundle", "extension", "stats", "review", "search", "dev-token", "user", "token"]
+            "bundle", "extension", "stats", "review", "scan", "search", "dev-token", "user", "token"]
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

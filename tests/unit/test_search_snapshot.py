@@ -36,7 +36,7 @@ def full_version(**overrides: object) -> VersionView:
         dependencies=("a.b",), extension_pack=("c.d",), extension_kind=("workspace", "ui"),
         localized_languages=("de",), enabled_api_proposals=("chat",), executes_code=False, web_extension=True,
         license="MIT", repository="https://example.test/r", homepage="https://example.test/h",
-        bugs="https://example.test/b", sha256="ab" * 32, size=1234, published_by="alice",
+        bugs="https://example.test/b", sha256="ab" * 32, size=1234, published_by="alice", signature_key_id="k1",
     )
     values.update(overrides)
     return VersionView(**values)  # type: ignore[arg-type]

@@ -188,7 +188,8 @@ def version_from_item(item: Any) -> VersionView:
 
 
 def from_items(extension: Any, versions: Iterable[Any], totals: dict[str, Any] | None = None) -> ExtensionView:
-    """An ``ExtensionView`` of an ``ExtensionItem`` and its ``VersionItem``s; unpublished versions are left out.
+    """An ``ExtensionView`` of an ``ExtensionItem`` and its ``VersionItem``s; unpublished versions, and versions
+    the publish-time scan holds in quarantine, are left out.
 
     ``totals`` carries the statistics (``stats.totals.statistics_of``: ``downloads``, ``installs``, ``updates``,
     ``average_rating``, ``rating_count``, ``installs_by_day``, ``stats_day``) when the caller read them.
@@ -196,7 +197,8 @@ def from_items(extension: Any, versions: Iterable[Any], totals: dict[str, Any] |
     totals = totals or {}
     blocked = bool(getattr(extension, "malicious", False))  # an operator's block hides every version
     published = [] if blocked else [version_from_item(v) for v in versions
-                                    if getattr(v, "unpublished_at", None) is None]
+                                    if getattr(v, "unpublished_at", None) is None
+                                    and not getattr(v, "quarantined", False)]
     rating = totals.get("average_rating")
     return ExtensionView(
         extension_id=extension.extension_id, publisher=extension.publisher, name=extension.name,

@@ -168,3 +168,21 @@ def scan_all() -> Iterator[ExtensionView]:
         if len(batch) == MAX_LOOKUPS:
             yield from flush()
     yield from flush()
+
+
+def versions_with_sha256(sha256: str) -> list[VersionRow]:
+    """The version items whose package has this SHA-256, unpublished ones too (a filtered Scan of the whole
+    table: for the operator's rare ``marketplace scan block-hash``, never a request path)."""
+    pages = _pages("scan", {"FilterExpression": "#sha = :sha", "ExpressionAttributeNames": {"#sha": "sha256"},
+                            "ExpressionAttributeValues": {":sha": {"S": sha256}}})
+    return [decode(VersionRow, raw) for raw in pages if keys.is_version(raw.get("sk", {}).get("S", ""))]
+
+
+def published_versions() -> Iterator[VersionRow]:
+    """Every version item still published (a Scan: for the operator's retroactive checks, never a request
+    path)."""
+    for raw in _pages("scan", {}):
+        if keys.is_version(raw.get("sk", {}).get("S", "")):
+            row = decode(VersionRow, raw)
+            if row.unpublished_at is None:
+                yield row

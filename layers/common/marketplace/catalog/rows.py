@@ -202,6 +202,11 @@ class VersionRow(_Row):
     published_at: datetime = field(metadata=_TIME)
     signature_key_id: str | None = field(metadata=_TEXT)
     unpublished_at: datetime | None = field(metadata=_TIME)
+    quarantined: bool = field(metadata=_FALSE)
+    quarantine_reason: str | None = field(metadata=_TEXT)
+    confirmed_by: str | None = field(metadata=_TEXT)
+    approved_by: str | None = field(metadata=_TEXT)
+    released_at: datetime | None = field(metadata=_TIME)
 
 
 @dataclass(init=False, repr=False, eq=False)

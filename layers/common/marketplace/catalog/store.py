@@ -14,7 +14,7 @@ immutable), the summary only if nobody changed it since it was read (optimistic 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from pynamodb.attributes import (
@@ -25,7 +25,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -124,6 +124,13 @@ class VersionItem(CatalogItem):
     published_at = UTCDateTimeAttribute()
     signature_key_id = UnicodeAttribute(null=True)  # the repository key that signed it (publishing.signing)
     unpublished_at = UTCDateTimeAttribute(null=True)  # the gallery no longer offers it; the number stays taken
+    # held back by the publish-time scan (publishing.scanning): stored, but no reader offers it until it is
+    # released (``release_quarantined``); the number is taken either way
+    quarantined = BooleanAttribute(default=False)
+    quarantine_reason = UnicodeAttribute(null=True)  # the scan's verdict, as the publisher saw it
+    confirmed_by = UnicodeAttribute(null=True)  # the namespace owner who confirmed the quarantined version
+    approved_by = UnicodeAttribute(null=True)  # the operator who approved it
+    released_at = UTCDateTimeAttribute(null=True)  # when it left quarantine
 
     @staticmethod
     def sort_key(version: str, target_platform: str) -> str:
@@ -163,6 +170,8 @@ class NewVersion:
     bugs: str | None = None
     signature_key_id: str | None = None
     verified: bool = False  # the namespace is verified (publishing.store.NamespaceItem.verified)
+    quarantined: bool = False  # held back by the publish-time scan: the summary does not change
+    quarantine_reason: str | None = None
 
     @property
     def extension_id(self) -> str:
@@ -254,7 +263,10 @@ def record_version(new: NewVersion) -> VersionItem:
         homepage=new.homepage, bugs=new.bugs, sha256=new.sha256, size=new.size, asset_base=new.asset_base,
         assets=new.assets, web_resource_count=new.web_resource_count, upload_id=new.upload_id,
         published_by=new.published_by, published_at=new.published_at, signature_key_id=new.signature_key_id,
+        quarantined=new.quarantined, quarantine_reason=new.quarantine_reason,
     )
+    if new.quarantined:
+        return _record_quarantined(item, new)  # type: ignore[arg-type]
     summary = _summary(current, new)
     summary_condition = (ExtensionItem.pk.does_not_exist() if current is None
                          else ExtensionItem.revision == int(current.revision))
@@ -278,6 +290,84 @@ def record_version(new: NewVersion) -> VersionItem:
     return item  # type: ignore[return-value]
 
 
+def _record_quarantined(item: VersionItem, new: NewVersion) -> VersionItem:
+    """A quarantined version is written alone: the summary (latest versions, display fields, the search
+    index, which follows the summary) stays as it was until the version is released."""
+    try:
+        item.save(condition=VersionItem.sk.does_not_exist())
+    except PutError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            existing = get_version(new.extension_id, new.version, new.target_platform)
+            raise VersionExists(existing.upload_id if existing else "") from error
+        raise
+    return item
+
+
+def _as_new(item: VersionItem, verified: bool) -> NewVersion:
+    return NewVersion(
+        publisher=item.publisher, name=item.name, version=item.version, target_platform=item.target_platform,
+        pre_release=bool(item.pre_release), engine=item.engine, sha256=item.sha256, size=int(item.size),
+        asset_base=item.asset_base, assets=dict(item.assets.as_dict() if hasattr(item.assets, "as_dict")
+                                                else item.assets or {}),
+        upload_id=item.upload_id, published_by=item.published_by, published_at=item.published_at,
+        display_name=item.display_name, description=item.description,
+        categories=[str(c) for c in item.categories or []], tags=[str(t) for t in item.tags or []],
+        verified=verified)
+
+
+def quarantined_versions(extension_id: str) -> list[VersionItem]:
+    """The versions of ``extension_id`` the scan holds back (not withdrawn), oldest first."""
+    return sorted((v for v in versions(extension_id) if v.quarantined and v.unpublished_at is None),
+                  key=lambda v: (Version(v.version), v.target_platform))
+
+
+def note_quarantine_decision(item: VersionItem, *, confirmed_by: str | None = None,
+                             approved_by: str | None = None) -> None:
+    """Keep an owner's confirmation or an operator's approval on a quarantined version (it stays held)."""
+    actions: list[Action] = []
+    if confirmed_by is not None:
+        actions.append(VersionItem.confirmed_by.set(confirmed_by))
+    if approved_by is not None:
+        actions.append(VersionItem.approved_by.set(approved_by))
+    if actions:
+        item.update(actions=actions)
+
+
+def release_quarantined(item: VersionItem, now: datetime, *, confirmed_by: str | None = None,
+                        approved_by: str | None = None, verified: bool = False) -> VersionItem:
+    """Take a version out of quarantine: the flag goes and the summary takes it in, in one transaction, as
+    ``record_version`` would have (``verified``: the namespace's flag, for an extension's first version).
+    ``LookupError`` when it is not (or no longer) quarantined; ``ConcurrentChange`` when the summary moved
+    meanwhile."""
+    current = get_extension(item.extension_id)
+    summary = _summary(current, replace(_as_new(item, verified=verified), published_at=now))
+    actions: list[Action] = [VersionItem.quarantined.set(False), VersionItem.released_at.set(now)]
+    if confirmed_by is not None:
+        actions.append(VersionItem.confirmed_by.set(confirmed_by))
+    if approved_by is not None:
+        actions.append(VersionItem.approved_by.set(approved_by))
+    summary_condition = (ExtensionItem.pk.does_not_exist() if current is None
+                         else ExtensionItem.revision == int(current.revision))
+    try:
+        with TransactWrite(connection=connection(CatalogItem, EXTENSIONS_TABLE)) as transaction:
+            transaction.update(item, actions=actions, condition=(VersionItem.quarantined == True)  # noqa: E712
+                               & VersionItem.unpublished_at.does_not_exist())
+            transaction.save(summary, condition=summary_condition)
+            if current is not None and current.unpublished and not current.malicious:
+                _restore_control(transaction, summary, now)
+            if current is None:
+                transaction.save(_bound(UuidPointer)(uuid_key(extension_uuid(item.extension_id)), EXTENSION_SK,
+                                                     extension_id=item.extension_id))
+    except TransactWriteError as error:
+        reasons = [getattr(reason, "code", None) for reason in (error.cancellation_reasons or [])]
+        if reasons and reasons[0] == "ConditionalCheckFailed":
+            raise LookupError(f"{item.extension_id} {item.version} ({item.target_platform}) is not quarantined") \
+                from error
+        raise ConcurrentChange(item.extension_id) from error
+    item.quarantined = False
+    return item
+
+
 def _newest(candidates: list[VersionItem], pre_release: bool) -> VersionItem | None:
     chosen = [v for v in candidates if bool(v.pre_release) == pre_release]
     return max(chosen, key=lambda v: Version(v.version)) if chosen else None
@@ -287,15 +377,19 @@ def unpublish(extension_id: str, version: str | None, target_platform: str | Non
     """Withdraw one version (all its targets, or one), or every version; the summary follows what remains.
     Returns the ``version@target`` withdrawn. Version numbers stay taken: a withdrawn one cannot return."""
     current = get_extension(extension_id)
-    if current is None:
-        raise LookupError(f"extension {extension_id} does not exist")
     every = versions(extension_id)
     chosen = [v for v in every if v.unpublished_at is None and (version is None or v.version == version)
               and (target_platform is None or v.target_platform == target_platform)]
+    if current is None:
+        if not chosen or not all(v.quarantined for v in chosen):
+            raise LookupError(f"extension {extension_id} does not exist")
+        for held in chosen[:99]:  # a held first version: nothing else of the extension is visible
+            held.update(actions=[VersionItem.unpublished_at.set(now)])
+        return [f"{v.version}@{v.target_platform}" for v in chosen[:99]]
     if not chosen:
         raise LookupError(f"{extension_id} has no published version matching that")
     keys = {v.sk for v in chosen}
-    remaining = [v for v in every if v.unpublished_at is None and v.sk not in keys]
+    remaining = [v for v in every if v.unpublished_at is None and not v.quarantined and v.sk not in keys]
     release, pre = _newest(remaining, False), _newest(remaining, True)
     leader = release or pre
     summary: list[Action] = [

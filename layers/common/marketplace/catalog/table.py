@@ -79,20 +79,21 @@ def summary(extension_id: str) -> Summary | None:
 
 
 def published_targets(extension_id: str, version: str) -> list[str]:
-    """The target platforms ``version`` of the extension is published (not withdrawn) for."""
+    """The target platforms ``version`` of the extension is published (not withdrawn, not quarantined) for."""
     request: dict[str, Any] = {
         "TableName": location(EXTENSIONS_TABLE),
         "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
         "ExpressionAttributeValues": {":pk": {"S": keys.extension_key(extension_id)},
                                       ":prefix": {"S": keys.version_prefix(version)}},
-        "ProjectionExpression": "sk, unpublished_at",
+        "ProjectionExpression": "sk, unpublished_at, quarantined",
         "ConsistentRead": True,
     }
     targets: list[str] = []
     while True:
         answer = _ddb().query(**request)
         targets += [keys.target_of(item["sk"]["S"]) for item in answer.get("Items", [])
-                    if "unpublished_at" not in item or "NULL" in item["unpublished_at"]]
+                    if ("unpublished_at" not in item or "NULL" in item["unpublished_at"])
+                    and not item.get("quarantined", {}).get("BOOL", False)]
         if "LastEvaluatedKey" not in answer:
             return targets
         request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]

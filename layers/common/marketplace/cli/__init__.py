@@ -12,6 +12,7 @@
 - ``marketplace extension feature|block ID [--off]``, ``marketplace publisher verify NS``: operator actions.
 - ``marketplace review list|hide|unhide ID ...``: operators moderate reviews (a hidden review leaves the average).
 - ``marketplace product-json URL``: the editor configuration for a deployment.
+- ``marketplace scan block-hash|block-extension|blocklist|unblock``: the publish-time scan's blocklist (operator).
 - ``marketplace search rebuild``: write the whole search snapshot from the extensions table (operator).
 - ``marketplace backup DEST``, ``marketplace restore SRC --data-dir DIR``, ``marketplace data check|repair``: the
   local data directory (``marketplace serve --data-dir``).
@@ -38,6 +39,7 @@ from marketplace.cli import (
     publish,
     publisher,
     review,
+    scan,
     search,
     serve,
     stats,
@@ -46,8 +48,8 @@ from marketplace.cli import (
 )
 
 # One module per command group, each adding its commands with ``register``; this order is --help's order.
-GROUPS = (serve, data, product_json, publisher, publish, importing, mirror, bundle, extension, stats, review, search,
-          dev_token, users, tokens)
+GROUPS = (serve, data, product_json, publisher, publish, importing, mirror, bundle, extension, stats, review, scan,
+          search, dev_token, users, tokens)
 
 
 def parser() -> argparse.ArgumentParser:

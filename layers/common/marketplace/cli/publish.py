@@ -48,5 +48,11 @@ def run(args: argparse.Namespace) -> int:
         suffix = f" ({target})" if target and target != "universal" else ""
         print(f"Published {extension.get('id')} v{extension.get('version')}{suffix}.")
         return 0
+    if verdict.status == "quarantined":
+        extension = verdict.upload.get("extension", {})
+        print(f"marketplace: {extension.get('id')} v{extension.get('version')} is stored but held back: "
+              f"{verdict.reason}\nAn owner confirms it with POST /api/publish/extensions/.../versions/"
+              f"{extension.get('version')}/confirm or on the extension's statistics page.", file=sys.stderr)
+        return 3
     print(f"marketplace: rejected: {verdict.reason}", file=sys.stderr)
     return 1

@@ -46,3 +46,8 @@ def setting_int(name: str, default: int, *, minimum: int = 1) -> int:
 def setting_flag(name: str) -> bool:
     """A yes/no setting from the environment (``1``, ``true`` or ``yes`` is yes; unset is no)."""
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
+
+
+def setting_list(name: str) -> list[str]:
+    """A comma-separated setting from the environment, as its non-empty, stripped items (unset is none)."""
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]

@@ -211,7 +211,17 @@ class KeyGrant:
     actions: tuple[str, ...]
 
 
-Grant = TableGrant | ObjectGrant | StreamGrant | KeyGrant
+@dataclass(frozen=True)
+class InvokeGrant:
+    """``lambda:InvokeFunction`` on exactly the one function the operator names (a name or an ARN) in the CDK
+    context ``context``, whose value the function also gets in its environment variable ``env_var``; without
+    that context, no grant and no variable."""
+
+    context: str
+    env_var: str
+
+
+Grant = TableGrant | ObjectGrant | StreamGrant | KeyGrant | InvokeGrant
 
 
 @dataclass(frozen=True)
@@ -318,7 +328,8 @@ GALLERY = FunctionDef(
 PUBLISH_API = FunctionDef(
     name="publish_api",
     purpose="publishers, namespaces, tokens and presigned uploads; the website's publisher area (/manage)",
-    settings=("NAMESPACE_CREATION",),
+    # SCAN_REQUIRE_OPERATOR_APPROVAL: an owner's confirmation of a quarantined version is not enough
+    settings=("NAMESPACE_CREATION", "SCAN_REQUIRE_OPERATOR_APPROVAL"),
     memory_mb=512,
     timeout_seconds=29,  # publishing through the API waits for the ingest's verdict (API Gateway allows 30 s)
     routes=(
@@ -350,6 +361,9 @@ PUBLISH_API = FunctionDef(
         ObjectGrant(r.PACKAGES_BUCKET.id, r.PACKAGES_BUCKET.namespace_logo_prefix, ("s3:PutObject", "s3:DeleteObject")),
     ),
 )
+# The operator's external scanner function (``-c scanExternalLambda=NAME-OR-ARN``): the ingest may invoke it.
+SCAN_EXTERNAL_LAMBDA_CONTEXT = "scanExternalLambda"
+SCAN_EXTERNAL_LAMBDA_VAR = "SCAN_EXTERNAL_LAMBDA"
 INGEST = FunctionDef(
     name="ingest",
     purpose="validates uploaded VSIX packages, records versions and extracts public assets",
@@ -357,14 +371,24 @@ INGEST = FunctionDef(
     timeout_seconds=120,
     source=SqsSource(queue=r.INGEST_QUEUE.id, batch_size=5),
     reserved_concurrency=10,
+    # the external scanner's command, time limit and what a failed scan does (publishing.scanning.external);
+    # the scan rules (names or globs) that warn instead of refusing (publishing.scanning)
+    settings=("SCAN_EXTERNAL_COMMAND", "SCAN_EXTERNAL_TIMEOUT_SECONDS", "SCAN_EXTERNAL_ON_FAILURE", "SCAN_WARN_RULES",
+              "SCAN_QUARANTINE_SCORE"),  # the update-diff score that quarantines (publishing.scanning.updates)
     grants=(
         TableGrant(r.PUBLISHING_TABLE.id, "read_write"),
         TableGrant(r.EXTENSIONS_TABLE.id, "read_write"),
         ObjectGrant(r.PACKAGES_BUCKET.id, r.PACKAGES_BUCKET.upload_prefix, ("s3:GetObject", "s3:DeleteObject")),
-        # put a validated version's assets; delete them again when its record cannot be written
-        ObjectGrant(r.PACKAGES_BUCKET.id, r.PACKAGES_BUCKET.public_prefix, ("s3:PutObject", "s3:DeleteObject")),
+        # put a validated version's assets; delete them again when its record cannot be written; read the
+        # previous version's package for the update diff (publishing.scanning.updates)
+        ObjectGrant(r.PACKAGES_BUCKET.id, r.PACKAGES_BUCKET.public_prefix,
+                    ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")),
+        # the most installed extensions, whose names new ones may not imitate (publishing.scanning.names)
+        ObjectGrant(r.PACKAGES_BUCKET.id, _SEARCH_PREFIX, _READ),
         # wrap (once) and unwrap the repository signing key
         KeyGrant(r.SIGNING_KEY.id, ("kms:Encrypt", "kms:Decrypt")),
+        # the operator's external scanner function (publishing.scanning.external), when configured
+        InvokeGrant(SCAN_EXTERNAL_LAMBDA_CONTEXT, SCAN_EXTERNAL_LAMBDA_VAR),
     ),
 )
 SEARCH_INDEXER = FunctionDef(

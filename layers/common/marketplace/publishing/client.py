@@ -137,7 +137,7 @@ def publish(path: Path, registry: str, token: str, *, wait_seconds: float = 300,
     status_url = f"{base}/api/publish/uploads/{created['id']}"
     while True:
         current = api("GET", status_url, token, context=context)
-        if current["status"] in ("published", "rejected"):
+        if current["status"] in ("published", "rejected", "quarantined"):
             return Verdict(current["status"], current.get("reason"), current, created.get("warning"))
         if time.monotonic() > deadline:
             raise PublishError(f"upload {created['id']} is still {current['status']} after {wait_seconds:.0f}s; "

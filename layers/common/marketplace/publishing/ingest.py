@@ -8,10 +8,13 @@ Order of work for one uploaded object:
    (which also yields the SHA-256 compared with the declared one), ``manifest.read_package`` the
    manifests and metadata.
 3. The token that started the upload must still be valid and cover the package's namespace; the
-   (version, target platform) must not be published yet.
+   (version, target platform) must not be published yet; the publish-time scan (``scanning``) must not
+   refuse the package (its warnings are kept on the upload record).
 4. The assets are written under a prefix unique to this upload, the package is copied next to them and
    signed with the repository key (``signing``), and the version is recorded in one conditional
-   transaction; only then is the upload marked ``published``.
+   transaction; only then is the upload marked ``published``. A version the scan quarantines is written the
+   same way, flagged ``quarantined`` (no reader offers it until it is confirmed: ``lifecycle``), and the
+   upload is marked ``quarantined`` with the verdict as its reason.
    If the record cannot be written, the assets are deleted again.
 
 Redelivery is harmless: a settled upload is skipped, and a version recorded by this same upload counts
@@ -32,7 +35,7 @@ from urllib.parse import unquote_plus
 from marketplace.catalog import store as catalog
 from marketplace.platform.errors import MarketplaceError
 from marketplace.platform.resources import PACKAGES_BUCKET
-from marketplace.publishing import audit, manifest, objects, service, signing, store, tokens, uploads, vsix
+from marketplace.publishing import audit, manifest, objects, scanning, service, signing, store, tokens, uploads, vsix
 from marketplace.publishing.vsix import Rejected
 
 UPLOAD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
@@ -45,6 +48,8 @@ _CONTENT_TYPES = {
     PACKAGE_ASSET: uploads.CONTENT_TYPE,
 }
 _WRITE_ATTEMPTS = 3
+QUARANTINED = "quarantined"  # the upload's status when the scan holds its version back for a decision
+_MAX_WARNINGS = 50  # scan warnings kept on an upload record (the item must stay small)
 
 
 class MalformedNotification(ValueError):
@@ -62,7 +67,7 @@ class UploadedObject:
 @dataclass(frozen=True)
 class Outcome:
     key: str
-    status: str  # published | rejected | removed | skipped
+    status: str  # published | quarantined | rejected | removed | skipped
     reason: str
     code: str | None = None
 
@@ -113,7 +118,8 @@ def settle(obj: UploadedObject, *, final_attempt: bool = False) -> Outcome:
             raise
         return _reject(record, obj, INTERNAL_FAILURE, "internal")
     objects.delete(obj.key)
-    return Outcome(obj.key, "published", f"{version.extension_id} {version.version} ({version.target_platform})")
+    return Outcome(obj.key, QUARANTINED if version.quarantined else "published",
+                   f"{version.extension_id} {version.version} ({version.target_platform})")
 
 
 def _reject(record: store.UploadRecord, obj: UploadedObject, reason: str, code: str) -> Outcome:
@@ -171,30 +177,51 @@ def _publish(record: store.UploadRecord, obj: UploadedObject) -> catalog.Version
         existing = catalog.get_version(package.id, package.version, package.target_platform)
         if existing is not None and existing.upload_id != record.upload_id:
             raise Rejected("version.exists", already_published(package))
+        warnings, held = _scan(record, archive, package, principal) if existing is None else ([], None)
         base = (f"{PACKAGES_BUCKET.public_prefix}{package.namespace}/{package.extension}/{package.version}/"
                 f"{package.target_platform}/{record.upload_id}")
         written: list[str] = []
         try:
             version = existing or _write(record, obj, archive, package, base, principal.user, written,
-                                         verified=bool(namespace.verified))
+                                         verified=bool(namespace.verified), quarantine_reason=held)
         except BaseException:
             if written:
                 objects.delete_keys(written)
             raise
     finally:
         path.unlink(missing_ok=True)
-    store.settle_upload(record, "published", None, extension_id=package.id, version=package.version,
-                        target_platform=package.target_platform)
+    if version.quarantined:  # held back by the scan (also on a redelivery after it was stored)
+        store.settle_upload(record, QUARANTINED, version.quarantine_reason, extension_id=package.id,
+                            version=package.version, target_platform=package.target_platform,
+                            warnings=warnings or None)
+    else:
+        store.settle_upload(record, "published", None, extension_id=package.id, version=package.version,
+                            target_platform=package.target_platform, warnings=warnings or None)
     with audit.acting(audit.Actor(record.user or audit.UNKNOWN.user, record.client or audit.UNKNOWN.client)):
-        service.record(package.namespace, "extension.publish", package.id,
-                       {"version": package.version, "targetPlatform": package.target_platform,
-                        "upload": record.upload_id, "sha256": archive.sha256},
+        service.record(package.namespace, "extension.quarantine" if version.quarantined else "extension.publish",
+                       package.id, {"version": package.version, "targetPlatform": package.target_platform,
+                                    "upload": record.upload_id, "sha256": archive.sha256,
+                                    **({"reason": version.quarantine_reason} if version.quarantined else {})},
                        at=version.published_at, entry_id=record.upload_id)  # once, however often delivered
     return version
 
 
+def _scan(record: store.UploadRecord, archive: vsix.Archive, package: manifest.PackageInfo,
+          principal: service.Principal) -> tuple[list[str], str | None]:
+    """Run the publish-time scanners: a rejecting finding refuses the upload; the warnings are returned (as
+    ``describe()`` lines) to be kept on the upload record, with the quarantine reason when the verdict holds
+    the version back (``None`` when it publishes)."""
+    verdict = scanning.scan(scanning.Subject(archive, package, archive.sha256, principal, record.upload_id))
+    if verdict.action == scanning.REJECT:
+        raise Rejected("scan", verdict.reason())
+    held = verdict.reason() if verdict.action == scanning.QUARANTINE else None
+    shown = verdict.warnings if held else verdict.findings
+    return [finding.describe() for finding in shown[:_MAX_WARNINGS]], held
+
+
 def _write(record: store.UploadRecord, obj: UploadedObject, archive: vsix.Archive, package: manifest.PackageInfo,
-           base: str, user: str, written: list[str], *, verified: bool = False) -> catalog.VersionItem:
+           base: str, user: str, written: list[str], *, verified: bool = False,
+           quarantine_reason: str | None = None) -> catalog.VersionItem:
     assets: dict[str, str] = {}
     for asset_type, data in package.asset_bytes.items():
         content_type = _CONTENT_TYPES.get(asset_type) or _guess(package.assets.get(asset_type, ""), data)
@@ -236,7 +263,8 @@ def _write(record: store.UploadRecord, obj: UploadedObject, archive: vsix.Archiv
         enabled_api_proposals=list(package.enabled_api_proposals), executes_code=package.executes_code,
         web_extension=package.web_extension, web_resource_count=len(package.web_resources),
         license=package.license, repository=package.repository, homepage=package.homepage, bugs=package.bugs,
-        signature_key_id=signer.key_id, verified=verified,
+        signature_key_id=signer.key_id, verified=verified, quarantined=quarantine_reason is not None,
+        quarantine_reason=quarantine_reason,
     )
     for attempt in range(_WRITE_ATTEMPTS):
         try:

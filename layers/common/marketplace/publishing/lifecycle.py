@@ -136,3 +136,101 @@ def statistics_csv(report: dict[str, Any], by: str = "day") -> tuple[str, str]:
             row = {**events.get(day, {}), **activations.get(day, {})}
             writer.writerow([day, *(row.get(column, 0) for column in DAY_COLUMNS[1:])])
     return f"{report['extension']}-statistics{'-by-version' if by == 'version' else ''}.csv", out.getvalue()
+
+
+# --- quarantined versions: the owner's confirmation, the operator's approval or rejection --------------------
+
+REQUIRE_OPERATOR_APPROVAL = "SCAN_REQUIRE_OPERATOR_APPROVAL"  # true: an owner's confirmation is not enough
+
+
+def _held(extension_id: str, version: object, target_platform: object) -> list[catalog.VersionItem]:
+    if not isinstance(version, str) or not version:
+        raise BadRequest("name the quarantined version")
+    if target_platform is not None and not isinstance(target_platform, str):
+        raise BadRequest("targetPlatform must be a string when given")
+    held = [v for v in catalog.quarantined_versions(extension_id)
+            if v.version == version and (target_platform is None or v.target_platform == target_platform)]
+    if not held:
+        where = f" for {target_platform}" if target_platform else ""
+        raise NotFound(f"{extension_id} has no quarantined version {version}{where}")
+    return held
+
+
+def _release(item: catalog.VersionItem, *, confirmed_by: str | None = None, approved_by: str | None = None) -> str:
+    from marketplace.publishing import store as publishing_store
+
+    namespace = publishing_store.get_namespace(item.publisher.lower())
+    for attempt in range(_ATTEMPTS):
+        try:
+            catalog.release_quarantined(item, tokens.utcnow(), confirmed_by=confirmed_by, approved_by=approved_by,
+                                        verified=bool(namespace.verified) if namespace else False)
+            return f"{item.version}@{item.target_platform}"
+        except LookupError as error:
+            raise Conflict(str(error)) from error
+        except catalog.ConcurrentChange as error:
+            if attempt == _ATTEMPTS - 1:
+                raise Conflict(f"{item.extension_id} is changing right now; try again") from error
+    raise AssertionError("unreachable")
+
+
+def confirm_quarantined(principal: service.Principal, namespace: str, extension: str, version: object,
+                        target_platform: object = None) -> dict[str, Any]:
+    """An owner confirms a version the scan held back: it is released, or, when the operator must approve
+    too (``SCAN_REQUIRE_OPERATOR_APPROVAL``), the confirmation is kept and it waits for ``scan approve``."""
+    from marketplace.platform import config
+
+    extension_id = _extension_id(namespace, extension)
+    _require_owner(principal, namespace.lower(), "confirm quarantined versions of")
+    held = _held(extension_id, version, target_platform)
+    waiting = config.setting_flag(REQUIRE_OPERATOR_APPROVAL)
+    released: list[str] = []
+    awaiting: list[str] = []
+    for item in held:
+        if waiting and not item.approved_by:
+            catalog.note_quarantine_decision(item, confirmed_by=principal.user)
+            awaiting.append(f"{item.version}@{item.target_platform}")
+        else:
+            released.append(_release(item, confirmed_by=principal.user))
+    service.record(namespace.lower(), "extension.quarantine.confirm", extension_id,
+                   {"version": version, "targetPlatform": target_platform, "released": released,
+                    "awaitingOperator": awaiting})
+    return {"extension": extension_id, "version": version, "released": released, "awaitingOperator": awaiting}
+
+
+def approve_quarantined(extension_id: str, version: str, target_platform: str | None = None) -> list[str]:
+    """The operator approves a quarantined version: it is released at once (whether or not an owner confirmed
+    it: the operator's word is the last one). Audited as the acting operator."""
+    held = _held(extension_id.lower(), version, target_platform)
+    from marketplace.publishing import audit
+
+    released = [_release(item, approved_by=audit.current().user) for item in held]
+    service.record(extension_id.split(".", 1)[0].lower(), "extension.quarantine.approve", extension_id.lower(),
+                   {"version": version, "targetPlatform": target_platform, "released": released})
+    return released
+
+
+def reject_quarantined(extension_id: str, version: str, target_platform: str | None = None) -> list[str]:
+    """The operator rejects a quarantined version: it is unpublished (its number stays taken). Audited."""
+    extension_id = extension_id.lower()
+    held = _held(extension_id, version, target_platform)
+    withdrawn: list[str] = []
+    for item in held:
+        for attempt in range(_ATTEMPTS):
+            try:
+                withdrawn += catalog.unpublish(extension_id, item.version, item.target_platform, tokens.utcnow())
+                break
+            except LookupError as error:
+                raise NotFound(str(error)) from error
+            except catalog.ConcurrentChange as error:
+                if attempt == _ATTEMPTS - 1:
+                    raise Conflict(f"{extension_id} is changing right now; try again") from error
+    service.record(extension_id.split(".", 1)[0], "extension.quarantine.reject", extension_id,
+                   {"version": version, "targetPlatform": target_platform, "withdrawn": withdrawn})
+    return withdrawn
+
+
+def quarantined_of(namespace: str, extension: str) -> list[dict[str, Any]]:
+    """The versions of an extension the scan holds back, for its owners' page (the caller checked ownership)."""
+    return [{"version": v.version, "targetPlatform": v.target_platform, "publishedBy": v.published_by,
+             "publishedAt": v.published_at, "reason": v.quarantine_reason or "", "confirmedBy": v.confirmed_by}
+            for v in catalog.quarantined_versions(_extension_id(namespace, extension))]

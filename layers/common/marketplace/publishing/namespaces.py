@@ -4,7 +4,9 @@ vendors whose identity a hostile publisher would most like to borrow."""
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
+import unicodedata
 
 MAX_LENGTH = 128
 GRAMMAR = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -40,11 +42,32 @@ _ALIKE_PAIRS = (("rn", "m"), ("vv", "w"), ("cl", "d"))
 
 def skeleton(name: str) -> str:
     """What ``name`` looks like to a hurried reader: two names with the same skeleton (``micro-soft``,
-    ``rnicrosoft``, ``m1crosoft`` and ``microsoft``) are one too many; the second is refused."""
-    text = name.lower().translate(_ALIKE_CHARACTERS)
+    ``rnicrosoft``, ``m1crosoft``, ``microsoft`` with a Cyrillic o (U+043E), and ``microsoft``) are one too many; the
+    second is refused."""
+    text = fold_confusables(name).lower().translate(_ALIKE_CHARACTERS)
     for pair, alike in _ALIKE_PAIRS:
         text = text.replace(pair, alike)
     return text
+
+
+def fold_confusables(text: str) -> str:
+    """``text`` in NFKC, case-folded, with each non-ASCII character that reads like an ASCII letter or digit
+    replaced by it (Unicode's confusables, as the ``confusable_homoglyphs`` package ships them): Cyrillic a
+    (U+0430) is ``a``, fullwidth m (U+FF4D) is ``m``. ASCII text is returned as it is, without loading the table."""
+    if text.isascii():
+        return text
+    return "".join(_ascii_alike(c) for c in unicodedata.normalize("NFKC", text).casefold())
+
+
+@functools.cache
+def _ascii_alike(character: str) -> str:
+    if character.isascii():
+        return character
+    from confusable_homoglyphs import confusables  # loads a 900 KB table: only for names that need it
+
+    glyphs = [str(g["c"]).lower() for g in confusables.confusables_data.get(character, ())]
+    ascii_glyphs = sorted((g for g in glyphs if g.isascii() and g.isalnum()), key=lambda g: (len(g), g.isdigit(), g))
+    return ascii_glyphs[0] if ascii_glyphs else character
 
 
 POLICY_VAR = "NAMESPACE_CREATION"

@@ -4,9 +4,11 @@ assets of a version and namespace logos (the only module of the capability that 
 from __future__ import annotations
 
 import hashlib
+import io
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from marketplace.platform import aws
 from marketplace.platform.config import location
@@ -69,3 +71,47 @@ def delete_keys(keys: list[str]) -> None:
 def put_upload(key: str, data: bytes, content_type: str) -> None:
     """Store a package that came through the API (ovsx, vsce) where a presigned POST would have put it."""
     aws.client("s3").put_object(Bucket=location(PACKAGES_BUCKET), Key=key, Body=data, ContentType=content_type)
+
+
+class RangedObject(io.RawIOBase):
+    """A stored object read with ranged GETs, seekable: ``zipfile`` reads a package's central directory and
+    the entries it asks for without downloading the rest (the update-diff scan of the previous version).
+    Wrap it in ``io.BufferedReader`` so small reads share a request."""
+
+    def __init__(self, key: str, size: int) -> None:
+        super().__init__()
+        self.key, self.size, self.position = key, size, 0
+        self._bucket = location(PACKAGES_BUCKET)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence]
+        self.position = max(0, base + offset)
+        return self.position
+
+    def readinto(self, buffer: Any) -> int:
+        wanted = min(len(buffer), self.size - self.position)
+        if wanted <= 0:
+            return 0
+        body = aws.client("s3").get_object(Bucket=self._bucket, Key=self.key,
+                                           Range=f"bytes={self.position}-{self.position + wanted - 1}")["Body"]
+        try:
+            data = body.read()
+        finally:
+            body.close()
+        buffer[:len(data)] = data
+        self.position += len(data)
+        return len(data)
+
+
+def open_ranged(key: str, size: int, buffer_bytes: int = 256 * 1024) -> io.BufferedReader:
+    """``RangedObject`` of ``key`` (``size`` bytes long), buffered."""
+    return io.BufferedReader(RangedObject(key, size), buffer_size=buffer_bytes)

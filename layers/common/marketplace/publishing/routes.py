@@ -158,6 +158,15 @@ def undeprecate(namespace: str, extension: str) -> Response:
     return json_response(200, {"extension": f"{namespace}.{extension}".lower(), "deprecated": False})
 
 
+@router.post("/api/publish/extensions/<namespace>/<extension>/versions/<version>/confirm", middlewares=SIGNED_IN)
+def confirm_quarantined(namespace: str, extension: str, version: str) -> Response:
+    """An owner confirms a version the publish-time scan holds back (``{"targetPlatform": ...}`` optional)."""
+    principal = _principal()
+    body = _optional_json_body()
+    return json_response(200, lifecycle.confirm_quarantined(principal, namespace, extension, version,
+                                                            body.get("targetPlatform")))
+
+
 def _verdict(record: store.UploadRecord) -> Response:
     """Open VSX's answers: 201 with the extension, or 400 with the reason (``... is already published.``)."""
     from marketplace.catalog import model  # only the body-publishing clients need the serializer
@@ -175,6 +184,9 @@ def _verdict(record: store.UploadRecord) -> Response:
     if record.status == "rejected":
         reason = record.reason or "the package was rejected"
         return json_response(400, {"error": reason, "message": reason})
+    if record.status == "quarantined":
+        return json_response(202, {"warning": record.reason or "the version is held for review",
+                                   "upload": uploads.view(record)})
     return json_response(202, {"success": f"The package is still being validated (upload {record.upload_id}); "
                                           f"check GET /api/publish/uploads/{record.upload_id}",
                                "upload": uploads.view(record)})

@@ -11,6 +11,7 @@ touches them). One table, keys by prefix:
 | upload    | ``UPLOAD#<id>`` | ``UPLOAD``        | ``USER#<user>`` | ``UPLOAD#<created>``|
 | session   | ``SESSION#<sha256 of id>`` | ``SESSION`` |        |                     |
 | sign-in   | ``SIGNIN#<sha256 of state>`` | ``SIGNIN`` |       |                     |
+| block     | ``BLOCK#<kind>`` | ``<value>``     |               |                     |
 
 Sessions and sign-ins are keyed by the SHA-256 of their secret (the cookie's value, the OAuth ``state``), so the
 table never holds what a browser presents.
@@ -21,7 +22,7 @@ from __future__ import annotations
 import itertools
 import json
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -145,11 +146,15 @@ class UploadRecord(PublishingItem):
     version = UnicodeAttribute(null=True)
     target_platform = UnicodeAttribute(null=True)
     client = UnicodeAttribute(null=True)  # what sent it (``publishing.audit.client_of``), for the audit log
+    warnings = UnicodeAttribute(null=True)  # JSON list of the publish-time scan's findings that did not refuse
     expires_at = TTLAttribute(null=True)
 
     @staticmethod
     def key(upload_id: str) -> str:
         return f"UPLOAD#{upload_id}"
+
+    def warning_list(self) -> list[str]:
+        return [str(w) for w in json.loads(self.warnings)] if self.warnings else []
 
 
 class SessionItem(PublishingItem):
@@ -475,11 +480,15 @@ def settle_upload_progress(record: UploadRecord, status: str) -> None:
             raise
 
 
-def settle_upload(record: UploadRecord, status: str, reason: str | None = None, **fields: Any) -> bool:
-    """Move an open upload to ``status``; ``False`` when it was already settled (another delivery won)."""
+def settle_upload(record: UploadRecord, status: str, reason: str | None = None, *,
+                  warnings: Sequence[str] | None = None, **fields: Any) -> bool:
+    """Move an open upload to ``status``; ``False`` when it was already settled (another delivery won).
+    ``warnings`` are the scan's findings that did not refuse the package (kept as a JSON list)."""
     actions: list[Action] = [UploadRecord.status.set(status), UploadRecord.updated_at.set(datetime.now(UTC))]
     if reason is not None:
         actions.append(UploadRecord.reason.set(reason))
+    if warnings:
+        actions.append(UploadRecord.warnings.set(json.dumps(list(warnings))))
     for name, value in fields.items():
         actions.append(getattr(UploadRecord, name).set(value))
     try:
@@ -547,3 +556,60 @@ def create_signing_key(key_id: str, wrapped: str, public_pem: str, now: datetime
             return False
         raise
     return True
+
+
+# --- the publish-time blocklist ---------------------------------------------------------------------------
+
+BLOCK_KINDS = ("package", "file", "extension")  # sha256 of a whole .vsix, of one file inside one, an extension id
+
+
+class BlockItem(PublishingItem):
+    """An operator's block (``marketplace scan block-hash|block-extension``): the ingest refuses what it names.
+    ``BLOCK#<kind>`` / ``<value>``, so each kind is one small partition the scanner reads at once."""
+
+    kind = UnicodeAttribute()
+    value = UnicodeAttribute()
+    reason = UnicodeAttribute()
+    created_by = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+
+    @staticmethod
+    def key(kind: str) -> str:
+        return f"BLOCK#{kind}"
+
+
+def block_item(kind: str, value: str, reason: str, created_by: str, now: datetime) -> BlockItem:
+    return _model(BlockItem)(BlockItem.key(kind), value, kind=kind, value=value, reason=reason,
+                             created_by=created_by, created_at=now)
+
+
+def put_block(item: BlockItem) -> None:
+    """Write a block, replacing the one with the same kind and value (a new reason)."""
+    item.save()
+
+
+def get_block(kind: str, value: str) -> BlockItem | None:
+    return _get(BlockItem, BlockItem.key(kind), value)
+
+
+def blocks(kind: str) -> list[BlockItem]:
+    """Every block of ``kind`` (one Query of its partition)."""
+    return list(_model(BlockItem).query(BlockItem.key(kind), consistent_read=True))
+
+
+def remove_block(kind: str, value: str) -> bool:
+    """Delete a block; ``False`` when there was none."""
+    try:
+        _model(BlockItem)(BlockItem.key(kind), value).delete(condition=BlockItem.pk.exists())
+    except DeleteError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def flagged_uploads() -> list[UploadRecord]:
+    """Upload records that kept scan warnings or were quarantined (a Scan: for ``marketplace scan list``,
+    never a request path; records expire after ``UPLOAD_RECORD_LIFETIME``)."""
+    condition = UploadRecord.warnings.exists() | (UploadRecord.status == "quarantined")
+    return [item for item in _model(UploadRecord).scan(condition) if item.sk == UploadRecord.SK]

@@ -97,6 +97,8 @@ def view(record: store.UploadRecord) -> dict[str, Any]:
     }
     if record.reason:
         result["reason"] = record.reason
+    if record.warnings:
+        result["warnings"] = record.warning_list()
     if record.extension_id:
         result["extension"] = {"id": record.extension_id, "version": record.version,
                                "targetPlatform": record.target_platform}

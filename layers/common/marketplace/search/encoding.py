@@ -128,6 +128,7 @@ def _encode_version(version: VersionView, extension: ExtensionView) -> Record:
     _put(out, "sh", version.sha256)
     _put(out, "sz", version.size)
     _put(out, "by", version.published_by)
+    _put(out, "sk", version.signature_key_id)
     return out
 
 
@@ -193,6 +194,7 @@ def _decode_version(raw: Record, display_name: str | None, description: str | No
         enabled_api_proposals=_strings(raw.get("ap")), executes_code=bool(raw.get("x", 1)),
         web_extension=bool(raw.get("w")), license=raw.get("li"), repository=raw.get("r"), homepage=raw.get("h"),
         bugs=raw.get("bg"), sha256=raw.get("sh", ""), size=int(raw.get("sz", 0)), published_by=raw.get("by", ""),
+        signature_key_id=raw.get("sk"),
     )
 
 

@@ -414,7 +414,16 @@ def statistics_page(namespace: str, extension: str) -> Response:
     data = chart_data(report)
     # JSON in a non-executable <script type="application/json">: "<" escaped so no text can close the element
     embedded = json.dumps(data, separators=(",", ":")).replace("<", "\\u003c")
-    return page("manage_stats.html", namespace=namespace, report=report, data=data, embedded=embedded)
+    held = lifecycle.quarantined_of(namespace, extension)
+    return page("manage_stats.html", namespace=namespace, report=report, data=data, embedded=embedded, held=held)
+
+
+@router.post("/manage/extensions/<namespace>/<extension>/versions/<version>/confirm", middlewares=CHANGING)
+def confirm_quarantined(namespace: str, extension: str, version: str) -> Response:
+    """An owner confirms a version the publish-time scan holds back (the statistics page's Confirm button)."""
+    target = _field("targetPlatform", required=False) or None
+    lifecycle.confirm_quarantined(_principal(), namespace, extension, version, target)
+    return _see_other(f"/manage/extensions/{quote(namespace, safe='')}/{quote(extension, safe='')}")
 
 
 @router.route("/manage/extensions/<namespace>/<extension>/statistics.csv", READ_METHODS, middlewares=SIGNED_IN)

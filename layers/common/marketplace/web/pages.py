@@ -346,7 +346,7 @@ def extension(publisher: str, name: str, base: str) -> ExtensionPage:
         download += f"?targetPlatform={head.target_platform}"
     history = [HistoryEntry(r.version, r.target_platform, bool(r.pre_release), r.published_at,
                             "unpublished" if r.unpublished_at is not None else "published")
-               for r in sorted(rows, key=lambda r: r.published_at, reverse=True)]
+               for r in sorted(rows, key=lambda r: r.published_at, reverse=True) if not r.quarantined]
     stored_reviews = newest_first([r for r in reviews_store.reviews_of(extension_id, consistent=False)
                                   if r.counted])[:MAX_REVIEWS]
     return ExtensionPage(
