@@ -156,3 +156,30 @@ def test_a_publishers_first_day(chromium, served: Served, tmp_path: Path) -> Non
             assert action in log, action
         assert log.count("extension.publish") == 3 and CONTRIBUTOR in log and "website" in log
         assert owner.log.problems(allow_statuses=(400,)) == []
+
+
+def test_a_suspicious_update_uploaded_in_the_browser_is_held_for_review(chromium, served: Served,
+                                                                         tmp_path: Path) -> None:
+    """An update that adds a native binary and starts on every event is quarantined: the upload page says it is
+    held and why, and editors keep seeing the previous version."""
+    from tests import vsix_factory
+
+    user, namespace = "carol@daybreak.example", "heldback"
+    add_local_user(served, user)
+    first = vsix_factory.build_vsix(tmp_path / "tool-1.0.0.vsix", publisher=namespace, name="tool", version="1.0.0")
+    second = vsix_factory.build_vsix(
+        tmp_path / "tool-1.0.1.vsix", publisher=namespace, name="tool", version="1.0.1",
+        package_json_overrides={"activationEvents": ["*"]},
+        extra_files={"extension/bin/helper.node": b"\x7fELF\x02\x01\x01" + bytes(4096)})
+    with watched(chromium) as browser:
+        page = browser.page
+        sign_in(page, served, user)
+        page.get_by_label("Name").fill(namespace)
+        page.get_by_role("button", name="Create namespace").click()
+        assert f"Published {namespace}.tool 1.0.0" in upload(page, served, first)
+        held = upload(page, served, second)
+        assert "Held for review" in held and "update." in held, held
+        assert page.locator("#upload-verdict").get_attribute("class") == "verdict verdict-quarantined"
+        assert browser.log.problems() == []
+    status, _, body = http("GET", f"{served.base_url}/api/{namespace}/tool")
+    assert status == 200 and json.loads(body)["version"] == "1.0.0"

@@ -153,7 +153,26 @@
     var link = text("a", "see its page");
     link.href = "/items?itemName=" + encodeURIComponent(id);
     line.appendChild(link);
-    show("published", [line], "Published.");
+    show("published", [line].concat(findings(body)), "Published.");
+  }
+  // What the publish-time scan noted without refusing the package (shown word for word, as the CLI shows them).
+  function findings(body) {
+    var warnings = Array.isArray(body.warnings) ? body.warnings : [];
+    if (!warnings.length) { return []; }
+    var list = document.createElement("ul");
+    warnings.forEach(function (warning) { list.appendChild(text("li", String(warning))); });
+    return [text("p", "The scan noted:", "verdict-heading"), list];
+  }
+  function quarantined(body) {
+    var reason = typeof body.reason === "string" ? body.reason : "";
+    var extension = body.extension || {};
+    var where = "/manage/extensions/" + String(extension.id || "").split(".").map(encodeURIComponent).join("/");
+    var line = text("p", "Editors will not see this version until an owner confirms it on ");
+    var link = text("a", "the extension's statistics page");
+    link.href = where;
+    line.appendChild(link);
+    show("quarantined", [text("h2", "Held for review", "verdict-heading"), text("p", reason, "verdict-reason"), line],
+         "Held for review; the reason is below.");
   }
   function rejected(body) {
     var reason = typeof body.reason === "string" ? body.reason : "";
@@ -185,6 +204,7 @@
       .then(function (status) {
         if (status.status === "published") { published(status); }
         else if (status.status === "rejected") { rejected(status); }
+        else if (status.status === "quarantined") { quarantined(status); }
         else { fail("The upload ended in an unexpected state (" + String(status.status) + ")."); }
       })
       .catch(function (error) {
