@@ -48,6 +48,24 @@ def target_of(args: argparse.Namespace) -> Target:
     return operator.resolve(args.stage, args.aws_endpoint, getattr(args, "target_registry", None))
 
 
+def packages_bucket(args: argparse.Namespace, target: Target | None = None) -> str | None:
+    """The packages bucket an operator command writes to: ``--bucket``, else the local runtime's (named as it
+    provisions it); ``None`` after saying so for a deployed stage, whose bucket CDK names (pass ``--bucket``). It is
+    also put where the data modules look for it."""
+    from marketplace.platform import resources as r
+
+    bucket = str(getattr(args, "bucket", None) or "")
+    if not bucket:
+        target = target or target_of(args)
+        if not target.aws_endpoint:
+            print("marketplace: name the packages bucket with --bucket (the stack's PackagesBucketName output)",
+                  file=sys.stderr)
+            return None
+        bucket = f"{r.PRODUCT}-{target.stage}-{r.PACKAGES_BUCKET.id}"
+    os.environ[r.PACKAGES_BUCKET.env_var] = bucket
+    return bucket
+
+
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:
     print(json.dumps(data, indent=2, default=str) if args.json else text)
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from marketplace.cli.common import add_target_options, operator_command, target_of
+from marketplace.cli.common import add_target_options, operator_command, packages_bucket
 
 if TYPE_CHECKING:
     from marketplace.cli.common import Commands
@@ -81,7 +81,7 @@ def import_paths(args: argparse.Namespace) -> int:
     from marketplace.platform.errors import MarketplaceError
     from marketplace.publishing import importer
 
-    if not _packages_bucket(args):
+    if packages_bucket(args) is None:
         return 2
     show_bar = not args.quiet and sys.stderr.isatty()
     progress = importer.progress_bar(sys.stderr) if show_bar else None
@@ -112,21 +112,3 @@ def import_paths(args: argparse.Namespace) -> int:
             print(importer.summary_table(shown))
         print(importer.counts_line(outcomes) + ".")
     return 1 if rejected else 0
-
-
-def _packages_bucket(args: argparse.Namespace) -> bool:
-    """Name the packages bucket the uploads go to, as the target's stack named it."""
-    import os
-
-    from marketplace.platform import resources as r
-
-    bucket = str(args.bucket or "")
-    if not bucket:
-        target = target_of(args)
-        if not target.aws_endpoint:  # a deployed stage: CDK names the bucket
-            print("marketplace import: name the packages bucket with --bucket (the stack's PackagesBucketName "
-                  "output)", file=sys.stderr)
-            return False
-        bucket = f"{r.PRODUCT}-{target.stage}-{r.PACKAGES_BUCKET.id}"  # as the local runtime provisions it
-    os.environ[r.PACKAGES_BUCKET.env_var] = bucket
-    return True

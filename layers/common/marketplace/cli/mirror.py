@@ -7,13 +7,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from marketplace.cli import mirror_config
-from marketplace.cli.common import add_target_options, target_of
+from marketplace.cli.common import add_target_options, packages_bucket, target_of
 
 if TYPE_CHECKING:
     from marketplace.cli.common import Commands
@@ -127,7 +126,7 @@ def _to_registry(args: argparse.Namespace, client: Upstream, allow: AllowList | 
     except operator.NoTarget as error:
         return _usage(str(error))
     operator.activate(target)
-    if not _packages_bucket(args, target):
+    if packages_bucket(args, target) is None:
         return 2
     with audit.acting(audit.Actor(audit.OPERATOR, importer.MIRROR_CLIENT)):
         return _mirror(args, client, allow, deny, ImportSink(client.base_url, timeout_seconds=args.wait))
@@ -162,18 +161,3 @@ def _discard(sink: Any) -> None:
     discard = getattr(sink, "discard", None)
     if callable(discard):
         discard()
-
-
-def _packages_bucket(args: argparse.Namespace, target: Any) -> bool:
-    """Name the packages bucket the uploads go to, as the target's stack named it."""
-    from marketplace.platform import resources as r
-
-    bucket = str(args.bucket or "")
-    if not bucket:
-        if not target.aws_endpoint:  # a deployed stage: CDK names the bucket
-            print("marketplace mirror: name the packages bucket with --bucket (the stack's PackagesBucketName "
-                  "output)", file=sys.stderr)
-            return False
-        bucket = f"{r.PRODUCT}-{target.stage}-{r.PACKAGES_BUCKET.id}"  # as the local runtime provisions it
-    os.environ[r.PACKAGES_BUCKET.env_var] = bucket
-    return True

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from marketplace.cli.common import add_target_options, emit, operator_command, target_of
+from marketplace.cli.common import add_target_options, emit, operator_command, packages_bucket
 
 
 def add_configure(mirror: argparse.ArgumentParser) -> None:
@@ -64,14 +64,9 @@ def configure_lists(args: argparse.Namespace) -> int:
     if not args.remove:  # checked before anything is changed: a list the function could not read is refused here
         allow = lists.read_allow(Path(args.allow))
         deny = lists.read_deny(Path(args.deny)) if args.deny else None
-    bucket = args.bucket
-    if not bucket:
-        target = target_of(args)
-        if not target.aws_endpoint:  # a deployed stage: CDK names the bucket
-            print("marketplace: name the packages bucket with --bucket (the stack's PackagesBucketName output)",
-                  file=sys.stderr)
-            return 2
-        bucket = f"{r.PRODUCT}-{target.stage}-{r.PACKAGES_BUCKET.id}"  # as the local runtime provisions it
+    bucket = packages_bucket(args)
+    if bucket is None:
+        return 2
     s3 = aws.client("s3")
     text_plain = "text/plain; charset=utf-8"
     if allow is None:

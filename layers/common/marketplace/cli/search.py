@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from typing import TYPE_CHECKING
 
-from marketplace.cli.common import add_target_options, emit, operator_command, target_of
+from marketplace.cli.common import add_target_options, emit, operator_command, packages_bucket
 
 if TYPE_CHECKING:
     from marketplace.cli.common import Commands
@@ -28,15 +26,9 @@ def rebuild_snapshot(args: argparse.Namespace) -> int:
     from marketplace.platform import resources as r
     from marketplace.search import indexer
 
-    bucket = args.bucket
-    if not bucket:
-        target = target_of(args)
-        if not target.aws_endpoint:  # a deployed stage: CDK names the bucket
-            print("marketplace: name the packages bucket with --bucket (the stack's PackagesBucketName output)",
-                  file=sys.stderr)
-            return 2
-        bucket = f"{r.PRODUCT}-{target.stage}-{r.PACKAGES_BUCKET.id}"  # as the local runtime provisions it
-    os.environ[r.PACKAGES_BUCKET.env_var] = bucket
+    bucket = packages_bucket(args)
+    if bucket is None:
+        return 2
     manifest = indexer.rebuild()
     emit(args, {"extensions": manifest.total, "segments": len(manifest.segments), "bucket": bucket},
          f"Rebuilt the search snapshot: {manifest.total} extensions in {len(manifest.segments)} segments "
