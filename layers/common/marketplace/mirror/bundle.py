@@ -37,6 +37,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
+from marketplace.mirror.engine import without_statistics
 from marketplace.platform.errors import BadRequest, Conflict, MarketplaceError
 from marketplace.publishing import importer
 
@@ -176,14 +177,6 @@ def canonical_json(value: Any) -> bytes:
 
 # ---------------------------------------------------------------------------------------------- the writer
 
-# The upstream's statistics are never copied: not even into the bundle's record of the upstream's metadata.
-STATISTICS = frozenset({"downloadCount", "averageRating", "reviewCount"})
-
-
-def without_statistics(metadata: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in metadata.items() if key not in STATISTICS}
-
-
 def member_stem(publisher: str, name: str, version: str, target_platform: str) -> str:
     """``<publisher>.<name>-<version>@<target>``; BadRequest when a part could not be a safe file name."""
     for part in (publisher, name, version, target_platform):
@@ -265,6 +258,7 @@ class BundleSink:
                 return importer.Outcome(f"{self.path}:{package}", "present", extension_id, version.version,
                                         version.target_platform, "already in the bundle")
             self._add(package, data)
+            # never the upstream's statistics, not even in the bundle's record of its metadata
             self._add(metadata, canonical_json(without_statistics(version.metadata)))
         return importer.Outcome(f"{self.path}:{package}", "published", extension_id, version.version,
                                 version.target_platform, "written to the bundle")
