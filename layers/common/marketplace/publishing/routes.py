@@ -214,7 +214,7 @@ def _token_json(view: service.TokenView) -> dict[str, Any]:
             "description": view.description, "created": view.created_at.isoformat(),
             "expires": view.expires.isoformat(),
             "lastUsed": view.last_used_at.isoformat() if view.last_used_at else None,
-            "warning": tokens.expiry_warning(view.expires, tokens.utcnow()) if view.state == "active" else None}
+            "warning": view.warning}
 
 
 @router.get("/api/publish/tokens", middlewares=SIGNED_IN)

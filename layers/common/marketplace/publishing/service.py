@@ -102,6 +102,11 @@ class TokenView:
             return "revoked"
         return "expired" if self.expires <= tokens.utcnow() else "active"
 
+    @property
+    def warning(self) -> str | None:
+        """What to tell the user of an active token that ends within two weeks (``tokens.expiry_warning``)."""
+        return tokens.expiry_warning(self.expires, tokens.utcnow()) if self.state == "active" else None
+
 
 def _user(user: str) -> str:
     if not (0 < len(user) <= USER_MAX) or any(c.isspace() or not c.isprintable() for c in user):

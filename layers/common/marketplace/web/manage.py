@@ -139,10 +139,16 @@ def _signed_in(app: Router, next_middleware: NextMiddleware) -> Response:
             wanted = event.path + (f"?{query}" if query else "")
             return _see_other("/manage/signin?" + urlencode({"next": wanted}))
         raise Unauthorized("your session has ended (signed out or expired): sign in again at /manage/signin")
-    principal = service.session_principal(found.item, found.digest)
-    app.append_context(**{SESSION: found, middleware.PRINCIPAL: principal})
+    _enter(app, found)
     with audit.acting(audit.Actor(found.user, CLIENT)):
         return next_middleware(app)
+
+
+def _enter(app: Router, found: sessions.Session) -> service.Principal:
+    """Put a live session and its principal in the routing context, for the pages and the routes."""
+    principal = service.session_principal(found.item, found.digest)
+    app.append_context(**{SESSION: found, middleware.PRINCIPAL: principal})
+    return principal
 
 
 def _same_origin(app: Router) -> None:
@@ -215,13 +221,10 @@ def home() -> Response:
     found = sessions.find(_cookie(SESSION_COOKIE))
     if found is None:
         return signin_page()
-    principal = service.session_principal(found.item, found.digest)
-    router.append_context(**{SESSION: found})
-    now = tokens.utcnow()
+    principal = _enter(router, found)
     token_views = sorted(service.list_tokens(found.user), key=lambda v: v.created_at, reverse=True)
     return page("manage_home.html", memberships=service.memberships_of(principal),
-                tokens=[(v, tokens.expiry_warning(v.expires, now) if v.state == "active" else None)
-                        for v in token_views],
+                tokens=[(v, v.warning) for v in token_views],
                 policy_refusal=service.Publishing.policy().refusal(found.user))
 
 
